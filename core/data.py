@@ -1,0 +1,481 @@
+"""Reading a person's uploaded file into a table, checking it for text classification, and saving it prepared.
+
+The boundary: this module turns bytes into checked `text`/`label` rows and a folder in the workspace. It knows
+nothing about models. Every problem is reported as a `Check` (or a `DataError` when nothing can be read) whose
+message says what is wrong and how to fix it, never as a traceback.
+
+A prepared dataset is a folder `datasets/<name>/` holding `train.jsonl`, `validation.jsonl` (one
+`{"text": ..., "label": ...}` per line) and `dataset.json` (the class names, where it came from, the checks).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from core.workspace import Workspace, safe_name
+
+SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "comment", "body", "document", "tweet")
+LABEL_NAME_HINTS = ("label", "labels", "class", "category", "target", "sentiment", "y", "intent", "topic")
+MAX_CLASSES = 100
+FASTTEXT_PREFIX = "__label__"
+
+
+class DataError(Exception):
+    """Nothing usable could be read; the message tells the person how to fix the file."""
+
+
+@dataclass(frozen=True)
+class Check:
+    level: str  # "error" blocks saving, "warning" changed or questions the data, "info" is reassurance
+    message: str
+
+
+@dataclass
+class LoadedTable:
+    frame: pd.DataFrame
+    file_format: str
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass
+class CheckedData:
+    frame: pd.DataFrame  # columns: text, label (both str)
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.level == "error" for c in self.checks)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.frame["label"].unique().tolist())
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def decode_text(raw: bytes) -> tuple[str, list[Check]]:
+    """UTF-8 when it is; otherwise Windows-1252 (a superset of Latin-1 that spreadsheets on Windows write)."""
+    if not raw.strip():
+        raise DataError("The file is empty. Choose a file that has a header row and at least a few rows of data.")
+    if b"\x00" in raw[:8192]:
+        raise DataError(
+            "This looks like a binary file (for example a spreadsheet or an image), not text. "
+            "Save it as CSV or JSON first: in Excel, use File → Save As → CSV UTF-8."
+        )
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    note = Check("warning", "The file is not UTF-8, so it was read as Western European (Windows-1252/Latin-1). "
+                            "If accented letters look wrong in the preview, save the file as UTF-8 and upload it again.")
+    return text, [note]
+
+
+def sniff_delimiter(text: str, extension: str) -> str:
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return "\t" if extension == ".tsv" else ","
+
+
+def _stage_file(workspace: Workspace, filename: str, content: bytes) -> Path:
+    # `datasets` reads from files; keep the upload in the workspace so a later session can look at it again.
+    path = workspace.uploads / safe_name(filename, "upload")
+    path.write_bytes(content)
+    return path
+
+
+def _load_with_datasets(builder: str, path: Path, workspace: Workspace, **options) -> pd.DataFrame:
+    loaded = datasets.load_dataset(builder, data_files=str(path), split="train",
+                                   cache_dir=str(workspace.cache), **options)
+    return loaded.to_pandas()
+
+
+def _read_delimited(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
+    delimiter = sniff_delimiter(text, extension)
+    path = _stage_file(workspace, filename, text.encode("utf-8"))
+    try:
+        frame = _load_with_datasets("csv", path, workspace, sep=delimiter, keep_default_na=False,
+                                    na_values=[""])
+    except Exception as error:  # pandas' parser errors carry the row number, which helps the person
+        raise DataError(
+            f"The file could not be read as a table ({_first_line(error)}). Check that every row has the same "
+            "number of columns and that text containing the separator is wrapped in double quotes."
+        ) from error
+    checks = []
+    if frame.shape[1] == 1:
+        header = text.splitlines()[0] if text else ""
+        other = [d for d in ",\t;|" if d != delimiter and d in header]
+        hint = f" The header contains {_delimiter_name(other[0])}: is that the separator?" if other else ""
+        checks.append(Check("warning", "Only one column was found, so there is text but no label." + hint +
+                            " Use one column for the text and one for the label, separated by commas."))
+    return LoadedTable(frame, "TSV" if delimiter == "\t" else "CSV", checks)
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "commas", "\t": "tabs", ";": "semicolons", "|": "vertical bars"}[delimiter]
+
+
+def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
+    records = _parse_json_records(text, extension)
+    if not records:
+        raise DataError("The JSON file holds no records. It should be a list of objects such as "
+                        '[{"text": "great film", "label": "positive"}, …], or one such object per line.')
+    # Re-written as JSON Lines so `datasets` gets one uniform shape whatever layout the person uploaded.
+    lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
+    path = _stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
+    try:
+        frame = _load_with_datasets("json", path, workspace)
+    except Exception as error:
+        raise DataError(f"The JSON records could not be turned into a table ({_first_line(error)}). "
+                        "Give every record the same keys with plain text or number values.") from error
+    nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (dict, list))).any()]
+    checks = [Check("warning", f"Column(s) {', '.join(nested)} hold nested values; they are shown as text and "
+                               "cannot be used as the text or label.")] if nested else []
+    return LoadedTable(frame, "JSON Lines" if extension == ".jsonl" else "JSON", checks)
+
+
+def _parse_json_records(text: str, extension: str) -> list[dict]:
+    stripped = text.strip()
+    if extension == ".jsonl" or (not stripped.startswith("[") and "\n{" in stripped):
+        records = []
+        for number, line in enumerate(stripped.splitlines(), start=1):
+            if line.strip():
+                records.append(_loads(line, f"line {number}"))
+        return [_as_record(r) for r in records]
+    data = _loads(stripped, "the file")
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError("The JSON file is one object, not a list of records. Put the records in a list: "
+                            '[{"text": …, "label": …}, …].')
+        data = lists[0]
+    if not isinstance(data, list):
+        raise DataError("The JSON file should be a list of records such as "
+                        '[{"text": "great film", "label": "positive"}].')
+    return [_as_record(r) for r in data]
+
+
+def _loads(text: str, where: str):
+    try:
+        return json.loads(text)
+    except RecursionError as error:
+        raise DataError(f"The JSON in {where} is nested too deeply to read. Use flat records.") from error
+    except json.JSONDecodeError as error:
+        raise DataError(f"The JSON in {where} has a syntax error at line {error.lineno}, column {error.colno}: "
+                        f"{error.msg}. Check for a missing comma, quote or bracket there.") from error
+
+
+def _as_record(item) -> dict:
+    if not isinstance(item, dict):
+        raise DataError("Every JSON record must be an object with named fields, e.g. "
+                        '{"text": "great film", "label": "positive"}.')
+    return item
+
+
+def _read_text_lines(text: str) -> LoadedTable:
+    """One example per line; fastText-style `__label__name text` lines carry their label."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if all(line.startswith(FASTTEXT_PREFIX) for line in lines):
+        labels, texts = zip(*(line[len(FASTTEXT_PREFIX):].split(" ", 1) if " " in line else (line, "")
+                              for line in lines))
+        frame = pd.DataFrame({"text": list(texts), "label": list(labels)})
+        return LoadedTable(frame, "TXT (fastText labels)")
+    frame = pd.DataFrame({"text": lines})
+    note = Check("info", "A plain text file gives one example per line and no labels. To train a classifier, "
+                         "start each line with its label like `__label__positive great film`, or use a CSV.")
+    return LoadedTable(frame, "TXT", [note])
+
+
+def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTable:
+    path = _stage_file(workspace, filename, raw)
+    try:
+        frame = _load_with_datasets("parquet", path, workspace)
+    except Exception as error:
+        raise DataError(f"The Parquet file could not be read ({_first_line(error)}). "
+                        "Export it again, or save the table as CSV.") from error
+    return LoadedTable(frame, "Parquet")
+
+
+def read_upload(filename: str, raw: bytes, workspace: Workspace) -> LoadedTable:
+    """Any supported upload → a table, or a `DataError` whose message says how to fix the file."""
+    extension = Path(filename).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise DataError(f"'{extension or filename}' files are not supported. "
+                        f"Use one of: {', '.join(SUPPORTED_EXTENSIONS)}.")
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise DataError(f"The file is {len(raw) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB. "
+                        "Upload a sample of the rows.")
+    if extension == ".parquet":
+        if not raw:
+            raise DataError("The file is empty.")
+        table = _read_parquet(raw, filename, workspace)
+    else:
+        text, encoding_checks = decode_text(raw)
+        if extension in (".csv", ".tsv"):
+            table = _read_delimited(text, filename, extension, workspace)
+        elif extension in (".json", ".jsonl"):
+            table = _read_json(text, filename, extension, workspace)
+        else:
+            table = _read_text_lines(text)
+        table.checks[:0] = encoding_checks
+    if table.frame.empty:
+        raise DataError("The file has a header but no rows of data. Add examples below the header.")
+    table.frame.columns = [str(c) for c in table.frame.columns]
+    return table
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+# ---------------------------------------------------------------------------------------------------- columns
+
+
+def guess_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The likeliest text column (long, varied strings) and label column (few repeated values)."""
+    text_column = _best_column(frame, _text_score)
+    rest = frame.drop(columns=[text_column]) if text_column else frame
+    label_column = _best_column(rest, _label_score)
+    return text_column, label_column
+
+
+def _best_column(frame: pd.DataFrame, score) -> str | None:
+    scored = [(score(frame[c], c), c) for c in frame.columns]
+    scored = [(s, c) for s, c in scored if s > 0]
+    return max(scored)[1] if scored else None
+
+
+def _text_score(column: pd.Series, name: str) -> float:
+    values = column.dropna().astype(str)
+    if values.empty:
+        return 0.0
+    mean_length = values.str.len().mean()
+    uniqueness = values.nunique() / len(values)
+    bonus = 2.0 if name.lower() in TEXT_NAME_HINTS else 1.0
+    return mean_length * uniqueness * bonus if mean_length > 3 else 0.0
+
+
+def _label_score(column: pd.Series, name: str) -> float:
+    values = column.dropna().astype(str)
+    distinct = values.nunique()
+    if values.empty or distinct < 2 or distinct > min(MAX_CLASSES, max(2, len(values) // 2)):
+        return 0.5 if name.lower() in LABEL_NAME_HINTS and distinct >= 1 else 0.0
+    bonus = 3.0 if name.lower() in LABEL_NAME_HINTS else 1.0
+    return bonus * (1.0 - distinct / len(values))
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def check_classification(frame: pd.DataFrame, text_column: str | None, label_column: str | None) -> CheckedData:
+    """Clean rows for text classification and say, in plain words, what was dropped and why."""
+    if not text_column or text_column not in frame.columns:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "Choose which column holds the text.")])
+    if not label_column or label_column not in frame.columns:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "Choose which column holds the label (the class of each text). If the "
+                                           "file has none, add a column with a class name for every row.")])
+    if text_column == label_column:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "The text and the label must be two different columns.")])
+
+    rows = pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+    checks: list[Check] = []
+    rows, dropped = _drop_missing(rows)
+    checks += dropped
+    rows, duplicate_checks = _drop_duplicates(rows)
+    checks += duplicate_checks
+    rows, class_checks = _check_classes(rows)
+    checks += class_checks
+    if not any(c.level == "error" for c in checks):
+        checks.append(Check("info", f"{len(rows)} examples in {rows['label'].nunique()} classes are ready."))
+    return CheckedData(rows.reset_index(drop=True), checks)
+
+
+def _drop_missing(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    rows = rows.copy()
+    rows["text"] = rows["text"].map(_clean_cell)
+    rows["label"] = rows["label"].map(_clean_label)
+    checks = []
+    no_text = rows["text"] == ""
+    if no_text.any():
+        checks.append(Check("warning", f"{int(no_text.sum())} row(s) with missing or empty text were left out."))
+    no_label = (rows["label"] == "") & ~no_text
+    if no_label.any():
+        checks.append(Check("warning", f"{int(no_label.sum())} row(s) with no label were left out. "
+                                       "Give them a label if they should count."))
+    return rows[~no_text & ~no_label], checks
+
+
+def _clean_cell(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
+def _clean_label(value) -> str:
+    text = _clean_cell(value)
+    if text.lower() in ("nan", "none", "null", "n/a"):
+        return ""
+    # 1.0 and 1 are the same class once a spreadsheet has turned integers into floats.
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+
+
+def _drop_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    checks = []
+    exact = rows.duplicated(subset=["text", "label"])
+    if exact.any():
+        checks.append(Check("warning", f"{int(exact.sum())} exact duplicate row(s) were left out, so no example "
+                                       "counts twice or leaks from training into validation."))
+        rows = rows[~exact]
+    conflicting = rows[rows.duplicated(subset=["text"], keep=False)]
+    if not conflicting.empty:
+        sample = conflicting["text"].iloc[0][:60]
+        checks.append(Check("warning", f"{conflicting['text'].nunique()} text(s) appear with different labels "
+                                       f"(e.g. “{sample}”). Check which label is right; the model will be unsure."))
+    return rows, checks
+
+
+def _check_classes(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    counts = rows["label"].value_counts()
+    checks = []
+    if len(counts) > MAX_CLASSES:
+        return rows, [Check("error", f"The label column has {len(counts)} different values; at most {MAX_CLASSES} "
+                                     "classes are supported. Is it really the label column?")]
+    rare = counts[counts < 2]
+    if len(rare):
+        names = ", ".join(f"“{n}”" for n in rare.index[:5])
+        checks.append(Check("warning", f"Class(es) {names} have a single example, too few to learn from and to "
+                                       "check on, so they were left out. Add more examples of them to keep them."))
+        rows = rows[~rows["label"].isin(rare.index)]
+    remaining = rows["label"].nunique()
+    if remaining < 2:
+        checks.append(Check("error", "At least 2 classes are needed to train a classifier, each with 2 or more "
+                                     f"examples; this data has {remaining}. Add examples of another class."))
+    elif counts.max() > 10 * counts[counts >= 2].min():
+        checks.append(Check("warning", "The classes are very unbalanced (the largest is over 10× the smallest). "
+                                       "Accuracy can look good while the small classes are missed: watch the F1."))
+    return rows, checks
+
+
+# ---------------------------------------------------------------------------------------------------- splitting
+
+
+def split_train_validation(rows: pd.DataFrame, validation_share: float, seed: int = 42
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified, so every class keeps its share in both parts."""
+    if not 0.05 <= validation_share <= 0.5:
+        raise DataError("The validation share must be between 5% and 50%.")
+    classes = rows["label"].nunique()
+    size = max(int(round(len(rows) * validation_share)), classes)
+    if len(rows) - size < classes:
+        raise DataError(f"{len(rows)} examples are too few to split across {classes} classes. Add more examples.")
+    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=rows["label"])
+    return train.reset_index(drop=True), validation.reset_index(drop=True)
+
+
+def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[pd.DataFrame, list[Check]]:
+    """A separately uploaded validation set may only use classes the training set has."""
+    unknown = ~validation.frame["label"].isin(train_labels)
+    checks = []
+    if unknown.any():
+        names = ", ".join(sorted(validation.frame.loc[unknown, "label"].unique())[:5])
+        checks.append(Check("warning", f"{int(unknown.sum())} validation row(s) have labels the training data "
+                                       f"lacks ({names}) and were left out."))
+    return validation.frame[~unknown].reset_index(drop=True), checks
+
+
+# ---------------------------------------------------------------------------------------------------- saving
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    task: str
+    labels: list[str]
+    train_rows: int
+    validation_rows: int
+    source: str
+    checks: list[dict]
+
+
+@dataclass
+class PreparedDataset:
+    folder: Path
+    info: DatasetInfo
+
+    @property
+    def train_path(self) -> Path:
+        return self.folder / "train.jsonl"
+
+    @property
+    def validation_path(self) -> Path:
+        return self.folder / "validation.jsonl"
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (pd.read_json(self.train_path, lines=True, dtype=False),
+                pd.read_json(self.validation_path, lines=True, dtype=False))
+
+
+def save_prepared(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame,
+                  source: str, checks: list[Check]) -> PreparedDataset:
+    folder_name = safe_name(name, "dataset")
+    folder = workspace.datasets / folder_name
+    staging = workspace.datasets / f".{folder_name}.saving"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for part, frame in (("train", train), ("validation", validation)):
+        frame[["text", "label"]].astype(str).to_json(staging / f"{part}.jsonl", orient="records", lines=True,
+                                                     force_ascii=False)
+    info = DatasetInfo(folder_name, "text-classification", sorted(train["label"].astype(str).unique()),
+                       len(train), len(validation), source, [asdict(c) for c in checks])
+    (staging / "dataset.json").write_text(json.dumps(asdict(info), indent=2))
+    # Swap in whole: a half-written dataset must never be picked up by a run.
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return PreparedDataset(folder, info)
+
+
+def load_prepared(workspace: Workspace, name: str) -> PreparedDataset:
+    folder = workspace.datasets / name
+    meta = folder / "dataset.json"
+    if not meta.is_file():
+        raise DataError(f"There is no prepared dataset called '{name}'. Prepare one on the Data page.")
+    return PreparedDataset(folder, DatasetInfo(**json.loads(meta.read_text())))
+
+
+def list_prepared(workspace: Workspace) -> list[PreparedDataset]:
+    found = []
+    for folder in sorted(workspace.datasets.iterdir()):
+        if (folder / "dataset.json").is_file() and not folder.name.startswith("."):
+            found.append(load_prepared(workspace, folder.name))
+    return found
+
+
+def delete_prepared(workspace: Workspace, name: str) -> None:
+    shutil.rmtree(workspace.datasets / safe_name(name), ignore_errors=True)
+
+
+def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")

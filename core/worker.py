@@ -1,0 +1,151 @@
+"""The training worker: `python -m core.worker RUN_DIR` trains the run described by RUN_DIR/config.json.
+
+The pages start it as a separate process; a person can run the same command by hand. It owns the run's final
+state: completed, stopped (on SIGTERM, after saving the model) or failed (with a plain-English reason). Started
+again on a stopped or failed run that has a checkpoint, it resumes from there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from core.config import TrainConfig
+from core.data import DataError, load_prepared
+from core.runs import update_status
+from core.text_models import ModelError
+from core.training import (
+    StopSignal,
+    TrainingError,
+    build_trainer,
+    evaluation_report,
+    final_logits,
+    latest_checkpoint,
+    load_splits,
+    make_tokenizer,
+    plan_device,
+    save_results,
+    tokenize_splits,
+)
+from core.workspace import Workspace
+
+
+class _Tee:
+    """Writes to the terminal and to train.log, for runs started by hand; launched runs already log to the file."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+
+def workspace_of(run_dir: Path) -> Workspace:
+    # A run folder lives at <workspace>/runs/<id>; its dataset is found from the same workspace.
+    return Workspace(run_dir.resolve().parent.parent)
+
+
+def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
+    """Run the whole training; returns the final state ("completed" or "stopped")."""
+    config = TrainConfig.load(run_dir / "config.json")
+    workspace = workspace_of(run_dir)
+    device = plan_device(config.device)
+    update_status(run_dir, state="running", device=device.description, message="Loading the data and the model…")
+    prepared = load_prepared(workspace, config.dataset)
+    labels = prepared.info.labels
+    splits = load_splits(prepared, workspace.cache)
+    tokenizer = make_tokenizer(config, splits["train"]["text"])
+    tokenized = tokenize_splits(splits, tokenizer, labels, config.max_length)
+    trainer, metrics_callback, memory = build_trainer(config, run_dir, tokenized, tokenizer, labels, device, stop,
+                                                      show_progress_bar=interactive)
+    resume_from = latest_checkpoint(run_dir)
+    if resume_from:
+        print(f"Resuming from {resume_from}", flush=True)
+    if not stop.requested:
+        trainer.train(resume_from_checkpoint=resume_from)
+    if metrics_callback.diverged:
+        raise TrainingError("The loss became infinite or not-a-number, so training was stopped. Lower the learning "
+                            "rate (try a tenth of it) or keep gradient clipping on.")
+    update_status(run_dir, message="Saving the model and measuring it on the validation data…")
+    validation = tokenized["validation"]
+    report = evaluation_report(final_logits(trainer, memory, validation), validation["labels"],
+                               splits["validation"]["text"], labels)
+    save_results(trainer, tokenizer, run_dir, report)
+    if stop.requested:
+        return "stopped"
+    # A finished run needs no checkpoints: only the final model is kept, which saves disk.
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return "completed"
+
+
+def explain_failure(error: BaseException, config_path: Path) -> str:
+    if isinstance(error, (DataError, ModelError, TrainingError)):
+        return str(error)
+    text = str(error).lower()
+    if isinstance(error, MemoryError) or "out of memory" in text:
+        batch_size = _batch_size(config_path)
+        smaller = f" (for example {max(1, batch_size // 2)} instead of {batch_size})" if batch_size else ""
+        return f"Training ran out of memory. Try a smaller batch size{smaller} or a shorter maximum length."
+    return f"Training failed: {type(error).__name__}: {str(error)[:300]}. The log has the details."
+
+
+def _batch_size(config_path: Path) -> int | None:
+    try:
+        return TrainConfig.load(config_path).batch_size
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m core.worker RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0]).resolve()
+    if not (run_dir / "config.json").is_file():
+        print(f"{run_dir} has no config.json: create the run on the Train page first.", file=sys.stderr)
+        return 2
+    interactive = sys.stdout.isatty()
+    if interactive:
+        log = open(run_dir / "train.log", "a")  # noqa: SIM115 - open for the whole process
+        sys.stdout, sys.stderr = _Tee(sys.__stdout__, log), _Tee(sys.__stderr__, log)
+    stop = StopSignal()
+    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    signal.signal(signal.SIGINT, lambda *_: stop.request())
+    update_status(run_dir, state="running", pid=os.getpid(), pid_created=_own_create_time(),
+                  started_at=time.time(), message="Starting…")
+    try:
+        state = train(run_dir, stop, interactive)
+    except BaseException as error:  # noqa: BLE001 - every failure must reach status.json in plain words
+        traceback.print_exc()
+        update_status(run_dir, state="failed", finished_at=time.time(),
+                      message=explain_failure(error, run_dir / "config.json"))
+        return 1
+    message = "Finished." if state == "completed" else "Stopped; the model so far is saved and can be tried."
+    update_status(run_dir, state=state, finished_at=time.time(), message=message)
+    print(message, flush=True)
+    return 0
+
+
+def _own_create_time() -> float | None:
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,45 @@
+"""The bundled Gemma, end to end: converted from its GGUF once, cached, and right on obvious sentiment.
+
+Slow (the first load de-quantises for about a minute), so it is marked `slow`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.lm import load_causal_lm
+from core.prompting import PromptRecipe, evaluate_recipe
+
+TRAIN = [
+    {"text": "a gorgeous , witty , seductive movie .", "label": "positive"},
+    {"text": "one of the greatest family-oriented , fantasy-adventure movies ever .", "label": "positive"},
+    {"text": "the movie is a disaster from start to finish .", "label": "negative"},
+    {"text": "a dull , plodding and painfully slow film .", "label": "negative"},
+    {"text": "an utterly charming and hilarious film that reminded me why i love movies .", "label": "positive"},
+    {"text": "it 's boring , confusing and far too long .", "label": "negative"},
+]
+OBVIOUS = [
+    {"text": "a wonderful , heartfelt film with brilliant performances .", "label": "positive"},
+    {"text": "this is the worst movie i have seen in years ; a total waste of time .", "label": "negative"},
+    {"text": "funny , moving and beautifully made .", "label": "positive"},
+    {"text": "an ugly , tedious mess .", "label": "negative"},
+]
+
+
+@pytest.mark.slow
+def test_bundled_gemma_gets_obvious_sentiment_right_with_four_examples(tmp_path):
+    messages = []
+    model, tokenizer = load_causal_lm("bundled:gemma-3-270m", tmp_path, progress=messages.append, device="cpu")
+    assert any("Converting" in message for message in messages)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["gemma-3-270m"]  # no half-written leftovers
+
+    started = time.perf_counter()
+    load_causal_lm("bundled:gemma-3-270m", tmp_path, device="cpu")
+    assert time.perf_counter() - started < 30  # the cache is read, not converted again (≈3 s on 2 cores)
+
+    recipe = PromptRecipe(label_words={"negative": "negative", "positive": "positive"}, few_shot_k=4,
+                          selection="class-balanced", order="shuffled")
+    result = evaluate_recipe(model, tokenizer, recipe, TRAIN, OBVIOUS)
+    assert [row["predicted"] for row in result.rows] == [example["label"] for example in OBVIOUS]

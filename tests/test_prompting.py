@@ -1,0 +1,387 @@
+"""Prompt-based classification on tiny random language models: scoring, caching, calibration, prompts, recipes.
+
+The models are built from configs in memory (a few thousand weights), the tokenizer is a byte-level BPE trained on
+a dozen sentences in the test itself: everything runs in seconds and never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from core import prompting
+from core.lm import BUNDLED_LMS, bundled_lm, load_causal_lm
+from core.prompting import (
+    PromptRecipe,
+    SimilarityIndex,
+    assemble_prompt,
+    calibrate_probabilities,
+    evaluate_recipe,
+    label_token_ids,
+    list_recipes,
+    load_recipe,
+    predict_probabilities,
+    save_recipe,
+    score_continuations,
+    select_examples,
+)
+from core.text_models import ModelError
+
+CORPUS = [
+    "a great and moving film .", "a terrible , boring mess .", "the cast is great .", "the plot is terrible .",
+    "great fun for the whole family .", "terrible acting and a dull script .", "it 's a charming journey .",
+    "Review: the film\nSentiment: great", "Review: the plot\nSentiment: terrible", "N/A",
+] * 4
+
+TRAIN = [
+    {"text": "a great and moving film .", "label": "pos"},
+    {"text": "great fun for the whole family .", "label": "pos"},
+    {"text": "the cast is great .", "label": "pos"},
+    {"text": "a terrible , boring mess .", "label": "neg"},
+    {"text": "terrible acting and a dull script .", "label": "neg"},
+    {"text": "the plot is terrible .", "label": "neg"},
+    {"text": "it is fine , i guess .", "label": "meh"},
+    {"text": "neither good nor bad .", "label": "meh"},
+]
+HELD_OUT = [
+    {"text": "a great cast .", "label": "pos"},
+    {"text": "a terrible film .", "label": "neg"},
+    {"text": "it is fine .", "label": "meh"},
+    {"text": "boring .", "label": "neg"},
+    {"text": "what a charming and moving journey through the whole family of great actors .", "label": "pos"},
+]
+WORDS = {"pos": "great", "neg": "terrible", "meh": "okay"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> PreTrainedTokenizerFast:
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(
+        vocab_size=320, special_tokens=["<pad>", "<bos>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    bpe.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+
+
+def _tiny_gemma(vocab_size: int) -> Gemma3ForCausalLM:
+    # A sliding window of 8 is shorter than the prompts, so the cached path must handle a window-limited cache.
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
+                              layer_types=["sliding_attention", "full_attention"], max_position_embeddings=512,
+                              pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return Gemma3ForCausalLM(config).eval()
+
+
+def _tiny_llama(vocab_size: int) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module", params=["gemma", "llama"])
+def model(request, tokenizer):
+    build = {"gemma": _tiny_gemma, "llama": _tiny_llama}[request.param]
+    return build(len(tokenizer))
+
+
+def _recipe(**changes) -> PromptRecipe:
+    settings = {"label_words": WORDS, "few_shot_k": 3, "selection": "class-balanced", "order": "shuffled"}
+    return PromptRecipe(**{**settings, **changes})
+
+
+def _reference_log_likelihood(model, prefix, context, continuation) -> float:
+    """The textbook computation: one full forward over everything, sum the continuation's log-probabilities."""
+    ids = torch.tensor([list(prefix) + list(context) + list(continuation)])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+    start = len(prefix) + len(context)
+    return sum(float(log_probs[start - 1 + t, token]) for t, token in enumerate(continuation))
+
+
+# ----------------------------------------------------------------------------------------------------- scoring
+
+
+CONTEXTS = [[5, 6, 7], [8, 9, 10, 11, 12, 13, 14], [15], [16, 17, 18, 19]]
+PREFIX = [1, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]  # longer than the tiny Gemma's sliding window
+
+
+@pytest.mark.parametrize("continuations", [[[40], [41], [42]], [[40, 43], [41], [44, 45, 46]]],
+                         ids=["single-token", "multi-token"])
+def test_scores_are_the_summed_log_probabilities_of_the_label_tokens(model, continuations):
+    scores = score_continuations(model, PREFIX, CONTEXTS, continuations, share_prefix_cache=False, batch_size=3)
+    expected = [[_reference_log_likelihood(model, PREFIX, context, ids) for ids in continuations]
+                for context in CONTEXTS]
+    np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+@pytest.mark.parametrize("continuations", [[[40], [41]], [[40, 43], [41], [44, 45, 46]]],
+                         ids=["single-token", "multi-token"])
+def test_cached_prefix_gives_the_same_scores_as_rereading_it(model, continuations, batch_size):
+    cached = score_continuations(model, PREFIX, CONTEXTS, continuations, batch_size=batch_size)
+    uncached = score_continuations(model, PREFIX, CONTEXTS, continuations, share_prefix_cache=False,
+                                   batch_size=batch_size)
+    np.testing.assert_allclose(cached, uncached, atol=1e-4)
+
+
+def test_full_logits_fallback_gives_the_same_scores(model, monkeypatch):
+    fast = score_continuations(model, PREFIX, CONTEXTS, [[40, 43], [41]])
+    monkeypatch.setitem(prompting._HEAD_IS_EXACT, model, False)
+    slow = score_continuations(model, PREFIX, CONTEXTS, [[40, 43], [41]])
+    np.testing.assert_allclose(fast, slow, atol=1e-4)
+
+
+def test_the_prefix_cache_is_not_changed_by_scoring(model):
+    first = score_continuations(model, PREFIX, CONTEXTS, [[40], [41]], batch_size=2)
+    again = score_continuations(model, PREFIX, CONTEXTS[::-1], [[40], [41]], batch_size=2)
+    np.testing.assert_allclose(first, again[::-1], atol=1e-5)
+
+
+def test_progress_reaches_the_number_of_texts(model):
+    calls = []
+    score_continuations(model, PREFIX, CONTEXTS, [[40], [41]], batch_size=1, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (len(CONTEXTS), len(CONTEXTS))
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_label_words_are_tokenized_with_their_leading_space(tokenizer):
+    ids = label_token_ids(tokenizer, _recipe())
+    assert [tokenizer.decode(word) for word in ids] == [" great", " terrible", " okay"]
+    on_a_new_line = label_token_ids(tokenizer, _recipe(template="Review: {text}\nSentiment:\n"))
+    assert [tokenizer.decode(word) for word in on_a_new_line] == ["great", "terrible", "okay"]
+
+
+def test_predictions_score_exactly_the_assembled_prompt(model, tokenizer):
+    recipe = _recipe(calibrate=False)
+    text = HELD_OUT[0]["text"]
+    probabilities = predict_probabilities(model, tokenizer, recipe, TRAIN, [text]).probabilities[0]
+    prompt = assemble_prompt(recipe, TRAIN, text, tokenizer).text
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    log_likelihoods = [_reference_log_likelihood(model, [], prompt_ids, ids)
+                       for ids in label_token_ids(tokenizer, recipe)]
+    np.testing.assert_allclose(probabilities, prompting.softmax(np.array(log_likelihoods)), atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------- calibration
+
+
+def test_calibration_divides_out_the_content_free_prediction():
+    probabilities = np.array([[0.6, 0.4], [0.9, 0.1]])
+    content_free = np.array([0.8, 0.2])
+    calibrated = calibrate_probabilities(probabilities, content_free)
+    np.testing.assert_allclose(calibrated, [[0.6 / 0.8, 0.4 / 0.2], [0.9 / 0.8, 0.1 / 0.2]]
+                               / np.array([[0.75 + 2.0], [1.125 + 0.5]]))
+    assert calibrated.argmax(axis=1).tolist() == [1, 0]  # the bias towards class 0 no longer wins the first row
+
+
+def test_calibrated_predictions_use_the_na_input_with_the_same_prompt(model, tokenizer):
+    recipe = _recipe(calibrate=True)
+    texts = [example["text"] for example in HELD_OUT]
+    raw = predict_probabilities(model, tokenizer, _recipe(calibrate=False), TRAIN, texts).probabilities
+    calibrated = predict_probabilities(model, tokenizer, recipe, TRAIN, texts).probabilities
+    content_free = predict_probabilities(model, tokenizer, _recipe(calibrate=False), TRAIN, ["N/A"]).probabilities
+    np.testing.assert_allclose(calibrated, calibrate_probabilities(raw, content_free[0]), atol=1e-5)
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- choosing examples
+
+
+def test_class_balanced_selection_takes_k_over_classes_from_each():
+    picked = select_examples(_recipe(few_shot_k=6), TRAIN)
+    assert sorted(example["label"] for example in picked) == ["meh", "meh", "neg", "neg", "pos", "pos"]
+    uneven = select_examples(_recipe(few_shot_k=4), TRAIN)
+    assert [example["label"] for example in uneven].count("pos") == 2  # the first class gets the remainder
+
+
+def test_selection_is_fixed_by_the_seed_and_ignores_unlabelled_examples():
+    train = [*TRAIN, {"text": "no word for me", "label": "other"}, {"text": "  ", "label": "pos"}]
+    first = select_examples(_recipe(selection="random", few_shot_k=5, seed=3), train)
+    assert first == select_examples(_recipe(selection="random", few_shot_k=5, seed=3), train)
+    assert all(example in TRAIN for example in first)
+    assert len(first) == 5
+
+
+def test_order_options():
+    by_class = select_examples(_recipe(few_shot_k=6, order="by-class"), TRAIN)
+    assert [example["label"] for example in by_class] == ["pos", "pos", "neg", "neg", "meh", "meh"]
+    shuffled = select_examples(_recipe(few_shot_k=6, order="shuffled"), TRAIN)
+    assert sorted(map(str, shuffled)) == sorted(map(str, by_class))
+    as_selected = select_examples(_recipe(few_shot_k=6, order="as-selected"), TRAIN)
+    assert as_selected == by_class  # class-balanced picks class by class
+
+
+def _bag_of_words(texts):
+    vocabulary = sorted({word for example in TRAIN + HELD_OUT for word in example["text"].split()})
+    return np.array([[text.split().count(word) for word in vocabulary] for text in texts], dtype=np.float32)
+
+
+def test_similar_selection_puts_the_nearest_example_last():
+    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    picked = select_examples(_recipe(selection="similar", few_shot_k=2, order="as-selected"), TRAIN,
+                             "the plot is terrible and dull .", index)
+    assert picked[-1]["text"] == "the plot is terrible ."
+    assert len(picked) == 2
+
+
+def test_minilm_finds_the_sentence_with_the_same_meaning():
+    texts = ["stock prices fell sharply today", "a cat was sitting on a rug", "it will rain tomorrow"]
+    index = SimilarityIndex(texts, prompting.SentenceEmbedder())
+    assert index.nearest(["the kitten sat on the mat"], 1) == [[1]]
+
+
+def test_evaluation_with_similar_examples_runs_without_a_shared_cache(model, tokenizer):
+    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    result = evaluate_recipe(model, tokenizer, _recipe(selection="similar", few_shot_k=2, calibrate=True),
+                             TRAIN, HELD_OUT, index=index)
+    assert len(result.rows) == len(HELD_OUT)
+
+
+# ---------------------------------------------------------------------------------------------- prompts, limits
+
+
+def test_prompt_shows_examples_with_their_words_then_the_query(tokenizer):
+    recipe = _recipe(few_shot_k=2, selection="random", example_separator="\n\n")
+    assembled = assemble_prompt(recipe, TRAIN, "a new film", tokenizer)
+    blocks = assembled.text.split("\n\n")
+    assert len(blocks) == 3
+    for block, example in zip(blocks, assembled.examples):
+        assert block == f"Review: {example['text']}\nSentiment: {WORDS[example['label']]}"
+    assert blocks[-1] == "Review: a new film\nSentiment:"
+    assert assembled.token_count == len(tokenizer(assembled.text)["input_ids"])
+    assert assembled.warning is None
+
+
+def test_a_prompt_longer_than_the_limit_comes_with_a_warning(model, tokenizer):
+    assembled = assemble_prompt(_recipe(few_shot_k=6), TRAIN, "a new film", tokenizer, model, max_tokens=40)
+    assert assembled.context_limit == 40
+    assert "40" in assembled.warning and "cut" in assembled.warning
+    assert assemble_prompt(_recipe(few_shot_k=0), TRAIN, "a film", tokenizer, model).warning is None
+
+
+def test_evaluation_cuts_overlong_prompts_and_says_so(model, tokenizer):
+    result = evaluate_recipe(model, tokenizer, _recipe(few_shot_k=6), TRAIN, HELD_OUT, max_tokens=48)
+    assert result.warnings and "cut" in result.warnings[0]
+    assert len(result.rows) == len(HELD_OUT)
+
+
+# --------------------------------------------------------------------------------------------------- evaluating
+
+
+def test_evaluation_reports_metrics_rows_and_progress(model, tokenizer):
+    calls = []
+    result = evaluate_recipe(model, tokenizer, _recipe(), TRAIN, HELD_OUT, batch_size=2,
+                             progress=lambda done, total: calls.append((done, total)))
+    assert result.labels == ["pos", "neg", "meh"]
+    assert np.array(result.confusion_matrix).sum() == len(HELD_OUT)
+    assert result.accuracy == pytest.approx(np.mean([row["correct"] for row in result.rows]))
+    assert 0.0 <= result.macro_f1 <= 1.0
+    row = result.rows[0]
+    assert set(row) == {"text", "gold", "predicted", "probability", "probabilities", "correct"}
+    assert row["probability"] == pytest.approx(max(row["probabilities"].values()))
+    assert calls[-1] == (len(HELD_OUT), len(HELD_OUT))
+    json.dumps(result.to_dict())  # the UI stores results as JSON
+
+
+def test_evaluation_refuses_classes_without_a_label_word(model, tokenizer):
+    with pytest.raises(ValueError, match="no label word"):
+        evaluate_recipe(model, tokenizer, _recipe(), TRAIN, [{"text": "x", "label": "unknown"}])
+
+
+def test_zero_shot_needs_no_training_examples(model, tokenizer):
+    result = evaluate_recipe(model, tokenizer, _recipe(few_shot_k=0), [], HELD_OUT)
+    assert len(result.rows) == len(HELD_OUT)
+
+
+# ------------------------------------------------------------------------------------------------------ recipes
+
+
+def test_recipe_save_load_round_trip(tmp_path):
+    recipe = _recipe(template="Text: {text}\nAnswer:", calibrate=True, seed=7, example_separator="\n---\n")
+    path = save_recipe(tmp_path, "My sentiment / recipe", recipe)
+    assert path.parent == tmp_path and path.suffix == ".json"
+    assert list_recipes(tmp_path) == [path.stem]
+    assert load_recipe(tmp_path, "My sentiment / recipe") == recipe
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"template": "no placeholder"}, "{text}"),
+    ({"label_words": {"a": "same", "b": "same"}}, "share"),
+    ({"label_words": {"a": "only"}}, "two classes"),
+    ({"selection": "best"}, "selection"),
+    ({"order": "sorted"}, "order"),
+])
+def test_invalid_recipes_say_what_is_wrong(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _recipe(**changes)
+
+
+def test_a_tampered_recipe_file_is_refused(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"template": "{text}", "few_shot_k": "4"}))
+    with pytest.raises(ValueError, match="few_shot_k"):
+        load_recipe(tmp_path, "bad")
+    (tmp_path / "odd.json").write_text(json.dumps({"template": "{text}", "run": "rm -rf /"}))
+    with pytest.raises(ValueError, match="Unknown"):
+        load_recipe(tmp_path, "odd")
+
+
+def test_every_recipe_field_has_help_text():
+    assert all(prompting.recipe_help().values())
+
+
+# ------------------------------------------------------------------------------------------------- loading LMs
+
+
+@pytest.mark.parametrize("entry", BUNDLED_LMS, ids=lambda entry: entry.key)
+def test_bundled_language_models_are_installed(entry):
+    import importlib.util
+
+    assert bundled_lm(entry.key) is entry
+    assert entry.title and entry.description
+    assert importlib.util.find_spec(entry.package) is not None
+
+
+def test_unknown_bundled_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no bundled language model"):
+        load_causal_lm("bundled:gpt-9", tmp_path)
+
+
+def test_a_local_folder_loads_from_safetensors(tmp_path, tokenizer):
+    original = _tiny_llama(len(tokenizer))
+    original.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    messages = []
+    model, loaded_tokenizer = load_causal_lm(str(tmp_path / "tiny"), tmp_path / "models", progress=messages.append,
+                                             device="cpu")
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, original(input_ids=ids).logits)
+    assert loaded_tokenizer("a film")["input_ids"] == tokenizer("a film")["input_ids"]
+    assert messages and not list((tmp_path / "models").glob("*"))
+
+
+def test_a_folder_without_safetensors_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelError):
+        load_causal_lm(str(tmp_path / "empty"), tmp_path / "models", device="cpu")
+
+
+def test_similar_order_uses_a_fresh_random_generator():
+    # Shuffling similar examples must not depend on how many queries came before.
+    recipe = _recipe(selection="similar", few_shot_k=3, order="shuffled")
+    index = prompting.build_similarity_index(recipe, TRAIN, embed=_bag_of_words)
+    first = select_examples(recipe, TRAIN, "a great film", index)
+    random.seed(123)
+    assert select_examples(recipe, TRAIN, "a great film", index) == first
