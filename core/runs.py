@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from core.config import TrainConfig
+from core.config import TASKS, TrainConfig
 from core.workspace import PROJECT_ROOT, Workspace, safe_name
 
 LIVE_STATES = ("queued", "starting", "running", "stopping")
@@ -247,3 +247,35 @@ def delete_run(run: Run) -> None:
 
 def is_live(status: dict[str, Any]) -> bool:
     return status.get("state") in LIVE_STATES
+
+
+# ---------------------------------------------------------------------------------------------------- summaries
+
+
+def best_metric(task: str, records: list[dict[str, Any]]) -> tuple[str, float | None]:
+    """The validation number that matters for this task, at its best so far: (name, value)."""
+    spec = TASKS[task]
+    key = "eval_loss" if spec.metric == "loss" else f"eval_{spec.metric}"
+    values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+    if not values:
+        return spec.metric, None
+    return spec.metric, (max(values) if spec.greater_is_better else min(values))
+
+
+def run_duration(status: dict[str, Any]) -> float | None:
+    started = status.get("started_at")
+    if not started:
+        return None
+    return (status.get("finished_at") or (time.time() if is_live(status) else status.get("updated_at", started))) \
+        - started
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """One line of the Runs table."""
+    status, config = run.status, run.config
+    metric, value = best_metric(config.task, run.metrics)
+    return {"run": run.id, "state": status.get("state", "?"), "task": config.task,
+            "model": config.model.name.removeprefix("bundled:"), "dataset": config.dataset,
+            "best": None if value is None else round(value, 4), "metric": metric,
+            "duration_s": run_duration(status), "started": status.get("started_at") or status.get("created_at"),
+            "device": status.get("device", "")}

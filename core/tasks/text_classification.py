@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
 
+from core import text_models
 from core.config import TrainConfig
 from core.dataset_store import PreparedDataset
 from core.metrics import accuracy_and_f1, classification_evaluation, softmax
@@ -87,6 +88,13 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
         # Batches of similar length waste little on padding: the same epochs in much less time on a CPU.
         group_by_length=True,
     )
+
+
+def estimate_parameters(config: TrainConfig, dataset: PreparedDataset) -> int | None:
+    """The model's size before training (a learned vocabulary is at most `vocab_size` word pieces)."""
+    if config.model.source == "pretrained" and not (config.model.is_bundled or Path(config.model.name).is_dir()):
+        return None  # a hub id: sizing it would mean downloading it
+    return text_models.estimate_parameters(config.model, len(dataset.info.labels), config.model.vocab_size)
 
 
 def save_model(trainer: Trainer, tokenizer, run_dir: Path) -> None:

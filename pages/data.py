@@ -1,0 +1,18 @@
+"""Data: bring a file (or the sample), check it, split it, save it for training."""
+
+import streamlit as st
+
+from ui import data_text, datasets_list, state
+
+SECTIONS = {
+    "Texts with labels": data_text.render,
+}
+
+st.title("Data")
+st.caption("Upload your examples, check them, and save them as a dataset the other pages can use.")
+workspace = state.workspace()
+kind = st.segmented_control("What kind of data do you have?", list(SECTIONS), default=list(SECTIONS)[0],
+                            key="data_kind", required=True) or list(SECTIONS)[0]
+SECTIONS[kind](workspace)
+st.divider()
+datasets_list.render(workspace)

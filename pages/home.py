@@ -1,0 +1,26 @@
+"""Start: what the app does, in four steps, and where to begin."""
+
+import streamlit as st
+
+from core.runs import list_runs
+from core.training import plan_device
+from ui import state
+
+st.title("AI Playground")
+st.markdown("Train and try AI models on your own data, without writing code.")
+
+steps = st.columns(4)
+steps[0].page_link("pages/data.py", label="**1 · Data**", icon=":material/dataset:")
+steps[0].caption("Upload a file of examples (or use the sample), check it, save it.")
+steps[1].page_link("pages/train.py", label="**2 · Train**", icon=":material/model_training:")
+steps[1].caption("Pick a model and a preset, start, and watch it learn.")
+steps[2].page_link("pages/runs.py", label="**3 · Runs**", icon=":material/monitoring:")
+steps[2].caption("Compare your runs, see where each one goes wrong, export a model.")
+steps[3].page_link("pages/playground.py", label="**4 · Playground**", icon=":material/science:")
+steps[3].caption("Type something and see what your model says.")
+
+device = plan_device("auto")
+st.info(f"Training here runs on: **{device.description}**.", icon=":material/memory:")
+runs = list_runs(state.workspace())
+if runs:
+    st.caption(f"{len(runs)} run(s) in your workspace; the newest is “{runs[0].id}”.")

@@ -1,0 +1,29 @@
+"""Playground: try a trained model — pick a finished run and give it something to predict."""
+
+import streamlit as st
+
+from core.config import TASKS
+from core.runs import list_runs
+from ui import playground_text, state
+
+VIEWS = {
+    "text-classification": playground_text.render,
+}
+
+st.title("Playground")
+workspace = state.workspace()
+ready = [run for run in list_runs(workspace) if run.has_model and run.config.task in VIEWS]
+if not ready:
+    st.info("No trained model yet. Train one on the Train page; it appears here when it finishes.")
+    st.page_link("pages/train.py", label="Go to the Train page →", icon=":material/model_training:")
+    st.stop()
+
+by_id = {run.id: run for run in ready}
+wanted = state.selected("run")
+chosen = st.selectbox("Model (a finished run)", list(by_id), index=list(by_id).index(wanted) if wanted in by_id else 0,
+                      key="play_run", format_func=lambda i: f"{i} · {TASKS[by_id[i].config.task].title.lower()}")
+run = by_id[chosen]
+headline = run.status.get("headline") or {}
+if headline:
+    st.caption("Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items()))
+VIEWS[run.config.task](run)

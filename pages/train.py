@@ -1,0 +1,45 @@
+"""Train: choose a dataset, a model and a preset; start a run and watch it live."""
+
+import streamlit as st
+
+from core.config import DEFAULT_PRESET
+from core.runs import create_run, get_run, launch
+from ui import run_views, state, train_form
+
+st.title("Train")
+workspace = state.workspace()
+dataset = train_form.choose_dataset(workspace)
+if dataset is not None:
+    task = dataset.info.task
+    st.subheader("Model")
+    source = train_form.choose_source(task)
+    train_form.ensure_defaults(task, dataset, source, st.session_state.get("train_preset") or DEFAULT_PRESET)
+    if source == "pretrained":
+        train_form.pretrained_picker(task)
+    else:
+        train_form.scratch_picker(task)
+
+    st.subheader("Training settings")
+    train_form.choose_preset()
+    train_form.hyperparameter_knobs(task)
+    config = train_form.build_config(task, dataset, source)
+    if isinstance(config, str):
+        st.error(config, icon=":material/error:")
+    else:
+        train_form.model_size(config, dataset)
+        with st.expander("The exact settings, and how to run them without the app"):
+            st.download_button("Download config.json", config.to_json(), "config.json", key="train_config_dl")
+            st.code("python -m core.worker --config config.json", language="bash")
+            st.json(config.to_dict(), expanded=False)
+        if st.button("Start training", type="primary", icon=":material/rocket_launch:", key="train_start"):
+            run = create_run(workspace, config)
+            launch(run)
+            state.select("run", run.id)
+
+current = get_run(workspace, state.selected("run") or "")
+if current is not None:
+    st.divider()
+    st.subheader(f"Run “{current.id}”")
+    run_views.live_panel(current, key="train_live")
+    st.page_link("pages/runs.py", label="See it with its evaluation on the Runs page →", icon=":material/monitoring:",
+                 query_params={"run": current.id})

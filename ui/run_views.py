@@ -1,0 +1,195 @@
+"""Views of one run: live progress and charts (polled from the run folder), evaluation, config, log, actions.
+
+The live view is a fragment that re-runs itself every `POLL_SECONDS` while the run lives and stops polling once it
+ends, so a refresh, a second browser or a restarted server simply re-reads the run folder.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import streamlit as st
+
+from core import charts
+from core.config import TASKS, as_flat_dict, headless_command
+from core.runs import FINAL_STATES, Run, delete_run, is_live, launch, request_stop, tail_log
+from ui.widgets import duration, number
+
+POLL_SECONDS = 1.0
+STATE_ICONS = {"queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:", "running": ":material/directions_run:", "stopping": ":material/stop_circle:", "completed": ":material/check_circle:",
+               "stopped": ":material/stop:", "failed": ":material/cancel:"}
+
+
+def state_label(status: dict) -> str:
+    state = status.get("state", "unknown")
+    return f"{STATE_ICONS.get(state, ':material/help:')} {state}"
+
+
+# ---------------------------------------------------------------------------------------------------- live
+
+
+def progress(status: dict) -> None:
+    step, total = status.get("step") or 0, status.get("max_steps") or 0
+    fraction = min(step / total, 1.0) if total else 0.0
+    parts = [f"step {step:,} of {total:,}" if total else "preparing"]
+    if status.get("epoch") is not None:
+        parts.append(f"epoch {status['epoch']:.2f}")
+    parts.append(f"elapsed {duration(status.get('elapsed_seconds'))}")
+    if is_live(status) and total:
+        parts.append(f"about {duration(status.get('eta_seconds'))} left")
+    st.progress(fraction, text=" · ".join(parts))
+
+
+def training_charts(records: list[dict], task: str, key: str) -> None:
+    records = charts.with_perplexity(records) if task == "text-generation" else records
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_figure(records), key=f"{key}_loss")
+    metric_keys = {"accuracy": ("eval_accuracy", "eval_f1"), "r2": ("eval_r2",),
+                   "loss": ("eval_perplexity",)}[TASKS[task].metric]
+    title = {"accuracy": "Validation accuracy and F1 (higher is better)", "r2": "Validation R² (higher is better)",
+             "loss": "Validation perplexity (lower is better)"}[TASKS[task].metric]
+    right.plotly_chart(charts.metric_figure(records, metric_keys, title), key=f"{key}_metric")
+    with st.expander("Learning rate"):
+        st.plotly_chart(charts.learning_rate_figure(records), key=f"{key}_lr")
+
+
+def live_panel(run: Run, key: str) -> None:
+    """Status, progress, charts and a Stop button; polls while the run lives, then refreshes the page once."""
+    started_live = is_live(run.status)
+
+    @st.fragment(run_every=POLL_SECONDS if started_live else None)
+    def panel() -> None:
+        status = run.status
+        task = run.config.task
+        header = st.columns([3, 1])
+        header[0].markdown(f"**{state_label(status)}** · {status.get('device', '')} · {status.get('message', '')}")
+        if is_live(status) and header[1].button("Stop", key=f"{key}_stop", icon=":material/stop_circle:",
+                                                help="Finishes the current step, saves the model, then stops."):
+            request_stop(run)
+            st.toast("Stopping after the current step; the model so far will be saved.")
+        progress(status)
+        if status.get("state") == "failed":
+            st.error(status.get("message", "The run failed."), icon=":material/cancel:")
+        training_charts(run.metrics, task, key)
+        if started_live and not is_live(status):
+            st.rerun()  # the run ended: redraw the whole page once, which also stops the polling
+
+    panel()
+
+
+# ---------------------------------------------------------------------------------------------------- results
+
+
+def evaluation_view(run: Run, key: str) -> None:
+    report = run.evaluation
+    if not report:
+        st.caption("The evaluation appears here when the run finishes (or is stopped).")
+        return
+    if "confusion_matrix" in report:
+        classification_view(report, key)
+    elif "r2" in report:
+        regression_view(report, key)
+    else:
+        generation_view(report)
+
+
+def classification_view(report: dict, key: str) -> None:
+    columns = st.columns(3)
+    columns[0].metric("Accuracy", f"{report['accuracy']:.1%}", help="Share of validation examples it got right.")
+    columns[1].metric("Macro-F1", f"{report['macro_f1']:.3f}",
+                      help="F1 averaged over classes, so small classes count as much as big ones.")
+    columns[2].metric("Validation examples", f"{report.get('validation_rows', 0):,}")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_matrix_figure(report["labels"], report["confusion_matrix"]),
+                      key=f"{key}_confusion")
+    right.plotly_chart(charts.per_class_figure(report["per_class"]), key=f"{key}_per_class")
+    mistakes = report.get("worst_mistakes") or []
+    st.markdown("**The mistakes it was surest about** — where wrong labels and blind spots show first")
+    if not mistakes:
+        st.caption("No mistakes on the validation data.")
+    elif "image" in mistakes[0]:
+        show_image_mistakes(mistakes)
+    else:
+        st.dataframe(mistakes, hide_index=True, column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                          format="percent")})
+
+
+def show_image_mistakes(mistakes: list[dict]) -> None:
+    columns = st.columns(6)
+    for i, mistake in enumerate(mistakes[:18]):
+        path = Path(mistake["image"])
+        with columns[i % 6]:
+            if path.is_file():
+                st.image(str(path), width=96)
+            st.caption(f"true **{mistake['gold']}**, said {mistake['predicted']} ({mistake['confidence']:.0%})")
+
+
+def regression_view(report: dict, key: str) -> None:
+    columns = st.columns(3)
+    columns[0].metric("R²", f"{report['r2']:.3f}", help="1 is perfect, 0 is no better than always guessing the "
+                                                         "average.")
+    columns[1].metric("MAE", number(report["mae"]), help="Average size of an error, in the target's units.")
+    columns[2].metric("RMSE", number(report["rmse"]), help="Like MAE, but big errors count more.")
+    points = report.get("points", {})
+    left, right = st.columns(2)
+    left.plotly_chart(charts.regression_scatter(points.get("actual", []), points.get("predicted", [])),
+                      key=f"{key}_scatter")
+    right.plotly_chart(charts.residuals_figure(points.get("actual", []), points.get("predicted", [])),
+                       key=f"{key}_residuals")
+
+
+def generation_view(report: dict) -> None:
+    columns = st.columns(2)
+    columns[0].metric("Validation loss", number(report.get("eval_loss")))
+    columns[1].metric("Perplexity", number(report.get("perplexity"), 2),
+                      help="Roughly how many next words the model hesitates between: lower is better.")
+    for sample in report.get("samples", [])[-1:]:
+        st.markdown("**A sample from the final model**")
+        st.code(sample.get("text", ""), language=None, wrap_lines=True)
+
+
+# ---------------------------------------------------------------------------------------------------- details
+
+
+def config_view(run: Run) -> None:
+    st.markdown("Run it again without the app (same settings, a new run folder):")
+    st.code(f"python -m core.worker --config {run.folder / 'config.json'}", language="bash")
+    st.markdown("Or continue this very run folder (resumes from its last checkpoint):")
+    st.code(headless_command(run.folder), language="bash")
+    st.dataframe([{"setting": k, "value": str(v)} for k, v in as_flat_dict(run.config).items()], hide_index=True)
+
+
+def log_view(run: Run) -> None:
+    st.code(tail_log(run.folder, 60) or "(nothing logged yet)", language=None)
+
+
+def model_zip(model_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # weights barely compress
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path(model_dir.name) / path.relative_to(model_dir))
+    return buffer.getvalue()
+
+
+def actions(run: Run, key: str) -> None:
+    status = run.status
+    columns = st.columns(4)
+    if run.can_resume and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
+                                            help="Continue from the last checkpoint."):
+        launch(run)
+        st.rerun()
+    if run.has_model and status.get("state") in FINAL_STATES:
+        columns[1].download_button("Export model (.zip)", data=lambda: model_zip(run.model_dir),
+                                   file_name=f"{run.id}-model.zip", key=f"{key}_export", icon=":material/download:",
+                                   help="The weights as safetensors with config and tokenizer: loads with "
+                                        "transformers' from_pretrained.")
+    with columns[3].popover("Delete", icon=":material/delete:"):
+        st.write("Delete this run and its model? This cannot be undone.")
+        if st.button("Yes, delete", key=f"{key}_delete", type="primary"):
+            delete_run(run)
+            st.query_params.pop("run", None)
+            st.rerun()
