@@ -166,7 +166,8 @@ def get_run(workspace: Workspace, run_id: str) -> Run | None:
 
 def launch(run: Run) -> subprocess.Popen:
     """Start the worker in its own process session, so it outlives a browser refresh or a server restart."""
-    update_status(run.folder, state="starting", message="Starting the training process…", started_at=time.time())
+    update_status(run.folder, state="starting", message="Starting the training process…", started_at=time.time(),
+                  finished_at=None)
     with open(run.folder / "train.log", "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "core.worker", str(run.folder)], cwd=PROJECT_ROOT,
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

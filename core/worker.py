@@ -7,6 +7,7 @@ again on a stopped or failed run that has a checkpoint, it resumes from there.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -16,11 +17,12 @@ import traceback
 from pathlib import Path
 
 import datasets
+import psutil
 
 from core.config import TASKS, ConfigError, TrainConfig
 from core.data import DataError
 from core.dataset_store import DatasetError, load_dataset_info
-from core.runs import LOG_REDIRECTED, update_status
+from core.runs import LOG_REDIRECTED, create_run, update_status
 from core.tasks import pipeline
 from core.text_models import ModelError
 from core.training import StopSignal, TrainingError, build_trainer, latest_checkpoint, plan_device
@@ -108,11 +110,37 @@ def _batch_size(config_path: Path) -> int | None:
         return None
 
 
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.worker",
+        description="Train a run without the app. Give a run folder (made by the Train page) to train or resume "
+                    "it, or --config with a config.json (downloadable on the Train page) to create a new run.")
+    parser.add_argument("run_dir", nargs="?", type=Path, help="a run folder holding config.json")
+    parser.add_argument("--config", type=Path, help="a config.json to start a new run from")
+    parser.add_argument("--workspace", type=Path, help="the workspace folder (default: $AI_PLAYGROUND_HOME or "
+                                                       "./workspace)")
+    arguments = parser.parse_args(argv)
+    if (arguments.run_dir is None) == (arguments.config is None):
+        parser.error("give either a run folder or --config FILE")
+    return arguments
+
+
+def run_folder_from(arguments: argparse.Namespace) -> Path:
+    if arguments.run_dir is not None:
+        return arguments.run_dir.resolve()
+    workspace = Workspace(arguments.workspace.resolve()) if arguments.workspace else Workspace.default()
+    run = create_run(workspace, TrainConfig.load(arguments.config))
+    print(f"Created {run.folder}", flush=True)
+    return run.folder
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m core.worker RUN_DIR", file=sys.stderr)
+    arguments = parse_arguments(argv)
+    try:
+        run_dir = run_folder_from(arguments)
+    except (OSError, ValueError) as error:
+        print(f"Could not read the config: {error}", file=sys.stderr)
         return 2
-    run_dir = Path(argv[0]).resolve()
     if not (run_dir / "config.json").is_file():
         print(f"{run_dir} has no config.json: create the run on the Train page first.", file=sys.stderr)
         return 2
@@ -127,8 +155,8 @@ def main(argv: list[str]) -> int:
     stop = StopSignal()
     signal.signal(signal.SIGTERM, lambda *_: stop.request())
     signal.signal(signal.SIGINT, lambda *_: stop.request())
-    update_status(run_dir, state="running", pid=os.getpid(), pid_created=_own_create_time(),
-                  started_at=time.time(), message="Starting…")
+    update_status(run_dir, state="running", pid=os.getpid(), pid_created=psutil.Process().create_time(),
+                  started_at=time.time(), finished_at=None, message="Starting…")
     try:
         state = train(run_dir, stop, interactive)
     except BaseException as error:  # noqa: BLE001 - every failure must reach status.json in plain words
@@ -140,12 +168,6 @@ def main(argv: list[str]) -> int:
     update_status(run_dir, state=state, finished_at=time.time(), message=message)
     print(message, flush=True)
     return 0
-
-
-def _own_create_time() -> float | None:
-    import psutil
-
-    return psutil.Process().create_time()
 
 
 if __name__ == "__main__":

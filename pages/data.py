@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import data_text, datasets_list, state
+from ui import data_text, datasets_list, router, state
+
+router.through_router()
 
 SECTIONS = {
     "Texts with labels": data_text.render,

@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.runs import list_runs
 from core.training import plan_device
-from ui import state
+from ui import router, state
+
+router.through_router()
 
 st.title("AI Playground")
 st.markdown("Train and try AI models on your own data, without writing code.")

@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.config import TASKS
 from core.runs import list_runs
-from ui import playground_text, state
+from ui import playground_text, router, state
+
+router.through_router()
 
 VIEWS = {
     "text-classification": playground_text.render,

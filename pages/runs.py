@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from core.runs import get_run, list_runs, run_row
-from ui import compare_views, run_views, state
+from ui import compare_views, router, run_views, state
+
+router.through_router()
 
 st.title("Runs")
 workspace = state.workspace()

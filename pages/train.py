@@ -4,7 +4,9 @@ import streamlit as st
 
 from core.config import DEFAULT_PRESET
 from core.runs import create_run, get_run, launch
-from ui import run_views, state, train_form
+from ui import router, run_views, state, train_form
+
+router.through_router()
 
 st.title("Train")
 workspace = state.workspace()

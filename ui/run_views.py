@@ -18,8 +18,11 @@ from core.runs import FINAL_STATES, Run, delete_run, is_live, launch, request_st
 from ui.widgets import duration, number
 
 POLL_SECONDS = 1.0
-STATE_ICONS = {"queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:", "running": ":material/directions_run:", "stopping": ":material/stop_circle:", "completed": ":material/check_circle:",
-               "stopped": ":material/stop:", "failed": ":material/cancel:"}
+STATE_ICONS = {
+    "queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:",
+    "running": ":material/directions_run:", "stopping": ":material/stop_circle:",
+    "completed": ":material/check_circle:", "stopped": ":material/stop:", "failed": ":material/cancel:",
+}
 
 
 def state_label(status: dict) -> str:

@@ -1,0 +1,54 @@
+"""The text flow as a person does it, in headless Chromium: upload a CSV, save it, train, watch, predict."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from core.samples import cafe_feedback
+from tests.browser import wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def progress_step(page) -> int:
+    text = page.get_by_text(re.compile(r"step [\d,]+ of [\d,]+")).first.inner_text()
+    return int(re.search(r"step ([\d,]+) of", text).group(1).replace(",", ""))
+
+
+def test_upload_train_watch_and_predict(app_server, page, tmp_path):
+    csv = tmp_path / "reviews.csv"
+    cafe_feedback(rows_per_class=150).to_csv(csv, index=False)
+
+    page.goto(f"{app_server}/data")
+    page.locator("input[type=file]").first.set_input_files(str(csv))
+    expect(page.get_by_text("450 examples in 3 classes are ready.")).to_be_visible()
+    expect(page.get_by_text("Examples per class")).to_be_visible()  # the class-balance chart
+    page.get_by_role("button", name="Save dataset").click()
+    expect(page.get_by_text(re.compile("Saved “reviews”"))).to_be_visible()
+
+    page.get_by_role("link", name=re.compile("Train a model on it")).click()
+    expect(page.get_by_text("Training settings")).to_be_visible()
+    page.get_by_text("Build one from scratch").click()
+    wait_for_app(page)
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("30")
+    epochs.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+
+    # The progress line and the loss chart update while the run trains, without touching the page.
+    expect(page.get_by_text(re.compile(r"step [1-9][\d,]* of"))).to_be_visible(timeout=60_000)
+    first = progress_step(page)
+    page.wait_for_function(
+        f"() => /step (\\d+) of/.exec(document.body.innerText) && "
+        f"parseInt(/step (\\d+) of/.exec(document.body.innerText)[1]) > {first}", timeout=60_000)
+    expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached()
+    expect(page.get_by_text("completed")).to_be_visible(timeout=120_000)
+
+    page.goto(f"{app_server}/playground")
+    page.get_by_label(re.compile("Text to classify")).fill("Is the soup vegan?")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text(re.compile(r"question\*?\*? \(\d+% sure\)|question \(\d+% sure\)"))).to_be_visible()
