@@ -109,6 +109,8 @@ def _load_with_datasets(builder: str, path: Path, workspace: Workspace, **option
 
 
 def _read_delimited(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
+    if len([line for line in text.splitlines() if line.strip()]) < 2:
+        raise DataError("The file has a header but no rows of data. Add examples below the header.")
     delimiter = sniff_delimiter(text, extension)
     path = _stage_file(workspace, filename, text.encode("utf-8"))
     try:
@@ -285,8 +287,13 @@ def _label_score(column: pd.Series, name: str) -> float:
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def check_classification(frame: pd.DataFrame, text_column: str | None, label_column: str | None) -> CheckedData:
-    """Clean rows for text classification and say, in plain words, what was dropped and why."""
+def check_classification(frame: pd.DataFrame, text_column: str | None, label_column: str | None,
+                         validation: bool = False) -> CheckedData:
+    """Clean rows for text classification and say, in plain words, what was dropped and why.
+
+    A separate validation file (`validation=True`) may hold a single example of a class, or only some classes:
+    it is only measured on, so the per-class minimums of training data do not apply.
+    """
     if not text_column or text_column not in frame.columns:
         return CheckedData(pd.DataFrame(columns=["text", "label"]),
                            [Check("error", "Choose which column holds the text.")])
@@ -304,8 +311,9 @@ def check_classification(frame: pd.DataFrame, text_column: str | None, label_col
     checks += dropped
     rows, duplicate_checks = _drop_duplicates(rows)
     checks += duplicate_checks
-    rows, class_checks = _check_classes(rows)
-    checks += class_checks
+    if not validation:
+        rows, class_checks = _check_classes(rows)
+        checks += class_checks
     if not any(c.level == "error" for c in checks):
         checks.append(Check("info", f"{len(rows)} examples in {rows['label'].nunique()} classes are ready."))
     return CheckedData(rows.reset_index(drop=True), checks)

@@ -111,6 +111,11 @@ class MetricsCallback(TrainerCallback):
             control.should_save = True
         return control
 
+    def on_train_end(self, args, state, control, **kwargs):
+        # Progress is written at most once a second; a stop or the end must leave the exact step behind.
+        if state.is_world_process_zero:
+            self._write_progress(state, time.time())
+
     def _write_progress(self, state, now: float) -> None:
         elapsed = now - self.started
         done = max(state.global_step - self.first_step, 1)

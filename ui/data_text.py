@@ -96,7 +96,7 @@ def choose_validation(checked: CheckedData, text_column: str, label_column: str,
     table = read_uploaded(uploaded, workspace)
     if table is None:
         return None
-    validation = check_classification(table.frame, text_column, label_column)
+    validation = check_classification(table.frame, text_column, label_column, validation=True)
     if not validation.ok:
         show_checks(validation.checks)
         return None
