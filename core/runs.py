@@ -125,7 +125,8 @@ class Run:
 
     @property
     def has_model(self) -> bool:
-        return (self.model_dir / "config.json").is_file()
+        # A LoRA run keeps only its adapter (adapter_config.json + weights), loaded over its base model.
+        return any((self.model_dir / name).is_file() for name in ("config.json", "adapter_config.json"))
 
     @property
     def can_resume(self) -> bool:
