@@ -363,6 +363,7 @@ class NumericColumn:
     scale: float
     minimum: float
     maximum: float
+    whole: bool = False  # every value seen was a whole number (ages, counts): the form steps by 1
 
 
 @dataclass
@@ -445,6 +446,14 @@ class TabularPreprocessor:
         """Model outputs for regression, back in the target's own units."""
         return np.asarray(standardised, dtype=np.float64) * self.target.std + self.target.mean
 
+    def checkable_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows with a target the model can be measured on: not empty and, for classes, one it was trained on."""
+        rows = frame[frame[self.target.column].notna()]
+        if self.target.task == "classification":
+            known = set(self.target.classes)
+            rows = rows[rows[self.target.column].map(lambda v: _category_text(v) in known)]
+        return rows
+
     def training_arrays(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(features, targets) for rows that have a target value."""
         labelled = frame[frame[self.target.column].notna()]
@@ -512,7 +521,7 @@ class TabularPreprocessor:
         items: list[dict[str, Any]] = []
         for column in self.numeric:
             items.append({"column": column.column, "kind": "number", "default": column.fill_value,
-                          "min": column.minimum, "max": column.maximum})
+                          "min": column.minimum, "max": column.maximum, "whole": column.whole})
         for column in self.categorical:
             if column.column == self.config.title_column:
                 items.append({"column": self.config.title_from, "kind": "text", "default": "", "options": []})
@@ -630,7 +639,7 @@ def _fitted_numeric(transformer, prepared: pd.DataFrame, config: TabularPreproce
         columns.append(NumericColumn(
             column=name, fill_value=float(fills[i]), missing=int(values.isna().sum()),
             mean=float(scaler.mean_[i]) if scaler else 0.0, scale=float(scaler.scale_[i]) if scaler else 1.0,
-            minimum=float(values.min()), maximum=float(values.max())))
+            minimum=float(values.min()), maximum=float(values.max()), whole=_is_whole(values.dropna())))
     return columns
 
 
@@ -800,3 +809,163 @@ def predict_one(model: TabularMLP, preprocessor: TabularPreprocessor, values: di
         return TabularPrediction(prediction=float(outputs[0]))
     ranked = sorted(zip(preprocessor.class_names, outputs[0].tolist()), key=lambda pair: -pair[1])
     return TabularPrediction(prediction=ranked[0][0], probabilities=dict(ranked))
+
+
+def row_problems(preprocessor: TabularPreprocessor, frame: pd.DataFrame) -> list[str]:
+    """What is odd about each row of an uploaded table, in plain words (one note per row, '' when fine).
+
+    Predictions are still made for these rows: a number that is not a number and an empty cell are filled the way
+    training filled gaps, and an unknown category counts as none of the known ones. The notes say so.
+    """
+    config = preprocessor.config
+    _require_columns(frame, config.input_columns)
+    notes: list[list[str]] = [[] for _ in range(len(frame))]
+    for column in preprocessor.numeric:
+        cells = frame[column.column]
+        numbers = pd.to_numeric(cells, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        for i in np.flatnonzero(numbers.isna().to_numpy() & ~cells.map(_is_blank).to_numpy()):
+            notes[i].append(f"'{column.column}' is '{cells.iloc[i]}', not a number, so it was treated as empty "
+                            f"and filled with {_number_text(column.fill_value)}")
+    for column in preprocessor.categorical:
+        if column.column == config.title_column:
+            continue
+        known = set(column.categories) | {column.fill_value}
+        for i, value in enumerate(frame[column.column]):
+            text = _category_text(value)
+            if isinstance(text, str) and text not in known:
+                notes[i].append(f"'{column.column}' is '{text}', a value the model never saw, so it counts as none "
+                                "of the known values")
+    empty = frame[config.input_columns].map(_is_blank).all(axis=1).to_numpy()
+    for i in np.flatnonzero(empty):
+        notes[i].append("every input is empty, so this is the model's guess for a typical row")
+    return ["; ".join(row) for row in notes]
+
+
+# ---------------------------------------------------------------------------------------------------- samples
+
+TASK_KEYS = {"classification": "tabular-classification", "regression": "tabular-regression"}
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    key: str
+    title: str
+    target: str
+    description: str
+
+
+SAMPLE_TABLES = {sample.key: sample for sample in (
+    SampleTable("diabetes", "Diabetes progression (predict a number)", "progression",
+                "442 patients: age, sex, body-mass index, blood pressure and six blood measurements; the target is "
+                "how far the disease progressed one year later (scikit-learn's diabetes set)."),
+    SampleTable("wine", "Wine cultivars (predict one of 3 classes)", "cultivar",
+                "178 Italian wines: 13 chemical measurements; the target is which of three cultivars the grapes "
+                "came from (scikit-learn's wine set)."),
+    SampleTable("breast-cancer", "Breast tumours (predict one of 2 classes)", "diagnosis",
+                "569 tumour scans: 30 measurements of the cell nuclei; the target is malignant or benign "
+                "(scikit-learn's breast cancer set)."),
+)}
+
+# Scikit-learn names the diabetes blood measurements s1…s6; these are what they measure (its documentation).
+_DIABETES_NAMES = {"bp": "blood_pressure", "s1": "total_cholesterol", "s2": "ldl", "s3": "hdl",
+                   "s4": "cholesterol_hdl_ratio", "s5": "triglycerides_log", "s6": "blood_sugar",
+                   "target": "progression"}
+
+
+def sample_table(key: str) -> pd.DataFrame:
+    """A built-in table from the sets scikit-learn ships with (no download), in real units and readable names."""
+    from sklearn import datasets as sklearn_datasets
+
+    if key == "diabetes":
+        frame = sklearn_datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(columns=_DIABETES_NAMES)
+        return frame.astype({"age": int, "sex": int})
+    loader = {"wine": sklearn_datasets.load_wine, "breast-cancer": sklearn_datasets.load_breast_cancer}.get(key)
+    if loader is None:
+        raise TabularError(f"There is no built-in table called '{key}'; choose one of {', '.join(SAMPLE_TABLES)}.")
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": SAMPLE_TABLES[key].target})
+    names = [f"cultivar {i + 1}" for i in range(3)] if key == "wine" else list(bunch.target_names)
+    frame[SAMPLE_TABLES[key].target] = [names[i] for i in bunch.target]
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------- datasets
+
+TARGET_NAME_HINTS = {"target", "label", "class", "outcome", "survived", "price", "y", "churn", "result", "score",
+                     "diagnosis", "progression", "species", "quality", "default"}
+
+
+def guess_target(frame: pd.DataFrame) -> str:
+    """A column whose name sounds like the thing to predict, else the last column (where tables usually keep it)."""
+    for name in frame.columns:
+        if _name_tokens(str(name)) & TARGET_NAME_HINTS or str(name).lower() in TARGET_NAME_HINTS:
+            return str(name)
+    return str(frame.columns[-1])
+
+
+@dataclass
+class TableSplit:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    notes: list[tuple[str, str]]  # (level, message): what was dropped and how the split was made
+    stratified: bool
+
+
+def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: float, seed: int = 42) -> TableSplit:
+    """Rows without a target are left out; classification keeps each class's share in both parts (stratified),
+    regression splits at random. Classes with a single row are left out: they cannot be both learned and checked."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.05 <= validation_share <= 0.5:
+        raise TabularError("The validation share must be between 5% and 50%.")
+    notes: list[tuple[str, str]] = []
+    rows = frame[frame[target].map(lambda v: not _is_blank(v))]
+    if len(rows) < len(frame):
+        notes.append(("warning", f"{len(frame) - len(rows):,} row(s) have no '{target}' value and were left out."))
+    stratify = None
+    if task == "classification":
+        labels = rows[target].map(_category_text)
+        counts = labels.value_counts()
+        single = counts[counts < 2].index.tolist()
+        if single:
+            notes.append(("warning", f"{len(single)} class(es) have a single row ({', '.join(map(str, single[:5]))}) "
+                                     "and were left out: the model cannot both learn them and be checked on them."))
+            keep = ~labels.isin(single)
+            rows, labels = rows[keep], labels[keep]
+        stratify = labels
+    if len(rows) < 10:
+        raise TabularError(f"Only {len(rows)} usable row(s): add more rows (a few dozen at the very least).")
+    size = max(int(round(len(rows) * validation_share)), 1)
+    if stratify is not None:
+        classes = stratify.nunique()
+        if classes < 2:
+            raise TabularError(f"'{target}' has only one class left, so there is nothing to choose between.")
+        size = max(size, classes)
+        if len(rows) - size < classes:
+            raise TabularError(f"{len(rows)} rows are too few to split across {classes} classes. Add more rows.")
+    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
+    return TableSplit(train.reset_index(drop=True), validation.reset_index(drop=True), notes, stratify is not None)
+
+
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns Parquet can store: a text column with some numbers in it (mixed types) becomes all text."""
+    result = frame.copy()
+    for name in result.columns:
+        column = result[name]
+        if column.dtype == object:
+            kinds = {type(v) for v in column.dropna()}
+            if len(kinds) > 1:
+                result[name] = column.map(lambda v: v if _is_blank(v) else str(v))
+    return result
+
+
+def save_table_dataset(workspace, name: str, split: TableSplit, config: TabularPreprocessConfig, *, source: str,
+                       checks: list[dict] | None = None):
+    """The person's own columns as train/validation Parquet, the preprocessing settings in `details`."""
+    from core.dataset_store import save_dataset
+
+    preprocessor = fit_preprocessor(split.train, config)  # fails here, with a plain message, rather than in a run
+    return save_dataset(workspace, name, TASK_KEYS[config.task], parquet_ready(split.train),
+                        parquet_ready(split.validation), source=source, labels=preprocessor.class_names,
+                        checks=list(checks or []),
+                        details={"preprocess": config.to_dict(), "summary": preprocessor.summary()})
