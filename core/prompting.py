@@ -12,6 +12,7 @@ worked examples their key/value cache is computed once and reused, so each query
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import random
 import time
@@ -452,10 +453,10 @@ def _log_probs_at(model: PreTrainedModel, input_ids: torch.Tensor, cache: Any,
                   rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """Next-token log-probabilities at the given (row, position) pairs: shape (pairs, vocabulary)."""
     if _head_is_exact(model):
-        hidden = model.base_model(input_ids=input_ids, past_key_values=cache, use_cache=cache is not None)
+        hidden = model.base_model(input_ids=input_ids, use_cache=cache is not None, **_with_cache(model, cache))
         logits = _output_logits(model, hidden.last_hidden_state[rows, positions])
     else:
-        logits = model(input_ids=input_ids, past_key_values=cache, use_cache=cache is not None).logits
+        logits = model(input_ids=input_ids, use_cache=cache is not None, **_with_cache(model, cache)).logits
         logits = logits[rows, positions]
     return torch.log_softmax(logits.float(), dim=-1)
 
@@ -483,7 +484,25 @@ def _padded(batch: list[_Row], prefix: Sequence[int], pad_id: int, device: torch
 
 def _prefix_cache(model: PreTrainedModel, prefix_ids: Sequence[int]) -> Any:
     ids = torch.tensor([list(prefix_ids)], dtype=torch.long, device=model.device)
-    return model.base_model(input_ids=ids, use_cache=True).past_key_values
+    return returned_cache(model.base_model(input_ids=ids, use_cache=True))
+
+
+def _with_cache(model: PreTrainedModel, cache: Any) -> dict[str, Any]:
+    # transformers 5.24 renamed the forward argument `past_key_values` to `cache` (the old name goes in 5.40);
+    # the GPU machine runs 5.17, which only knows the old one. Ask the model which name it takes.
+    return {cache_keyword(model.base_model): cache}
+
+
+def cache_keyword(module: torch.nn.Module) -> str:
+    """The name under which this model's forward takes a key/value cache: `cache` (new) or `past_key_values`."""
+    parameters = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def returned_cache(output: Any) -> Any:
+    """The key/value cache a forward returned, under its new (`cache`) or old (`past_key_values`) name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _cache_for_batch(prefix_cache: Any, batch_size: int) -> Any:
