@@ -626,3 +626,72 @@ def images_to_batch(images: list[Image.Image], config: ImagePreprocessConfig) ->
     if not images:
         raise ImageDataError("Choose at least one image to classify.")
     return torch.stack([image_to_tensor(image, config, training=False) for image in images])
+
+
+# ---------------------------------------------------------------------------------------------------- saving
+
+
+def labelled_rows(labelled: LabelledImages, prefix: str = "images") -> pd.DataFrame:
+    """One row per image: `image` is its path inside the prepared dataset folder, `label` its class name."""
+    return pd.DataFrame({
+        "image": [f"{prefix}/{path.relative_to(labelled.root).as_posix()}" for path in labelled.files],
+        "label": [labelled.class_names[i] for i in labelled.labels],
+    })
+
+
+def split_images(labelled: LabelledImages, validation_share: float, seed: int = 42
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stratified split: every class keeps the same share of its images in both parts."""
+    from core.data import DataError, split_train_validation
+
+    rows = labelled_rows(labelled)
+    counts = rows["label"].value_counts()
+    if counts.min() < 2:
+        raise ImageDataError(f"The class '{counts.idxmin()}' has a single image; every class needs at least two (one "
+                             "to learn from, one to check with). Add images to it or leave that folder out.")
+    try:
+        return split_train_validation(rows, validation_share, seed)
+    except DataError as error:
+        raise ImageDataError(str(error)) from error
+
+
+def save_image_classification(workspace, name: str, labelled: LabelledImages, train: pd.DataFrame,
+                              validation: pd.DataFrame, preprocess: ImagePreprocessConfig, source: str,
+                              checks: list[dict] | None = None):
+    """Store the split rows and copy the image folder in as the dataset's `images/`.
+
+    `details["image_preprocess"]` is the suggested preprocessing, which the Train page starts from.
+    """
+    from core.dataset_store import save_dataset
+
+    return save_dataset(workspace, name, "image-classification", train, validation, source=source,
+                        labels=list(labelled.class_names), checks=checks,
+                        details={"image_preprocess": preprocess.to_dict()}, files=labelled.root)
+
+
+# ---------------------------------------------------------------------------------------------------- sample
+
+SAMPLE_NAME = "digits-sample"
+SAMPLE_SIDE = 32
+
+
+def write_digits_sample(folder: str | Path, per_class: int = 60, side: int = SAMPLE_SIDE,
+                        digits_wanted: tuple[int, ...] = tuple(range(10))) -> Path:
+    """A built-in sample for people without a zip: scikit-learn's bundled handwritten digits (8×8, 0–16 grey
+    levels, from the UCI "optical recognition of handwritten digits" set), scaled up to `side`-pixel PNGs in one
+    folder per digit. No download: the digits ship inside scikit-learn."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder = Path(folder)
+    written: Counter[int] = Counter()
+    for pixels, digit in zip(digits.images, digits.target):
+        if digit not in digits_wanted or written[digit] >= per_class:
+            continue
+        grey = np.clip(pixels / 16.0 * 255.0, 0, 255).astype(np.uint8)
+        image = Image.fromarray(grey, mode="L").resize((side, side), Image.Resampling.BICUBIC)
+        target = folder / str(digit) / f"{digit}_{written[digit]:03d}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target)
+        written[digit] += 1
+    return folder

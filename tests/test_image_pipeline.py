@@ -1,0 +1,143 @@
+"""The image task end to end without a browser: a prepared dataset of class folders → the worker → the run folder,
+the evaluation with image paths, and a predictor that classifies new images the way training prepared them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.config import TrainConfig, default_config
+from core.dataset_store import DatasetError
+from core.image_data import (
+    SAMPLE_NAME,
+    ImageDataError,
+    ImagePreprocessConfig,
+    load_labelled_images,
+    save_image_classification,
+    split_images,
+    suggest_preprocess,
+    summarize_images,
+    write_digits_sample,
+)
+from core.runs import create_run
+from core.tasks import pipeline
+from core.tasks.image_classification import PREPROCESS_KEY, load_predictor, pretrained_preprocess
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ("0", "1", "7")
+
+
+@pytest.fixture
+def digits_dataset(workspace, tmp_path):
+    """Three digits from scikit-learn's bundled set, 12 images each, saved as a prepared dataset."""
+    folder = write_digits_sample(tmp_path / "digits", per_class=12, side=16, digits_wanted=tuple(map(int, DIGITS)))
+    labelled = load_labelled_images(folder)
+    preprocess = suggest_preprocess(summarize_images(labelled))
+    train, validation = split_images(labelled, 0.25)
+    return save_image_classification(workspace, SAMPLE_NAME, labelled, train, validation, preprocess, "sample")
+
+
+def tiny_config(dataset_name: str, architecture: str = "cnn", **changes) -> TrainConfig:
+    config = default_config("image-classification", dataset_name, "scratch", "quick")
+    model = replace(config.model, name=architecture, conv_channels=(4, 8), dense_size=16, hidden_sizes=(16,))
+    image = ImagePreprocessConfig(image_size=16, grayscale=True, rotation_degrees=10.0)
+    return replace(config, **{"model": model, "image": image, "epochs": 3, "batch_size": 8, "learning_rate": 5e-3,
+                              **changes})
+
+
+def run_worker(run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def files_in(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def test_the_saved_dataset_holds_its_images_and_suggested_settings(digits_dataset):
+    info = digits_dataset.info
+    assert info.task == "image-classification" and info.labels == list(DIGITS)
+    assert (info.train_rows, info.validation_rows) == (27, 9)
+    train, validation = digits_dataset.frames()
+    assert validation["label"].value_counts().to_dict() == {"0": 3, "1": 3, "7": 3}  # stratified
+    assert all(digits_dataset.file(path).is_file() for path in train["image"])
+    assert ImagePreprocessConfig.from_dict(info.details["image_preprocess"]).grayscale
+
+
+def test_a_worker_run_leaves_the_run_folder_contract(workspace, digits_dataset):
+    run = create_run(workspace, tiny_config(digits_dataset.name))
+    result = run_worker(run.folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert files_in(run.folder) == {"config.json", "status.json", "metrics.jsonl", "train.log", "eval.json",
+                                    "model/config.json", "model/model.safetensors"}
+    status = json.loads((run.folder / "status.json").read_text())
+    assert status["state"] == "completed" and status["summary"]["input"] == "16×16 grey"
+    assert "accuracy" in status["headline"]
+
+    report = json.loads((run.folder / "eval.json").read_text())
+    assert report["labels"] == list(DIGITS)
+    assert sum(map(sum, report["confusion_matrix"])) == report["validation_rows"] == 9
+    for mistake in report["worst_mistakes"]:  # the Runs page shows these as thumbnails
+        assert Path(mistake["image"]).is_file() and mistake["gold"] != mistake["predicted"]
+
+    model_config = json.loads((run.folder / "model/config.json").read_text())
+    assert model_config[PREPROCESS_KEY]["image_size"] == 16
+    predictor = load_predictor(run.folder / "model")
+    image = Image.open(digits_dataset.folder / digits_dataset.frames()[1]["image"].iloc[0])
+    probabilities = predictor.predict([image, image.convert("RGB").resize((40, 30))])
+    assert [set(p) for p in probabilities] == [set(DIGITS)] * 2
+    assert abs(sum(probabilities[0].values()) - 1) < 1e-5
+    assert list(probabilities[0].values()) == sorted(probabilities[0].values(), reverse=True)
+
+
+def test_the_mlp_trains_in_process_and_estimates_its_size(workspace, digits_dataset, tmp_path):
+    from core.training import StopSignal, build_trainer, plan_device
+
+    config = tiny_config(digits_dataset.name, "mlp", epochs=1)
+    task = pipeline(config.task)
+    assert task.estimate_parameters(config, digits_dataset) == 16 * 16 * 16 + 16 + 16 * 3 + 3
+    job = task.build_job(config, digits_dataset, tmp_path, plan_device("cpu"))
+    trainer, _ = build_trainer(config, job, tmp_path, plan_device("cpu"), StopSignal())
+    trainer.train()
+    report = job.finish(trainer, tmp_path)
+    assert report["validation_rows"] == 9 and (tmp_path / "model/model.safetensors").is_file()
+
+
+def test_a_missing_image_is_explained_before_training(digits_dataset, tmp_path):
+    from core.training import plan_device
+
+    first = digits_dataset.frames()[0]["image"].iloc[0]
+    (digits_dataset.folder / first).unlink()
+    config = tiny_config(digits_dataset.name)
+    with pytest.raises(DatasetError, match="missing"):
+        pipeline(config.task).build_job(config, digits_dataset, tmp_path, plan_device("cpu"))
+
+
+def test_a_class_with_one_image_cannot_be_split(tmp_path):
+    folder = write_digits_sample(tmp_path / "digits", per_class=2, side=8)
+    next((folder / "3").iterdir()).unlink()
+    with pytest.raises(ImageDataError, match="'3' has a single image"):
+        split_images(load_labelled_images(folder), 0.5)
+
+
+class _Processor:
+    do_center_crop, crop_size, size = True, {"height": 32, "width": 32}, {"shortest_edge": 40}
+    do_normalize, image_mean, image_std = True, [0.4, 0.5, 0.6], [0.2, 0.3, 0.4]
+
+
+class _ModelConfig:
+    num_channels = 3
+
+
+def test_a_pretrained_models_own_size_and_normalisation_win_but_augmentation_is_kept():
+    requested = ImagePreprocessConfig(image_size=16, grayscale=True, horizontal_flip=True)
+    used = pretrained_preprocess(_Processor(), _ModelConfig(), requested)
+    assert (used.image_size, used.grayscale, used.horizontal_flip) == (32, False, True)
+    assert used.normalize_mean == (0.4, 0.5, 0.6) and used.normalize_std == (0.2, 0.3, 0.4)
