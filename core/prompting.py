@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import random
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +25,6 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from core.metrics import classification_report, softmax
-from core.workspace import safe_name
 
 TEXT_PLACEHOLDER = "{text}"
 SELECTIONS = ("random", "class-balanced", "similar")
@@ -102,7 +99,7 @@ def default_label_words(labels: Sequence[str]) -> dict[str, str]:
     return {str(label): str(label).strip().lower() for label in labels}
 
 
-# ------------------------------------------------------------------------------------------------ save and load
+# ------------------------------------------------------------------------------------- recipes as plain data
 
 
 def recipe_to_dict(recipe: PromptRecipe) -> dict[str, Any]:
@@ -125,36 +122,6 @@ def recipe_from_dict(data: dict[str, Any]) -> PromptRecipe:
     if not isinstance(words, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in words.items()):
         raise ValueError("The recipe's label words should map class names to words.")
     return PromptRecipe(**data)
-
-
-def save_recipe(folder: Path, name: str, recipe: PromptRecipe) -> Path:
-    """Write `<folder>/<safe name>.json`, replacing a recipe of the same name; returns the file."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{safe_name(name, fallback='recipe')}.json"
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(recipe_to_dict(recipe), indent=2, ensure_ascii=False), encoding="utf-8")
-    partial.replace(path)  # atomic: a reader never sees half a file
-    return path
-
-
-def load_recipe(folder: Path, name: str) -> PromptRecipe:
-    path = Path(folder) / f"{safe_name(name, fallback='recipe')}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"There is no saved recipe called {name!r}.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"The saved recipe {name!r} is not valid JSON: {error}") from error
-    if not isinstance(data, dict):
-        # ValueError, like every other bad-file problem, so the UI has one thing to catch.
-        raise ValueError(f"The saved recipe {name!r} is not a JSON object.")
-    return recipe_from_dict(data)
-
-
-def list_recipes(folder: Path) -> list[str]:
-    folder = Path(folder)
-    return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
 
 
 # ------------------------------------------------------------------------------------------- choosing examples

@@ -24,10 +24,7 @@ from core.prompting import (
     calibrate_probabilities,
     evaluate_recipe,
     label_token_ids,
-    list_recipes,
-    load_recipe,
     predict_probabilities,
-    save_recipe,
     score_continuations,
     select_examples,
 )
@@ -307,14 +304,6 @@ def test_zero_shot_needs_no_training_examples(model, tokenizer):
 # ------------------------------------------------------------------------------------------------------ recipes
 
 
-def test_recipe_save_load_round_trip(tmp_path):
-    recipe = _recipe(template="Text: {text}\nAnswer:", calibrate=True, seed=7, example_separator="\n---\n")
-    path = save_recipe(tmp_path, "My sentiment / recipe", recipe)
-    assert path.parent == tmp_path and path.suffix == ".json"
-    assert list_recipes(tmp_path) == [path.stem]
-    assert load_recipe(tmp_path, "My sentiment / recipe") == recipe
-
-
 @pytest.mark.parametrize("changes, message", [
     ({"template": "no placeholder"}, "{text}"),
     ({"label_words": {"a": "same", "b": "same"}}, "share"),
@@ -325,15 +314,6 @@ def test_recipe_save_load_round_trip(tmp_path):
 def test_invalid_recipes_say_what_is_wrong(changes, message):
     with pytest.raises(ValueError, match=message):
         _recipe(**changes)
-
-
-def test_a_tampered_recipe_file_is_refused(tmp_path):
-    (tmp_path / "bad.json").write_text(json.dumps({"template": "{text}", "few_shot_k": "4"}))
-    with pytest.raises(ValueError, match="few_shot_k"):
-        load_recipe(tmp_path, "bad")
-    (tmp_path / "odd.json").write_text(json.dumps({"template": "{text}", "run": "rm -rf /"}))
-    with pytest.raises(ValueError, match="Unknown"):
-        load_recipe(tmp_path, "odd")
 
 
 def test_every_recipe_field_has_help_text():

@@ -1,0 +1,140 @@
+"""SST-2 by prompting the bundled Gemma 3 270M: few-shot and calibrated zero-shot, and the speed of the evaluation.
+
+    python bench/prompting_sst2.py                           # CPU, the bundled Gemma, ../shared/datasets/sst2
+    python bench/prompting_sst2.py --device cuda --models-dir DIR --data-dir DIR --loop-examples 872
+
+1. The training file (train_3k.tsv) and the dev file (dev.tsv, 872 examples) go through the app's own checks
+   (`core.data`) and are saved as a prepared dataset, exactly as the Data page saves them; the bench then reads
+   the held-out split back from the workspace the way the Prompt lab does.
+2. 4-shot, class-balanced: `core.prompting.evaluate_recipe` scores every dev example (batched, the worked
+   examples' key/value cache read once and shared). Goal: accuracy >= 0.90.
+3. The same prompts scored by a plain per-example loop as a person would write it from the transformers docs
+   (tokenize the whole prompt, one forward, compare the label words' logits). It is slow, so by default it runs
+   on the first `--loop-examples` dev examples and its time is extrapolated to all 872 (printed as such); it
+   must agree with the batched predictions on those examples. Goal: speed-up >= 5x.
+4. Zero-shot with contextual calibration (the model's answer for "N/A" divided out), and without, for reference.
+   Goal: calibrated accuracy >= 0.80.
+
+The first run converts the bundled GGUF into `<models dir>/gemma-3-270m/` (about a minute); later runs read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "sst2"
+TEMPLATE = "Review: {text}\nSentiment:"
+LABEL_WORDS = {"0": "negative", "1": "positive"}  # SST-2's classes are named 0 and 1
+
+
+def prepare_dataset(workspace, data_dir: Path):
+    from core.data import align_validation, check_classification, read_upload, save_text_classification
+
+    train_file, dev_file = data_dir / "train_3k.tsv", data_dir / "dev.tsv"
+    train = check_classification(read_upload(train_file.name, train_file.read_bytes(), workspace).frame,
+                                 "sentence", "label")
+    dev = check_classification(read_upload(dev_file.name, dev_file.read_bytes(), workspace).frame,
+                               "sentence", "label", validation=True)
+    validation, checks = align_validation(dev, train.labels)
+    return save_text_classification(workspace, "sst2", train.frame, validation, "SST-2", train.checks + checks)
+
+
+def plain_loop(model, tokenizer, recipe, train_examples, examples) -> tuple[list[str], float]:
+    """One full forward per example over the whole prompt: the baseline a person writes first."""
+    import torch
+
+    from core.prompting import build_prompt, label_token_ids, select_examples
+
+    shots = select_examples(recipe, train_examples)
+    word_ids = [ids[0] for ids in label_token_ids(tokenizer, recipe)]
+    predicted = []
+    started = time.perf_counter()
+    with torch.no_grad():
+        for example in examples:
+            inputs = tokenizer(build_prompt(recipe, shots, example["text"]), return_tensors="pt").to(model.device)
+            logits = model(**inputs).logits[0, -1]
+            predicted.append(recipe.labels[int(logits[word_ids].argmax())])
+    return predicted, time.perf_counter() - started
+
+
+def evaluate(model, tokenizer, recipe, train_examples, eval_examples, title: str):
+    from core.prompting import evaluate_recipe
+
+    result = evaluate_recipe(model, tokenizer, recipe, train_examples, eval_examples, batch_size=16)
+    print(f"{title}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f} on {len(eval_examples)} "
+          f"examples in {result.seconds:.1f} s", flush=True)
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--models-dir", type=Path, help="where the converted Gemma is kept (default: the "
+                        "workspace's models folder)")
+    parser.add_argument("--model", default="bundled:gemma-3-270m", help="bundled:<key>, a folder or a hub id")
+    parser.add_argument("--loop-examples", type=int, default=120,
+                        help="dev examples the slow plain loop scores (its time is extrapolated to all)")
+    parser.add_argument("--seed", type=int, default=0, help="which worked examples are picked")
+    arguments = parser.parse_args()
+    if not (arguments.data_dir / "train_3k.tsv").is_file():
+        sys.exit(f"SST-2 files not found in {arguments.data_dir}: pass --data-dir.")
+
+    from core.dataset_store import load_dataset_info
+    from core.lm import load_causal_lm
+    from core.prompting import PromptRecipe
+    from core.workspace import Workspace
+
+    models_dir = arguments.models_dir or Workspace.default().models
+    started = time.perf_counter()
+    model, tokenizer = load_causal_lm(arguments.model, models_dir, progress=print, device=arguments.device)
+    print(f"model loaded in {time.perf_counter() - started:.1f} s", flush=True)
+
+    with tempfile.TemporaryDirectory() as home:
+        workspace = Workspace(Path(home))
+        prepare_dataset(workspace, arguments.data_dir)
+        dataset = load_dataset_info(workspace, "sst2")
+        train_examples = [{"text": row["text"], "label": str(row["label"])} for row in dataset.records("train")]
+        dev_examples = [{"text": row["text"], "label": str(row["label"])} for row in dataset.records("validation")]
+    print(f"data: {len(train_examples)} training examples, {len(dev_examples)} dev examples", flush=True)
+
+    few_shot = PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=4, selection="class-balanced",
+                            order="shuffled", seed=arguments.seed)
+    batched = evaluate(model, tokenizer, few_shot, train_examples, dev_examples, "4-shot class-balanced")
+
+    subset = dev_examples[:max(1, min(arguments.loop_examples, len(dev_examples)))]
+    loop_predicted, loop_seconds = plain_loop(model, tokenizer, few_shot, train_examples, subset)
+    agree = sum(p == row["predicted"] for p, row in zip(loop_predicted, batched.rows))
+    loop_accuracy = sum(p == e["label"] for p, e in zip(loop_predicted, subset)) / len(subset)
+    per_example = loop_seconds / len(subset)
+    extrapolated = per_example * len(dev_examples)
+    how = "measured" if len(subset) == len(dev_examples) else f"extrapolated from {len(subset)} examples"
+    print(f"plain per-example loop: {loop_seconds:.1f} s for {len(subset)} examples ({per_example:.3f} s each), "
+          f"accuracy {loop_accuracy:.3f} on them; same prediction as the batched evaluation on {agree}/{len(subset)}")
+    print(f"plain loop on all {len(dev_examples)}: {extrapolated:.1f} s ({how})")
+    speed_up = extrapolated / batched.seconds
+    print(f"speed-up of the batched, prefix-cached evaluation: {speed_up:.1f}x (goal >= 5x)", flush=True)
+
+    zero_shot = PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=0, calibrate=True)
+    calibrated = evaluate(model, tokenizer, zero_shot, train_examples, dev_examples, "zero-shot, calibrated")
+    evaluate(model, tokenizer, PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=0),
+             train_examples, dev_examples, "zero-shot, not calibrated")
+
+    print(f"device: {arguments.device}")
+    print(f"4-shot accuracy goal >= 0.90: {'met' if batched.accuracy >= 0.90 else 'NOT met'} ({batched.accuracy:.3f})")
+    print(f"calibrated zero-shot goal >= 0.80: {'met' if calibrated.accuracy >= 0.80 else 'NOT met'} "
+          f"({calibrated.accuracy:.3f})")
+    print(f"speed-up goal >= 5x: {'met' if speed_up >= 5 else 'NOT met'} ({speed_up:.1f}x, plain loop {how})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Named prompt recipes in the workspace: saved, listed, reloaded the same, and refused when tampered with."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.prompting import PromptRecipe
+from core.recipes import RecipeError, delete_recipe, list_recipes, load_recipe, recipe_path, save_recipe
+
+WORDS = {"pos": "great", "neg": "terrible"}
+
+
+def _recipe(**changes) -> PromptRecipe:
+    return PromptRecipe(**{"label_words": WORDS, **changes})
+
+
+def test_a_saved_recipe_comes_back_the_same(workspace):
+    recipe = _recipe(template="Text: {text}\nAnswer:", few_shot_k=6, selection="similar", order="by-class",
+                     calibrate=True, seed=7, example_separator="\n---\n")
+    path = save_recipe(workspace, "My sentiment / recipe", recipe, dataset="reviews")
+    assert path.parent == workspace.root / "recipes" and path.suffix == ".json"
+    saved = load_recipe(workspace, "My sentiment / recipe")
+    assert (saved.name, saved.recipe, saved.dataset) == ("My sentiment / recipe", recipe, "reviews")
+
+
+def test_recipes_are_listed_by_name_and_replaced_by_name(workspace):
+    save_recipe(workspace, "zero-shot", _recipe(few_shot_k=0))
+    save_recipe(workspace, "Four examples", _recipe(few_shot_k=4))
+    save_recipe(workspace, "zero-shot", _recipe(few_shot_k=0, calibrate=True))
+    listed = list_recipes(workspace)
+    assert [saved.name for saved in listed] == ["Four examples", "zero-shot"]
+    assert listed[1].recipe.calibrate
+    delete_recipe(workspace, "Four examples")
+    assert [saved.name for saved in list_recipes(workspace)] == ["zero-shot"]
+
+
+def test_no_recipes_yet_is_an_empty_list(workspace):
+    assert list_recipes(workspace) == []
+    with pytest.raises(RecipeError, match="no saved recipe"):
+        load_recipe(workspace, "missing")
+
+
+def test_a_recipe_needs_a_name(workspace):
+    with pytest.raises(RecipeError, match="name"):
+        save_recipe(workspace, "  ", _recipe())
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    (json.dumps(["a", "list"]), "does not hold a recipe"),
+    (json.dumps({"recipe": {"template": "{text}", "label_words": WORDS, "few_shot_k": "4"}}), "few_shot_k"),
+    (json.dumps({"recipe": {"template": "{text}", "label_words": WORDS, "run": "rm -rf /"}}), "Unknown"),
+    (json.dumps({"recipe": {"template": "no placeholder", "label_words": WORDS}}), "{text}"),
+    (json.dumps({"recipe": {"label_words": WORDS, "few_shot_k": True}}), "few_shot_k"),
+])
+def test_a_tampered_recipe_file_is_refused_with_a_reason(workspace, content, message):
+    save_recipe(workspace, "good", _recipe())
+    path = recipe_path(workspace, "bad")
+    path.write_text(content)
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(workspace, "bad")
+    assert [saved.name for saved in list_recipes(workspace)] == ["good"]  # the damaged one does not hide others
