@@ -13,8 +13,11 @@ Two layouts are understood:
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import random
+import shutil
 import stat
 import struct
 import warnings
@@ -626,6 +629,67 @@ def images_to_batch(images: list[Image.Image], config: ImagePreprocessConfig) ->
     if not images:
         raise ImageDataError("Choose at least one image to classify.")
     return torch.stack([image_to_tensor(image, config, training=False) for image in images])
+
+
+# ---------------------------------------------------------------------------------------------------- uploads
+
+MAX_UPLOADED_IMAGE_BYTES = 20 * MEGABYTE
+
+
+def extract_uploaded_zip(data: bytes, uploads: Path, **limits: Any) -> ExtractReport:
+    """Unpack zip bytes from the browser into a fresh folder of `uploads` named after their content.
+
+    The same bytes always land in the same folder, which is emptied first, so a retried or repeated upload never
+    mixes with leftovers. `limits` go to `safe_extract_zip`.
+    """
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    archive = Path(uploads) / f"images-{digest}.zip"
+    target = Path(uploads) / f"images-{digest}"
+    shutil.rmtree(target, ignore_errors=True)
+    archive.write_bytes(data)
+    try:
+        return safe_extract_zip(archive, target, **limits)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def save_uploaded_labels(data: bytes, uploads: Path) -> Path:
+    """A labels CSV uploaded beside the zip, stored so `load_labelled_images(root, labels_csv)` can read it."""
+    if len(data) > MAX_LABEL_FILE_BYTES:
+        raise ImageDataError(f"The labels file is over {MAX_LABEL_FILE_BYTES // MEGABYTE} MB; it should hold only "
+                             "two columns, filename and label.")
+    path = Path(uploads) / f"labels-{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    path.write_bytes(data)
+    return path
+
+
+def read_uploaded_image(data: bytes) -> Image.Image:
+    """An image a person wants classified, fully decoded, or an ImageDataError that says what is wrong with it."""
+    if len(data) > MAX_UPLOADED_IMAGE_BYTES:
+        raise ImageDataError(f"The image is over {MAX_UPLOADED_IMAGE_BYTES // MEGABYTE} MB. Save a smaller copy "
+                             "(a few hundred pixels wide is plenty) and upload that.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ImageDataError("The image has too many pixels. Save a smaller copy and upload that.")
+            image.load()
+    except UnidentifiedImageError as error:
+        raise ImageDataError("This file is not an image this app can read. Upload a PNG, JPEG, GIF, BMP, WebP or "
+                             "TIFF file.") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageDataError("The image has too many pixels. Save a smaller copy and upload that.") from error
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
+        raise ImageDataError("The image is damaged or cut short. Save it again and upload the new file.") from error
+    return image
+
+
+def preview_resized(path: str | Path, config: ImagePreprocessConfig) -> Image.Image:
+    """How the model will see an image: converted to grey or colour and resized, before normalisation."""
+    with Image.open(path) as image:
+        return _to_mode(image, config.grayscale).resize((config.image_size, config.image_size),
+                                                       Image.Resampling.BILINEAR)
 
 
 # ---------------------------------------------------------------------------------------------------- saving

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from ui import data_text, datasets_list, router, state
+from ui import data_images, data_text, datasets_list, router, state
 
 router.through_router()
 
 SECTIONS = {
     "Texts with labels": data_text.render,
+    "Images in class folders": data_images.render,
 }
 
 st.title("Data")

@@ -3,15 +3,18 @@ the evaluation with image paths, and a predictor that classifies new images the 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig, default_config
 from core.dataset_store import DatasetError
@@ -29,6 +32,8 @@ from core.image_data import (
 from core.runs import create_run
 from core.tasks import pipeline
 from core.tasks.image_classification import PREPROCESS_KEY, load_predictor, pretrained_preprocess
+from ui.data_images import SOURCE_SAMPLE as SAMPLE_SOURCE
+from ui.playground_images import SOURCE_VALIDATION as VALIDATION_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ("0", "1", "7")
@@ -141,3 +146,107 @@ def test_a_pretrained_models_own_size_and_normalisation_win_but_augmentation_is_
     used = pretrained_preprocess(_Processor(), _ModelConfig(), requested)
     assert (used.image_size, used.grayscale, used.horizontal_flip) == (32, False, True)
     assert used.normalize_mean == (0.4, 0.5, 0.6) and used.normalize_std == (0.2, 0.3, 0.4)
+
+
+# ---------------------------------------------------------------------------------------------------- pages (AppTest)
+
+IMAGES_SECTION = "Images in class folders"
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def images_section() -> AppTest:
+    at = app("data")
+    at.button_group(key="data_kind").set_value(IMAGES_SECTION).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def png(colour: int, size=(12, 10)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def pets_zip() -> bytes:
+    """Two class folders, plus the kinds of file an upload must skip and name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(4):
+            archive.writestr(f"pets/cats/c{i}.png", png(40 + i))
+            archive.writestr(f"pets/dogs/d{i}.png", png(200 - i))
+        archive.writestr("pets/dogs/notes.txt", "not a picture")
+        noisy = io.BytesIO()
+        Image.effect_noise((32, 32), 60).save(noisy, format="PNG")
+        archive.writestr("pets/cats/cut.png", noisy.getvalue()[:300])  # the header survives, the pixels do not
+        archive.writestr("../escape.png", png(1))
+    return buffer.getvalue()
+
+
+def test_data_section_saves_the_built_in_sample(workspace):
+    at = images_section()
+    at.radio(key="data_images_source").set_value(SAMPLE_SOURCE).run()
+    assert not at.exception, at.exception
+    assert "600 images in 10 classes." in texts(at.markdown)
+    assert at.number_input(key="data_images_setting_image_size").value == 32  # suggested from the images
+    assert at.checkbox(key="data_images_setting_grayscale").value
+    at.number_input(key="data_images_setting_image_size").set_value(20).run()
+    at.button(key="data_images_save").click().run()
+    assert "Saved “digits-sample”: 480 training and 120 validation images." in texts(at.success)
+    info = json.loads((workspace.datasets / SAMPLE_NAME / "dataset.json").read_text())
+    assert info["labels"] == [str(d) for d in range(10)] and info["details"]["image_preprocess"]["image_size"] == 20
+
+
+def test_data_section_lists_what_it_skipped_and_saves_the_rest(workspace):
+    at = images_section()
+    at.file_uploader(key="data_images_zip").set_value(("pets.zip", pets_zip(), "application/zip")).run()
+    assert not at.exception, at.exception
+    warning = texts(at.warning)
+    assert "3 file(s) were skipped" in warning and "8 images were kept" in warning
+    skipped = at.dataframe[0].value
+    assert dict(zip(skipped["file"], skipped["reason"])) == {
+        "../escape.png": "outside the folder", "pets/dogs/notes.txt": "not an image",
+        "pets/cats/cut.png": "damaged or truncated image"}
+    assert "8 images in 2 classes." in texts(at.markdown)
+    at.slider(key="data_images_share").set_value(0.25).run()
+    at.button(key="data_images_save").click().run()
+    assert "Saved “pets”: 6 training and 2 validation images." in texts(at.success)
+    assert len(list((workspace.datasets / "pets" / "images").rglob("*.png"))) == 8
+
+
+def test_data_section_explains_a_file_that_is_not_a_zip(workspace):
+    at = images_section()
+    at.file_uploader(key="data_images_zip").set_value(("photos.zip", b"not a zip at all", "application/zip")).run()
+    assert not at.exception
+    assert "not a readable zip archive" in texts(at.error)
+    assert not [b for b in at.button if b.key == "data_images_save"]
+
+
+def test_playground_classifies_an_uploaded_image(workspace, digits_dataset):
+    run = create_run(workspace, tiny_config(digits_dataset.name, "mlp", epochs=2))
+    assert run_worker(run.folder).returncode == 0
+    at = app("playground")
+    assert at.selectbox(key="play_run").value == run.id
+    digit = (digits_dataset.folder / digits_dataset.frames()[1]["image"].iloc[0]).read_bytes()
+    at.file_uploader(key=f"play_images_{run.id}").set_value([("digit.png", digit, "image/png"),
+                                                              ("blank.png", png(0), "image/png"),
+                                                              ("broken.png", b"garbage", "image/png")]).run()
+    assert not at.exception, at.exception
+    assert "broken.png: This file is not an image" in texts(at.error)
+    assert any(m.value.startswith("**") and "% sure)" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 1  # the top classes' probabilities
+    assert at.dataframe[0].value["image"].tolist() == ["digit.png", "blank.png"]
+    at.radio(key=f"play_images_src_{run.id}").set_value(VALIDATION_SOURCE).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1
