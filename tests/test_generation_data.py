@@ -149,3 +149,55 @@ def test_the_built_in_samples_pass_their_checks():
     pairs = small_instructions()
     checked = check_pairs(pairs, guess_pair_columns(pairs))
     assert checked.ok and len(checked.frame) > 250
+
+
+# ---------------------------------------------------------------------------------------------------- the Data page
+
+SECTION = "Text for a language model"
+
+
+def data_page():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    at.segmented_control(key="data_kind").set_value(SECTION).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def test_data_section_saves_an_alpaca_file_and_explains_a_bad_one(workspace):
+    at = data_page()
+    at.file_uploader(key="data_gen_file").set_value(("broken.json", b'[{"instruction": "a"', "application/json"))
+    at.run()
+    assert not at.exception and "syntax error" in shown(at.error)
+
+    path = shared_dataset("alpaca_1k.json")
+    at.file_uploader(key="data_gen_file").set_value((path.name, path.read_bytes(), "application/json")).run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.selectbox][:3] == ["instruction", "output", "input"]  # detected, changeable
+    assert "prompt/response pairs are ready" in shown(at.info)
+    assert "### Response:" in shown(at.code)  # one example as the model will see it
+    at.slider(key="data_gen_share").set_value(0.2).run()
+    at.button(key="data_gen_save").click().run()
+    assert "Saved “alpaca_1k”" in shown(at.success)
+    saved = load_dataset_info(workspace, "alpaca_1k")
+    assert saved.info.task == "text-generation" and saved.info.validation_rows == round(saved.info.train_rows / 4)
+
+
+def test_data_section_saves_the_plain_text_sample(workspace):
+    at = data_page()
+    at.radio(key="data_gen_source").set_value("Sample: a lighthouse keeper's log (plain text)").run()
+    assert "characters on" in shown(at.info) and "1 January 1887" in shown(at.code)
+    assert len(at.get("plotly_chart")) == 1  # characters per line
+    at.button(key="data_gen_save").click().run()
+    assert "characters to train on" in shown(at.success)
+    assert dataset_format(load_dataset_info(workspace, "lighthouse-log-sample")) == FORMAT_TEXT

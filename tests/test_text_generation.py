@@ -41,6 +41,7 @@ from core.tasks.text_generation import (
     train_char_tokenizer,
 )
 from core.text_models import ModelError
+from core.workspace import HOME_VARIABLE, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,12 +55,16 @@ def files_in(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
 
 
-@pytest.fixture
-def log_dataset(workspace):
+def save_log(workspace):
     """40,000 characters of the lighthouse log, saved as a plain-text dataset called "log"."""
     text = lighthouse_log()[:40_000]
     train, validation = split_document(text, 0.1)
     return save_document(workspace, "log", train, validation, "TXT", check_document(text))
+
+
+@pytest.fixture
+def log_dataset(workspace):
+    return save_log(workspace)
 
 
 @pytest.fixture
@@ -145,10 +150,19 @@ def char_gpt_config(**changes) -> TrainConfig:
                               "eval_every": 20, "learning_rate": 3e-3, **changes})
 
 
-def test_a_character_gpt_trained_from_scratch_leaves_samples_and_a_falling_loss(workspace, log_dataset):
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    """A character GPT trained from scratch by the worker, shared by the run-folder test and the Playground test."""
+    workspace = Workspace(tmp_path_factory.mktemp("generation") / "workspace")
+    save_log(workspace)
     run = create_run(workspace, char_gpt_config())
     result = run_worker(run.folder)
     assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+def test_a_character_gpt_trained_from_scratch_leaves_samples_and_a_falling_loss(char_run):
+    run = char_run
     assert files_in(run.folder) == {
         "config.json", "status.json", "metrics.jsonl", "train.log", "eval.json", "samples.jsonl",
         "model/config.json", "model/generation_config.json", "model/model.safetensors", "model/tokenizer.json",
@@ -217,3 +231,45 @@ def test_lora_fine_tune_of_a_tiny_gemma_exports_a_merged_standalone_model(worksp
     with pytest.raises(ModelError, match="not a LoRA adapter"):
         export_merged(merged_dir, tmp_path / "again")
     assert json.loads((merged_dir / "text_generation.json").read_text())["finetune"] == "lora (merged)"
+
+
+def test_playground_streams_the_trained_model_and_offers_no_merge_for_a_full_model(char_run, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(HOME_VARIABLE, str(char_run.folder.parent.parent))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/playground.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert "continues the text you start" in " ".join(c.value for c in at.caption)
+    key = f"play_gen_{char_run.id}"
+    at.text_area(key=f"{key}_prompt").input("3 May 1887. Wind")
+    at.slider(key=f"{key}_temperature").set_value(0.0)
+    at.number_input(key=f"{key}_max_tokens").set_value(80)
+    at.button(key=f"{key}_generate").click().run()
+    assert not at.exception, at.exception
+    expected = load_predictor(char_run.model_dir).generate("3 May 1887. Wind", max_new_tokens=80, temperature=0)
+    assert expected.strip() and expected.strip()[:30] in " ".join(m.value for m in at.markdown)
+    assert not [b for b in at.button if b.key == f"{key}_export"]  # a model trained from scratch has no adapter
+
+
+def test_playground_exports_a_lora_run_merged(workspace, pairs_dataset, tiny_gemma_folder):
+    from streamlit.testing.v1 import AppTest
+
+    config = TrainConfig(dataset="pairs", task="text-generation", max_length=96, batch_size=8, max_steps=2,
+                         eval_every=2, model=ModelSpec(source="pretrained", name=str(tiny_gemma_folder),
+                                                       finetune="lora"), lora=LoraSpec(rank=2, alpha=4))
+    run = create_run(workspace, config)
+    assert run_worker(run.folder).returncode == 0
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/playground.py")
+    at.run()
+    assert "trained on instructions and answers" in " ".join(c.value for c in at.caption)
+    at.button(key=f"play_gen_{run.id}_export").click().run()
+    assert not at.exception, at.exception
+    merged = workspace.models / f"{run.id}-merged"
+    assert "standalone model folder" in " ".join(s.value for s in at.success)
+    assert str(merged) in " ".join(c.value for c in at.code)
+    assert AutoModelForCausalLM.from_pretrained(merged).config.model_type == "gemma3_text"

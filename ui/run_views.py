@@ -15,6 +15,7 @@ import streamlit as st
 from core import charts
 from core.config import TASKS, as_flat_dict, headless_command
 from core.runs import FINAL_STATES, Run, delete_run, is_live, launch, request_stop, tail_log
+from ui import samples_view
 from ui.widgets import duration, number
 
 POLL_SECONDS = 1.0
@@ -76,6 +77,7 @@ def live_panel(run: Run, key: str) -> None:
         if status.get("state") == "failed":
             st.error(status.get("message", "The run failed."), icon=":material/cancel:")
         training_charts(run.metrics, task, key)
+        samples_view.render(run, key)  # text generation: what the model writes at each check
         if started_live and not is_live(status):
             st.rerun()  # the run ended: redraw the whole page once, which also stops the polling
 
