@@ -15,6 +15,7 @@ from typing import Any
 
 import tomllib
 
+from core.gpus import parse_gpu_list
 from core.workspace import HOME_VARIABLE, PROJECT_ROOT
 
 SETTINGS_FILE_VARIABLE = "AI_PLAYGROUND_SETTINGS"
@@ -38,19 +39,45 @@ class Settings:
                                            "'redis' (one queue shared by several GPU machines).")
     queue_file: str = setting("", "The SQLite queue file (empty = queue/jobs.db under the data folder).")
     redis_url: str = setting("redis://localhost:6379/0", "The Redis server the 'redis' queue uses.")
+    gpus: str = setting("", "Which GPUs the queue may use, as their numbers (e.g. '0,1'); empty = all of them.")
     runs_per_gpu: int = setting(1, "How many runs may share one GPU at the same time.", min=1, max=16)
     cpu_runs: int = setting(1, "On a machine without a GPU: how many runs train at the same time.", min=1, max=64)
-    checkpoint_every: int = setting(50, "Save a checkpoint every this many steps, so a crashed run resumes losing "
+    checkpoint_every: int = setting(200, "Save a checkpoint every this many steps, so a crashed run resumes losing "
                                         "at most this much work (0 = only at each check).", min=0, max=10_000_000)
+    # People and limits (hosting for a team). Off by default: a local user signs in to nothing.
+    hosted: bool = setting(False, "Hosting for a team: everyone signs in, gets their own workspace, and sees the "
+                                  "team's runs read-only.")
+    sign_in: str = setting("password", "How people sign in when hosted: 'password' (one team password from "
+                                       "secrets, for a small team) or 'oidc' (Google, Microsoft, Okta… via st.login).")
+    oidc_provider: str = setting("", "With sign_in = 'oidc': the provider's name under [auth] in secrets.toml "
+                                     "(empty = the [auth] section itself).")
+    allowed_emails: str = setting("", "With sign_in = 'oidc': e-mail addresses allowed in, separated by commas.")
+    allowed_domains: str = setting("", "With sign_in = 'oidc': e-mail domains allowed in, separated by commas "
+                                       "(example.org lets in everyone@example.org).")
+    admins: str = setting("", "Who may see and stop any run and set the limits: e-mails (or, with a team password, "
+                              "the names people sign in with), separated by commas.")
+    max_live_runs: int = setting(0, "Runs one person may have waiting or training at once (0 = no limit).",
+                                 min=0, max=1000)
+    max_upload_mb: int = setting(0, "Largest file one person may upload, in MB (0 = only the server's limit).",
+                                 min=0, max=100_000)
+    max_epochs: float = setting(0.0, "Most epochs one run may ask for (0 = no limit).", min=0.0, max=1_000_000.0)
+    max_steps: int = setting(0, "Most training steps one run may ask for (0 = no limit).", min=0, max=100_000_000)
 
     def __post_init__(self) -> None:
         if self.queue_backend not in ("sqlite", "redis"):
             raise SettingsError(f"queue_backend must be 'sqlite' or 'redis', not {self.queue_backend!r}.")
+        if self.sign_in not in ("password", "oidc"):
+            raise SettingsError(f"sign_in must be 'password' or 'oidc', not {self.sign_in!r}.")
         for item in fields(self):
             low, high = item.metadata.get("min"), item.metadata.get("max")
             value = getattr(self, item.name)
             if low is not None and not low <= value <= high:
                 raise SettingsError(f"{item.name} must be between {low} and {high}, not {value}.")
+        try:
+            parse_gpu_list(self.gpus)
+        except ValueError:
+            raise SettingsError(f"gpus must be GPU numbers separated by commas (like 0,1), not {self.gpus!r}.") \
+                from None
 
     @property
     def data_folder(self) -> Path:

@@ -1,0 +1,239 @@
+"""People on a hosted installation (core.people): the allow-list, admins, per-person workspaces, limits, typed paths
+confined to the workspace, safetensors-only model folders, and copying a team mate's run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.config import default_config
+from core.people import (
+    LOCAL_PERSON,
+    AccessError,
+    Limits,
+    Person,
+    Team,
+    clean_typed_name,
+    confine,
+    copy_run,
+    current_limits,
+    email_allowed,
+    limit_problem,
+    model_folder_problem,
+    owner_of,
+    person_for,
+    save_limits,
+    upload_problem,
+    vet_config,
+    vet_model_name,
+)
+from core.runs import create_run, list_runs, update_status
+from core.settings import Settings, load_settings
+from core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------------------------------- who may sign in
+
+
+@pytest.mark.parametrize(("email", "allowed"), [
+    ("ada@example.org", True),  # listed domain
+    ("ADA@Example.ORG", True),  # case does not matter
+    ("bob@partner.com", True),  # listed address
+    ("carol@partner.com", False),  # same domain, address not listed
+    ("eve@evil-example.org", False),  # a domain that merely ends like a listed one
+    ("eve@example.org.evil.com", False),
+    ("eve@sub.example.org", False),  # sub-domains must be listed themselves
+    ("eve@example.org@evil.com", False),
+    ("example.org", False),
+    ("", False),
+    ("eve @example.org", False),
+])
+def test_the_allow_list_admits_exactly_the_listed_addresses_and_domains(email, allowed):
+    assert email_allowed(email, "bob@partner.com", "example.org, @lab.example.net") is allowed
+
+
+def test_an_empty_allow_list_lets_nobody_in():
+    assert not email_allowed("ada@example.org", "", "")
+
+
+def test_admins_are_recognised_whatever_the_case():
+    settings = Settings(admins="Boss@Example.org, Grace")
+    assert person_for("boss@example.org", "", settings).is_admin
+    assert person_for("grace", "Grace", settings).is_admin
+    assert not person_for("ada@example.org", "Ada", settings).is_admin
+
+
+def test_person_folders_are_distinct_even_when_names_clean_up_alike():
+    ids = {Person(identity, "someone").id for identity in ("a.b@x.org", "a-b@x.org", "a@b-x.org", "A.B@X.org")}
+    assert len(ids) == 3  # the last is the first with other capitals: the same person
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+", i) for i in ids)
+    assert LOCAL_PERSON.id == "local"
+
+
+@pytest.mark.parametrize("typed", ["", " ", "x", "-- --", "a" * 61])
+def test_a_typed_name_must_be_a_real_name(typed):
+    with pytest.raises(AccessError, match="Type your name"):
+        clean_typed_name(typed)
+
+
+def test_hosting_is_off_by_default_and_set_by_the_environment():
+    assert not load_settings({}, Path("/nonexistent.toml")).hosted
+    settings = load_settings({"AI_PLAYGROUND_HOSTED": "true", "AI_PLAYGROUND_SIGN_IN": "oidc",
+                              "AI_PLAYGROUND_ALLOWED_DOMAINS": "example.org"}, Path("/nonexistent.toml"))
+    assert settings.hosted and settings.sign_in == "oidc" and settings.allowed_domains == "example.org"
+
+
+# ---------------------------------------------------------------------------------------------------- workspaces
+
+
+def test_each_person_gets_a_workspace_and_sees_the_teams_runs(tmp_path):
+    team = Team(tmp_path)
+    ada, bob = Person("ada@example.org", "Ada"), Person("bob@example.org", "Bob")
+    ada_space, bob_space = team.register(ada), team.register(bob)
+    assert ada_space.root != bob_space.root and ada_space.root.parent == bob_space.root.parent
+    run = create_run(ada_space, default_config("text-classification", "cafe"))
+    assert list_runs(bob_space) == []  # nothing leaks into Bob's own workspace
+    assert [(r.owner_name, r.run.id) for r in team.runs()] == [("Ada", run.id)]
+    assert owner_of(run) == ada.id and owner_of(create_run(Workspace(tmp_path / "solo"),
+                                                           default_config("text-classification", "x"))) is None
+    assert team.find_run(ada.id, run.id).run == run
+    assert team.find_run(ada.id, "../../" + bob.id) is None
+    assert team.find_run("nobody", run.id) is None
+
+
+def test_copying_a_finished_run_brings_its_results_and_dataset(tmp_path, sample_dataset):
+    team = Team(tmp_path / "team")
+    ada, bob = Person("ada@example.org", "Ada"), Person("bob@example.org", "Bob")
+    ada_space, bob_space = team.register(ada), team.register(bob)
+    # Ada's run uses the café dataset, prepared in her workspace.
+    shutil.copytree(sample_dataset.folder, ada_space.datasets / "cafe")
+    run = create_run(ada_space, default_config("text-classification", "cafe"))
+    (run.model_dir).mkdir()
+    (run.model_dir / "config.json").write_text("{}")
+    (run.folder / "eval.json").write_text(json.dumps({"accuracy": 0.9}))
+    update_status(run.folder, state="running", pid=1)
+    with pytest.raises(AccessError, match="still training"):
+        copy_run(team.find_run(ada.id, run.id), bob_space)
+    update_status(run.folder, state="completed", pid=None)
+
+    copy = copy_run(team.find_run(ada.id, run.id), bob_space)
+    assert copy.folder.parent == bob_space.runs and copy.has_model and copy.evaluation == {"accuracy": 0.9}
+    assert copy.status["state"] == "completed" and "Ada" in copy.status["copied_from"] and "pid" not in copy.status
+    assert (bob_space.datasets / "cafe" / "dataset.json").is_file()
+    assert not any(copy.folder.glob("checkpoints"))
+    again = copy_run(team.find_run(ada.id, run.id), bob_space)
+    assert again.folder != copy.folder  # a second copy never overwrites the first
+    assert run.status["state"] == "completed"  # the original is untouched
+
+
+# ---------------------------------------------------------------------------------------------------- limits
+
+
+def test_limits_come_from_settings_and_an_admin_can_change_them(tmp_path):
+    settings = Settings(max_live_runs=2, max_epochs=10.0)
+    assert current_limits(tmp_path, settings) == Limits(max_live_runs=2, max_epochs=10.0)
+    save_limits(tmp_path, Limits(max_live_runs=1, max_upload_mb=5, max_epochs=3.0, max_steps=500))
+    assert current_limits(tmp_path, settings) == Limits(1, 5, 3.0, 500)
+    with pytest.raises(AccessError, match="negative"):
+        Limits(max_steps=-1)
+
+
+def test_limits_refuse_too_many_runs_too_many_epochs_and_steps():
+    config = default_config("text-classification", "cafe")
+    assert limit_problem(config, Limits(), live_runs=50, train_rows=10_000) is None  # 0 = no limit
+    assert "already have 2 run(s)" in limit_problem(config, Limits(max_live_runs=2), 2, 100)
+    assert limit_problem(config, Limits(max_live_runs=2), 1, 100) is None
+    assert "at most 1 epochs" in limit_problem(replace(config, epochs=3.0), Limits(max_epochs=1.0), 0, 100)
+    assert limit_problem(replace(config, epochs=3.0, max_steps=20), Limits(max_epochs=1.0, max_steps=50), 0, 100) \
+        is None  # max_steps decides when it is set
+    message = limit_problem(replace(config, epochs=2.0, batch_size=10), Limits(max_steps=15), 0, 100)
+    assert "about 20 steps" in message and "at most 15 steps" in message
+    assert limit_problem(replace(config, epochs=1.0, batch_size=10), Limits(max_steps=15), 0, 100) is None
+    assert "at most 15 steps" in limit_problem(replace(config, max_steps=16), Limits(max_steps=15), 0, None)
+
+
+def test_upload_limit():
+    assert upload_problem(10 * 2**20, Limits()) is None
+    assert upload_problem(2 * 2**20, Limits(max_upload_mb=2)) is None
+    assert "at most 2 MB" in upload_problem(2 * 2**20 + 1, Limits(max_upload_mb=2))
+
+
+def test_vet_config_enforces_limits_where_runs_are_built(workspace, sample_dataset):
+    config = replace(default_config("text-classification", "cafe", source="scratch"), epochs=5.0)
+    settings = Settings(hosted=True)
+    assert vet_config(config, workspace, settings, Limits()) == config
+    with pytest.raises(AccessError, match="at most 2 epochs"):
+        vet_config(config, workspace, settings, Limits(max_epochs=2.0))
+    create_run(workspace, config)  # queued: counts as live
+    with pytest.raises(AccessError, match="already have 1 run"):
+        vet_config(config, workspace, settings, Limits(max_live_runs=1))
+
+
+# ---------------------------------------------------------------------------------------------------- paths and models
+
+
+def safetensors_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("typed", ["../other-person/models/x", "/etc", "~/", "models/../../..", "/"])
+def test_typed_paths_cannot_leave_the_workspace(workspace, typed):
+    with pytest.raises(AccessError, match="outside your workspace"):
+        confine(typed, workspace)
+
+
+def test_a_link_inside_the_workspace_cannot_lead_out_of_it(workspace, tmp_path):
+    outside = safetensors_folder(tmp_path / "elsewhere")
+    workspace.models.mkdir(parents=True, exist_ok=True)
+    (workspace.models / "sneaky").symlink_to(outside)
+    with pytest.raises(AccessError, match="outside your workspace"):
+        confine("models/sneaky", workspace)
+    with pytest.raises(AccessError, match="outside your workspace"):
+        vet_model_name("models/sneaky", workspace, hosted=True)
+
+
+def test_model_folders_load_only_safetensors(tmp_path):
+    good = safetensors_folder(tmp_path / "good")
+    assert model_folder_problem(good) is None
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text("{}")
+    (pickled / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    assert "can run code" in model_folder_problem(pickled)
+    (tmp_path / "bare").mkdir()
+    assert "no config.json" in model_folder_problem(tmp_path / "bare")
+
+
+def test_hosted_model_names_stay_in_the_workspace(workspace, tmp_path):
+    inside = safetensors_folder(workspace.models / "mine")
+    assert vet_model_name("models/mine", workspace, hosted=True) == str(inside)
+    assert vet_model_name(str(inside), workspace, hosted=True) == str(inside)
+    assert vet_model_name("bundled:minilm-l6", workspace, hosted=True) == "bundled:minilm-l6"
+    assert vet_model_name("distilbert/distilbert-base-uncased", workspace, hosted=True) == \
+        "distilbert/distilbert-base-uncased"  # a hub id: downloaded, safetensors only
+    elsewhere = safetensors_folder(tmp_path / "elsewhere")
+    with pytest.raises(AccessError, match="outside your workspace"):
+        vet_model_name(str(elsewhere), workspace, hosted=True)
+    with pytest.raises(AccessError, match="no folder 'core' in your workspace"):
+        vet_model_name("core", workspace, hosted=True)  # the app's own folders are not the person's
+    # A local user may use any folder on their own machine, but still only with safetensors weights.
+    assert vet_model_name(str(elsewhere), workspace, hosted=False) == str(elsewhere)
+    (elsewhere / "model.safetensors").unlink()
+    with pytest.raises(AccessError, match="no .safetensors"):
+        vet_model_name(str(elsewhere), workspace, hosted=False)
+
+
+def test_nothing_in_the_app_ever_trusts_remote_code():
+    sources = [p for folder in ("core", "ui", "pages") for p in (ROOT / folder).rglob("*.py")]
+    offenders = [p.name for p in sources if re.search(r"trust_remote_code\s*=\s*(?!False)", p.read_text())]
+    assert offenders == []
