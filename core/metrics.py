@@ -51,6 +51,16 @@ def regression_report(gold: np.ndarray, predicted: np.ndarray, max_points: int =
     }
 
 
+def largest_errors(gold: np.ndarray, predicted: np.ndarray, examples: list[dict[str, Any]],
+                   shown: int = 20) -> list[dict[str, Any]]:
+    """The validation rows a regression model missed by most: actual, predicted and error first, then the row."""
+    gold = np.asarray(gold, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    order = np.argsort(-np.abs(predicted - gold), kind="stable")[:shown]
+    return [{"actual": float(gold[i]), "predicted": float(predicted[i]), "error": float(predicted[i] - gold[i]),
+             **examples[i]} for i in order]
+
+
 def regression_metrics(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """The numbers logged at every evaluation of a regression run."""
     report = regression_report(gold, predicted, max_points=0)

@@ -1,0 +1,187 @@
+"""Tables through the engine: the Data page's split and save, then `python -m core.worker` for classification and
+regression on tiny tables, the run folder it leaves, and the predictor the Playground loads from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.config import TrainConfig, default_config
+from core.dataset_store import load_dataset_info
+from core.runs import create_run
+from core.tabular import (
+    PREPROCESSOR_FILE,
+    SAMPLE_TABLES,
+    TabularError,
+    guess_target,
+    sample_table,
+    save_table_dataset,
+    split_table,
+    suggest_preprocess_config,
+)
+from core.tasks import pipeline
+from core.tasks.tabular import load_predictor
+from core.training import TrainingError, plan_device
+from core.worker import explain_failure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def people(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Mixed columns with gaps: an ID, numbers, categories, free text; 'bought' follows income and plan."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 15, rows).round(1)
+    plan = rng.choice(["basic", "pro", "team"], rows)
+    frame = pd.DataFrame({
+        "customer_id": np.arange(1000, 1000 + rows),
+        "income": income,
+        "age": rng.integers(18, 80, rows),
+        "plan": plan,
+        "note": [f"called on day {i} about an invoice" for i in range(rows)],
+        "bought": np.where((income > 50) | (plan == "pro"), "yes", "no"),
+        "spend": (income * 3 + np.where(plan == "pro", 40, 0) + rng.normal(0, 5, rows)).round(2),
+    })
+    frame.loc[[3, 10, 20, 30], "income"] = np.nan
+    frame.loc[[5, 6], "plan"] = None
+    return frame
+
+
+def save(workspace, frame: pd.DataFrame, target: str, name: str, drop: tuple[str, ...] = ()):
+    frame = frame.drop(columns=list(drop))
+    settings = suggest_preprocess_config(frame, target)
+    split = split_table(frame, target, settings.task, validation_share=0.25)
+    return save_table_dataset(workspace, name, split, settings, source="test"), settings
+
+
+def run_worker(run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def files_in(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def train(workspace, task: str, dataset: str, **changes) -> Path:
+    config = default_config(task, dataset, preset="quick")
+    # A few evaluations rather than one per epoch: each also writes a checkpoint, which costs more than the steps.
+    config = replace(config, **{"epochs": 25.0, "learning_rate": 1e-2, "batch_size": 16, "eval_every": 50,
+                                **changes})
+    run = create_run(workspace, config)
+    result = run_worker(run.folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run.folder
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+
+def test_saved_table_keeps_raw_columns_and_the_settings(workspace):
+    prepared, settings = save(workspace, people(), "bought", "people", drop=("spend",))
+    assert settings.numeric_columns == ("income", "age") and settings.categorical_columns == ("plan",)
+    info = load_dataset_info(workspace, "people").info
+    assert info.task == "tabular-classification" and info.labels == ["no", "yes"]
+    assert (info.train_rows, info.validation_rows) == (90, 30)
+    assert info.details["preprocess"]["target"] == "bought"
+    summary = "\n".join(info.details["summary"])
+    assert "customer_id: Left out (an ID" in summary and "note: Left out (free text" in summary
+    assert "income: 3 missing values filled with the median" in summary or "income: 4 missing" in summary
+    train, _ = prepared.frames()
+    assert list(train.columns) == ["customer_id", "income", "age", "plan", "note", "bought"]  # raw, as uploaded
+
+
+def test_split_leaves_out_rows_without_a_target_and_lonely_classes():
+    frame = people()
+    frame.loc[[0, 1], "bought"] = None
+    frame.loc[2, "bought"] = "maybe"
+    split = split_table(frame, "bought", "classification", 0.2)
+    assert split.stratified and len(split.train) + len(split.validation) == 117
+    notes = " ".join(message for _, message in split.notes)
+    assert "2 row(s) have no 'bought' value" in notes and "single row (maybe)" in notes
+    with pytest.raises(TabularError, match="between 5% and 50%"):
+        split_table(frame, "bought", "classification", 0.9)
+    with pytest.raises(TabularError, match="usable row"):
+        split_table(frame.head(5), "spend", "regression", 0.2)
+
+
+@pytest.mark.parametrize("key", list(SAMPLE_TABLES))
+def test_every_sample_table_loads_offline_with_its_target(key):
+    frame = sample_table(key)
+    target = SAMPLE_TABLES[key].target
+    assert guess_target(frame) == target
+    expected = "regression" if key == "diabetes" else "classification"
+    assert suggest_preprocess_config(frame, target).task == expected
+
+
+# ---------------------------------------------------------------------------------------------------- runs
+
+
+def test_classification_run_folder_evaluation_and_predictions(workspace):
+    save(workspace, people(), "bought", "people", drop=("spend",))
+    folder = train(workspace, "tabular-classification", "people")
+    assert files_in(folder) == {"config.json", "status.json", "metrics.jsonl", "train.log", "eval.json",
+                                "model/config.json", "model/model.safetensors", f"model/{PREPROCESSOR_FILE}"}
+    status = json.loads((folder / "status.json").read_text())
+    assert status["state"] == "completed" and status["headline"]["accuracy"] >= 0.8
+    assert status["summary"]["classes"] == ["no", "yes"]
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["labels"] == ["no", "yes"] and sum(map(sum, report["confusion_matrix"])) == 30
+    assert {"accuracy", "macro_f1", "per_class"} <= set(report)
+    for mistake in report["worst_mistakes"]:  # the verdict first, then the row as it was uploaded
+        assert list(mistake)[:3] == ["gold", "predicted", "confidence"] and "plan" in mistake
+    json.loads((folder / "model" / PREPROCESSOR_FILE).read_text())  # plain JSON, no pickle
+
+    predictor = load_predictor(folder / "model")
+    assert [item["column"] for item in predictor.input_columns] == ["income", "age", "plan"]
+    rich = predictor.predict_one({"income": 90, "age": 40, "plan": "basic"})
+    assert rich.prediction == "yes" and abs(sum(rich.probabilities.values()) - 1) < 1e-5
+    uploaded = pd.DataFrame({"income": [90, "lots", None], "age": [30, 40, 50], "plan": ["pro", "gold", "basic"]})
+    result = predictor.predict_table(uploaded)
+    assert list(result.columns) == ["income", "age", "plan", "prediction", "probability no", "probability yes",
+                                    "problem"]
+    assert result["problem"][0] == ""
+    assert "'income' is 'lots', not a number" in result["problem"][1]
+    assert "'gold', a value the model never saw" in result["problem"][1]
+    with pytest.raises(TabularError, match="no column 'plan'"):
+        predictor.predict_table(uploaded.drop(columns="plan"))
+
+
+def test_regression_run_logs_real_units_and_keeps_the_scatter(workspace):
+    save(workspace, people(), "spend", "spend", drop=("bought",))
+    folder = train(workspace, "tabular-regression", "spend", epochs=40.0)
+    assert TrainConfig.load(folder / "config.json").model.hidden_sizes == (64,)  # the SimpleNN default
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in records if "eval_r2" in r]
+    assert evaluations and {"eval_mae", "eval_rmse"} <= set(evaluations[-1])
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["r2"] > 0.7 and report["mae"] < 25  # spend ≈ 3 × income: a sane fit in real units
+    assert len(report["points"]["actual"]) == len(report["points"]["predicted"]) == 30
+    assert report["target"] == "spend"
+    worst = report["largest_errors"][0]  # the rows it missed by most, with their columns
+    assert list(worst)[:3] == ["actual", "predicted", "error"] and "income" in worst
+    assert abs(worst["error"]) == max(abs(e["error"]) for e in report["largest_errors"])
+    predictor = load_predictor(folder / "model")
+    assert predictor.task == "regression"
+    low, high = (predictor.predict_one({"income": i, "age": 40, "plan": "basic"}).prediction for i in (30, 70))
+    assert 40 < low < high < 260
+
+
+def test_a_dataset_without_table_settings_fails_with_a_plain_message(workspace):
+    prepared, _ = save(workspace, people(), "bought", "people", drop=("spend",))
+    meta = prepared.folder / "dataset.json"
+    info = json.loads(meta.read_text())
+    info["details"] = {}
+    meta.write_text(json.dumps(info))
+    config = default_config("tabular-classification", "people", preset="quick")
+    with pytest.raises(TrainingError, match="has no table settings.*Prepare it again on the Data page"):
+        pipeline(config.task).build_job(config, load_dataset_info(workspace, "people"), workspace.runs / "x",
+                                        plan_device("cpu"))
+    assert explain_failure(TrainingError("x"), Path("config.json")) == "x"  # shown as it is, not as a traceback
