@@ -1,5 +1,8 @@
 """Loading causal language models for prompting: the bundled Gemma, a Hugging Face hub id, or a local folder.
 
+A local folder may hold a whole model or only a LoRA adapter (a fine-tuning run's `model/`): the adapter is loaded
+over the base model it names and merged in (`peft`).
+
 This module only finds and loads weights; what to ask a model and how to score its answers lives in
 `core.prompting`. It never imports streamlit: status goes through an optional `progress(message)` callable.
 
@@ -10,6 +13,7 @@ once into `<models dir>/gemma-3-270m/` (safetensors + tokenizer) and every later
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -41,6 +45,7 @@ BUNDLED_LMS = (
 )
 
 BUNDLED_PREFIX = "bundled:"
+ADAPTER_CONFIG = "adapter_config.json"  # a folder holding only a LoRA adapter, trained over another model
 
 
 def bundled_lm(key: str) -> LanguageModelEntry:
@@ -55,7 +60,7 @@ def load_causal_lm(name: str, workspace_models_dir: Path, progress: Progress = N
                    device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, ready for scoring (eval mode, float32 on CPU).
 
-    `name` is "bundled:<key>", a local folder (safetensors weights only) or a Hugging Face hub id.
+    `name` is "bundled:<key>", a local folder (safetensors weights, or a LoRA adapter) or a Hugging Face hub id.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith(BUNDLED_PREFIX):
@@ -64,6 +69,8 @@ def load_causal_lm(name: str, workspace_models_dir: Path, progress: Progress = N
         folder = Path(name).expanduser()
         if not folder.is_dir():
             folder = None  # a hub id: transformers downloads it (or reads its own cache)
+    if folder is not None and (folder / ADAPTER_CONFIG).is_file():
+        return _load_adapter(folder, Path(workspace_models_dir), progress, device)
     source = str(folder) if folder is not None else name
     _report(progress, f"Loading {name}…")
     try:
@@ -75,6 +82,52 @@ def load_causal_lm(name: str, workspace_models_dir: Path, progress: Progress = N
     model.to(device).eval()
     _report(progress, f"{name} is ready.")
     return model, tokenizer
+
+
+def _load_adapter(folder: Path, workspace_models_dir: Path, progress: Progress,
+                  device: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A LoRA run's adapter over its base model, folded in once (a merged model scores and generates as fast as
+    the base model)."""
+    from peft import PeftModel  # imported here: only adapters need it
+
+    base_name = adapter_base_model(folder)
+    model, tokenizer = load_causal_lm(base_name, workspace_models_dir, progress, device)
+    _report(progress, f"Adding the fine-tuned adapter from {folder.name}…")
+    try:
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        if any(folder.glob("tokenizer*")):  # the run's own tokenizer (it may have added a padding token)
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise ModelError(f"Could not apply the adapter in {folder}: {error}") from error
+    return model.to(device).eval(), tokenizer
+
+
+def adapter_base_model(folder: Path) -> str:
+    """What a LoRA adapter folder was trained on, as `load_causal_lm` accepts it.
+
+    The fine-tuning run records its base in `text_generation.json` ("bundled:gemma-3-270m" and the folder it was
+    read from); peft records the folder alone. A recorded folder that is gone falls back to the bundled name, which
+    is converted again.
+    """
+    description = _read_json_object(folder / "text_generation.json")
+    adapter = _read_json_object(folder / ADAPTER_CONFIG)
+    candidates = [description.get("base_model_source"), adapter.get("base_model_name_or_path"),
+                  description.get("base_model")]
+    names = [str(candidate) for candidate in candidates if isinstance(candidate, str) and candidate]
+    for name in names:
+        if name.startswith(BUNDLED_PREFIX) or Path(name).expanduser().is_dir():
+            return name
+    if names:
+        return names[0]  # a hub id
+    raise ModelError(f"The adapter in {folder} does not say which model it was trained on; it cannot be loaded.")
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def bundled_lm_folder(key: str, workspace_models_dir: Path, progress: Progress = None) -> Path:

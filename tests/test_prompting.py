@@ -365,3 +365,31 @@ def test_similar_order_uses_a_fresh_random_generator():
     first = select_examples(recipe, TRAIN, "a great film", index)
     random.seed(123)
     assert select_examples(recipe, TRAIN, "a great film", index) == first
+
+
+def test_a_lora_adapter_folder_loads_over_its_base_model(tmp_path, tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    base = _tiny_llama(len(tokenizer))
+    base.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    tuned = get_peft_model(_tiny_llama(len(tokenizer)), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"],
+                                                                   init_lora_weights=False))
+    tuned.save_pretrained(tmp_path / "adapter")  # records the base as the folder it was built from: none here
+    config_path = tmp_path / "adapter" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "base_model_name_or_path": str(tmp_path / "base")}))
+
+    model, loaded_tokenizer = load_causal_lm(str(tmp_path / "adapter"), tmp_path / "models", device="cpu")
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, tuned(input_ids=ids).logits, atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(model(input_ids=ids).logits, base(input_ids=ids).logits)
+    assert loaded_tokenizer("a film")["input_ids"] == tokenizer("a film")["input_ids"]
+
+
+def test_an_adapter_without_a_known_base_is_a_clear_error(tmp_path):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    with pytest.raises(ModelError, match="which model it was trained on"):
+        load_causal_lm(str(tmp_path / "adapter"), tmp_path / "models", device="cpu")
