@@ -118,7 +118,10 @@ def choose_source(task: str) -> str:
                if (s == "pretrained" and task in pretrained_tasks()) or (s == "scratch" and task in scratch_tasks())]
     if len(sources) == 1:
         return sources[0]
-    return st.radio("Model", sources, format_func=SOURCE_TITLES.get, horizontal=True, key=f"train_source_{task}")
+    # Without a bundled model, "pretrained" means a download: offline, from scratch is the choice that works.
+    first = 0 if bundled_models_for(task) else sources.index("scratch")
+    return st.radio("Model", sources, index=first, format_func=SOURCE_TITLES.get, horizontal=True,
+                    key=f"train_source_{task}")
 
 
 def pretrained_picker(task: str) -> None:
