@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from ui import data_generation, data_images, data_text, datasets_list, router, state
+from ui import data_generation, data_images, data_table, data_text, datasets_list, router, state
 
 router.through_router()
 
 SECTIONS = {
     "Texts with labels": data_text.render,
+    "A table (predict a column)": data_table.render,
     "Images in class folders": data_images.render,
     "Text for a language model": data_generation.render,
 }

@@ -4,13 +4,15 @@ import streamlit as st
 
 from core.config import TASKS
 from core.runs import list_runs
-from ui import playground_generation, playground_images, playground_text, router, state
+from ui import playground_generation, playground_images, playground_table, playground_text, router, state
 
 router.through_router()
 
 VIEWS = {
     "text-classification": playground_text.render,
     "text-generation": playground_generation.render,
+    "tabular-classification": playground_table.render,
+    "tabular-regression": playground_table.render,
     "image-classification": playground_images.render,
 }
 

@@ -3,8 +3,10 @@ regression on tiny tables, the run folder it leaves, and the predictor the Playg
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,14 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from streamlit.testing.v1 import AppTest
 
 from core.config import TrainConfig, default_config
 from core.dataset_store import load_dataset_info
-from core.runs import create_run
+from core.runs import create_run, update_status
 from core.tabular import (
     PREPROCESSOR_FILE,
     SAMPLE_TABLES,
     TabularError,
+    build_tabular_model,
+    fit_preprocessor,
     guess_target,
     sample_table,
     save_table_dataset,
@@ -31,8 +37,10 @@ from core.tasks import pipeline
 from core.tasks.tabular import load_predictor
 from core.training import TrainingError, plan_device
 from core.worker import explain_failure
+from ui.data_table import SOURCE_SAMPLE, SOURCE_UPLOAD
 
 ROOT = Path(__file__).resolve().parents[1]
+TABLE_SECTION = "A table (predict a column)"
 
 
 def people(rows: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -185,3 +193,108 @@ def test_a_dataset_without_table_settings_fails_with_a_plain_message(workspace):
         pipeline(config.task).build_job(config, load_dataset_info(workspace, "people"), workspace.runs / "x",
                                         plan_device("cpu"))
     assert explain_failure(TrainingError("x"), Path("config.json")) == "x"  # shown as it is, not as a traceback
+
+
+# ---------------------------------------------------------------------------------------------------- pages
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def table_section() -> AppTest:
+    at = app("data")
+    at.segmented_control(key="data_kind").set_value(TABLE_SECTION).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_data_section_infers_the_task_flags_columns_summarises_and_saves(workspace):
+    csv = people().to_csv(index=False).encode()
+    table_id = hashlib.sha256(csv).hexdigest()[:12]
+    at = table_section()
+    at.file_uploader(key="data_table_file").set_value(("people.csv", csv, "text/csv")).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=f"data_table_target_{table_id}").value == "spend"  # the last column, as tables do
+    assert at.radio(key=f"data_table_task_{table_id}_spend").value == "regression"
+    at.selectbox(key=f"data_table_target_{table_id}").set_value("bought").run()
+    assert at.radio(key=f"data_table_task_{table_id}_bought").value == "classification"
+    flagged = texts(at.info)
+    assert "**customer_id** (an ID" in flagged and "**note** (free text" in flagged
+    summary = next(frame.value for frame in at.dataframe if "what was done" in frame.value.columns)
+    done = dict(zip(summary["column"], summary["what was done"]))
+    assert re.match(r"\d missing values filled with the median [\d.]+, then scaled", done["income"])
+    assert "yes/no columns" in done["plan"] and done["customer_id"].startswith("Left out")
+    at.radio(key=f"data_table_task_{table_id}_bought").set_value("regression").run()
+    assert "Choose classification" in texts(at.error)  # words cannot be an amount: said plainly, nothing lost
+    at.radio(key=f"data_table_task_{table_id}_bought").set_value("classification").run()
+    at.text_input(key="data_table_name").set_value("people").run()
+    at.button(key="data_table_save").click().run()
+    assert "Saved “people”: 96 training and 24 validation rows, predicting 'bought' (classification)." \
+        in texts(at.success)
+    info = load_dataset_info(workspace, "people").info
+    assert info.task == "tabular-classification"
+    assert "customer_id" not in info.details["preprocess"]["numeric_columns"]
+
+
+def test_data_section_offers_samples_and_explains_a_bad_table(workspace):
+    at = table_section()
+    at.radio(key="data_table_source").set_value(SOURCE_SAMPLE).run()
+    at.selectbox(key="data_table_sample").set_value("diabetes").run()
+    assert not at.exception, at.exception
+    assert "Suggested **regression**" in texts(at.caption)
+    assert at.button(key="data_table_save")
+    at.radio(key="data_table_source").set_value(SOURCE_UPLOAD).run()
+    at.file_uploader(key="data_table_file").set_value(("one.csv", b"only\n1\n2\n3\n", "text/csv")).run()
+    assert not at.exception
+    assert "at least two columns" in texts(at.error)
+
+
+def trained_table_run(workspace) -> str:
+    """A finished classification run made in-process (a few plain torch steps): the Playground's input."""
+    prepared, settings = save(workspace, people(), "bought", "people", drop=("spend",))
+    train_rows, _ = prepared.frames()
+    preprocessor = fit_preprocessor(train_rows, settings)
+    torch.manual_seed(0)
+    model = build_tabular_model(preprocessor, hidden_sizes=(16,))
+    features, targets = (torch.from_numpy(a) for a in preprocessor.training_arrays(train_rows))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        optimizer.zero_grad()
+        model(features, labels=targets).loss.backward()
+        optimizer.step()
+    run = create_run(workspace, default_config("tabular-classification", "people"))
+    model.eval().save_pretrained(run.model_dir)
+    preprocessor.save(run.model_dir)
+    update_status(run.folder, state="completed", headline={"accuracy": 0.9})
+    return run.id
+
+
+def test_playground_form_and_table_predictions(workspace):
+    run_id = trained_table_run(workspace)
+    at = app("playground")
+    assert at.selectbox(key="play_run").value == run_id
+    at.number_input(key=f"play_table_{run_id}_income").set_value(95.0).run()
+    at.selectbox(key=f"play_table_{run_id}_plan").set_value("basic").run()
+    assert not at.exception, at.exception
+    assert "Predicted **bought: yes**" in texts(at.markdown)
+
+    upload = b"income,age,plan\n95,30,pro\nlots,40,gold\n20,50,basic\n"
+    at.file_uploader(key=f"play_table_file_{run_id}").set_value(("rows.csv", upload, "text/csv")).run()
+    assert not at.exception, at.exception
+    warning = texts(at.warning)
+    assert "1 row(s) had something odd" in warning and "Row 2: 'income' is 'lots', not a number" in warning
+    result = next(frame.value for frame in at.dataframe if "prediction" in frame.value.columns)
+    assert result["prediction"].tolist()[0] == "yes" and len(result) == 3
+    assert [b.label for b in at.get("download_button")][-1] == "Download predictions (.csv)"
+    at.file_uploader(key=f"play_table_file_{run_id}").set_value(("bad.csv", b"age\n30\n", "text/csv")).run()
+    assert "no column 'income'" in texts(at.error)
