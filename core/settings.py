@@ -54,8 +54,9 @@ class Settings:
     allowed_emails: str = setting("", "With sign_in = 'oidc': e-mail addresses allowed in, separated by commas.")
     allowed_domains: str = setting("", "With sign_in = 'oidc': e-mail domains allowed in, separated by commas "
                                        "(example.org lets in everyone@example.org).")
-    admins: str = setting("", "Who may see and stop any run and set the limits: e-mails (or, with a team password, "
-                              "the names people sign in with), separated by commas.")
+    admins: str = setting("", "With sign_in = 'oidc': the e-mails of those who may stop any run and set the "
+                              "limits, separated by commas. (With a team password, admins sign in with the "
+                              "admin_password from secrets instead.)")
     max_live_runs: int = setting(0, "Runs one person may have waiting or training at once (0 = no limit).",
                                  min=0, max=1000)
     max_upload_mb: int = setting(0, "Largest file one person may upload, in MB (0 = only the server's limit).",

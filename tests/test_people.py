@@ -237,3 +237,155 @@ def test_nothing_in_the_app_ever_trusts_remote_code():
     sources = [p for folder in ("core", "ui", "pages") for p in (ROOT / folder).rglob("*.py")]
     offenders = [p.name for p in sources if re.search(r"trust_remote_code\s*=\s*(?!False)", p.read_text())]
     assert offenders == []
+
+
+# ---------------------------------------------------------------------------------------------- the pages (AppTest)
+
+PAGES = ("home", "data", "train", "runs", "playground", "team")
+
+
+@pytest.fixture(autouse=True)
+def _restore_streamlit_options():
+    # A hosted app hides error details and the developer menu for the whole server process: undo it after a test.
+    from streamlit import config
+
+    saved = {name: config.get_option(name) for name in ("client.showErrorDetails", "client.toolbarMode")}
+    yield
+    for name, value in saved.items():
+        config.set_option(name, value)
+
+
+def hosted_app(monkeypatch, sign_in: str = "password", person: Person | None = None, **settings: str):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AI_PLAYGROUND_HOSTED", "true")
+    monkeypatch.setenv("AI_PLAYGROUND_SIGN_IN", sign_in)
+    for name, value in settings.items():
+        monkeypatch.setenv(f"AI_PLAYGROUND_{name.upper()}", value)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["team_password"] = "s3cret"
+    at.secrets["admin_password"] = "b0ss"
+    if person is not None:
+        at.session_state["auth_person"] = person
+    return at
+
+
+def shown(at) -> str:
+    return " ".join(str(e.value) for kind in ("title", "error", "info", "success", "caption", "markdown")
+                    for e in getattr(at, kind))
+
+
+def test_a_local_user_signs_in_to_nothing_and_has_no_team_page(workspace):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception and at.title[0].value == "AI Playground"
+    assert not any(t.label == "Team password" for t in at.text_input)
+    with pytest.raises(Exception):  # noqa: B017 - AppTest says "page not found" in its own words
+        at.switch_page("pages/team.py")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_hosted_page_shows_only_the_sign_in(workspace, monkeypatch, page):
+    at = hosted_app(monkeypatch).run()
+    if page != "home":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["Your name", "Team password"]
+    assert [t.value for t in at.title] == ["AI Playground"]
+    assert not at.dataframe and not at.file_uploader and not at.selectbox
+
+
+@pytest.mark.parametrize(("user", "admitted"), [
+    ({"is_logged_in": True, "email": "ada@example.org", "name": "Ada"}, True),
+    ({"is_logged_in": True, "email": "eve@evil-example.org", "name": "Eve"}, False),
+    ({"is_logged_in": True, "email": "ada@example.org", "email_verified": False}, False),
+    ({"is_logged_in": False}, False),
+])
+def test_provider_sign_in_admits_only_the_allow_list(workspace, monkeypatch, user, admitted):
+    at = hosted_app(monkeypatch, sign_in="oidc", allowed_domains="example.org")
+    at.user = user
+    at.run()
+    assert not at.exception
+    assert ("Train and try AI models" in shown(at)) is admitted
+    if admitted:
+        assert Team(workspace.root).members() == {Person("ada@example.org", "Ada").id: "Ada"}
+    elif user["is_logged_in"]:
+        assert "is not allowed into this app" in shown(at)
+        assert at.button(key="auth_refused_sign_out")
+    else:
+        at.button(key="auth_sign_in").click().run()  # no provider can be reached here: a plain message, no traceback
+        assert not at.exception
+
+
+def finished_run(space: Workspace, state: str = "completed"):
+    run = create_run(space, replace(default_config("text-classification", "cafe", source="scratch"),
+                                    model=replace(default_config("text-classification", "cafe").model,
+                                                  source="scratch", name="bag_of_embeddings")))
+    run.model_dir.mkdir()
+    (run.model_dir / "config.json").write_text("{}")
+    (run.model_dir / "model.safetensors").write_bytes(b"")
+    (run.folder / "eval.json").write_text(json.dumps({"accuracy": 0.9}))
+    update_status(run.folder, state=state, message="Done." if state == "completed" else "Waiting to start.")
+    return run
+
+
+def test_a_team_mate_sees_a_run_read_only_and_copies_it(workspace, monkeypatch):
+    team = Team(workspace.root)
+    ada, bob = Person("ada", "Ada"), Person("bob", "Bob")
+    ada_run = finished_run(team.register(ada))
+    waiting = finished_run(team.register(ada), state="queued")
+    bob_space = team.register(bob)
+    at = hosted_app(monkeypatch, person=bob).run()
+    at.switch_page("pages/team.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["person"]) == ["Ada", "Ada"] and set(table["run"]) == {ada_run.id, waiting.id}
+
+    at.query_params["team_run"] = f"{ada.id}/{waiting.id}"
+    at.run()
+    assert not [b for b in at.button if b.label == "Stop"]  # not Bob's run, and Bob is no admin
+    assert at.button(key="team_copy").disabled  # still waiting: nothing to copy yet
+
+    at.query_params["team_run"] = f"{ada.id}/{ada_run.id}"
+    at.run()
+    at.button(key="team_copy").click().run()
+    assert "Copied as" in shown(at)
+    assert [r.id for r in list_runs(bob_space)] == [ada_run.id] and list_runs(bob_space)[0].has_model
+    assert "Limits for everyone" not in shown(at)
+
+
+def test_an_admin_stops_anyones_run_and_sets_the_limits(workspace, monkeypatch):
+    team = Team(workspace.root)
+    ada = Person("ada", "Ada")
+    waiting = finished_run(team.register(ada), state="queued")
+    at = hosted_app(monkeypatch, person=Person("grace", "Grace", is_admin=True)).run()
+    at.switch_page("pages/team.py").run()
+    at.query_params["team_run"] = f"{ada.id}/{waiting.id}"
+    at.run()
+    at.button(key="team_live_stop").click().run()
+    assert not at.exception
+    assert waiting.status["state"] == "stopped"
+
+    at.number_input(key="team_limit_max_epochs").set_value(1.0)
+    at.number_input(key="team_limit_max_upload_mb").set_value(1)
+    at.button[-1].click().run()  # the form's "Save limits"
+    assert "Saved." in shown(at)
+    assert current_limits(workspace.root, Settings()) == Limits(max_upload_mb=1, max_epochs=1.0)
+
+
+def test_limits_are_enforced_on_the_train_and_data_pages(workspace, monkeypatch, sample_dataset):
+    team = Team(workspace.root)
+    ada = Person("ada", "Ada")
+    shutil.copytree(sample_dataset.folder, team.register(ada).datasets / "cafe")
+    save_limits(workspace.root, Limits(max_epochs=1.0, max_upload_mb=1))
+    at = hosted_app(monkeypatch, person=ada).run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert "at most 1 epochs" in shown(at)
+    assert not [b for b in at.button if b.label == "Start training"]
+
+    at.switch_page("pages/data.py").run()
+    at.file_uploader(key="data_text_file").set_value(("big.csv", b"text,label\n" + b"x,y\n" * 400_000, "text/csv"))
+    at.run()
+    assert "files here may be at most 1 MB" in shown(at)

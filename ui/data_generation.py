@@ -36,6 +36,7 @@ from core.generation_data import (
     split_pairs,
 )
 from core.workspace import Workspace
+from ui import state
 from ui.widgets import show_checks
 
 SOURCE_UPLOAD = "Upload a file"
@@ -47,6 +48,10 @@ PREVIEW_CHARACTERS = 2_000
 
 def read_uploaded(uploaded, workspace: Workspace) -> GenerationUpload | None:
     """The uploaded file read once per distinct file; a plain message instead of a traceback."""
+    refused = state.upload_problem(uploaded)
+    if refused:  # this person's upload limit, set by an admin (hosted apps)
+        st.error(refused, icon=":material/error:")
+        return None
     raw = uploaded.getvalue()
     cache_key = "data_gen_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
     if cache_key not in st.session_state:

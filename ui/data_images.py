@@ -30,6 +30,7 @@ from core.image_data import (
     write_digits_sample,
 )
 from core.workspace import Workspace
+from ui import state
 from ui.widgets import knob
 
 SOURCE_UPLOAD = "Upload a zip of images"
@@ -62,6 +63,10 @@ def uploaded_images(workspace: Workspace) -> tuple[LabelledImages, str, str] | N
     labels = st.file_uploader("Labels CSV (optional: only when the images are not in class folders)", type=["csv"],
                               key="data_images_labels")
     if archive is None:
+        return None
+    refused = state.upload_problem(archive)
+    if refused:  # this person's upload limit, set by an admin (hosted apps)
+        st.error(refused, icon=":material/error:")
         return None
     data = archive.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]

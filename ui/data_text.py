@@ -23,6 +23,7 @@ from core.data import (
 )
 from core.samples import SAMPLE_NAME, cafe_feedback
 from core.workspace import Workspace
+from ui import state
 from ui.widgets import show_checks
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS]
@@ -32,6 +33,10 @@ SOURCE_SAMPLE = "Use the built-in sample (café feedback)"
 
 def read_uploaded(uploaded, workspace: Workspace) -> LoadedTable | None:
     """The uploaded file as a table, read once per distinct file; a plain message instead of a traceback."""
+    refused = state.upload_problem(uploaded)
+    if refused:  # this person's upload limit, set by an admin (hosted apps)
+        st.error(refused, icon=":material/error:")
+        return None
     raw = uploaded.getvalue()
     cache_key = "data_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
     if cache_key not in st.session_state:

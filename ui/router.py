@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import auth
+
 ROUTED = "router_ran"
 
 
@@ -21,17 +23,28 @@ def pages() -> list:
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
         st.Page("pages/playground.py", title="Playground", icon=":material/touch_app:"),
+        st.Page("pages/prompt_lab.py", title="Prompt lab", icon=":material/chat:"),
+        *([st.Page("pages/team.py", title="Team", icon=":material/groups:")] if auth.settings().hosted else []),
     ]
 
 
 def route() -> None:
-    """What `app.py` does on every run: mark the session as routed, then show the page the URL names."""
+    """What `app.py` does on every run: mark the session as routed, check who is signed in (hosted apps), then
+    show the page the URL names. Until someone signs in, the pages stay declared but hidden and none of them runs,
+    so the URL they asked for is still there after signing in."""
     st.session_state[ROUTED] = True
+    person = auth.require_sign_in()
+    if person is None:
+        st.navigation(pages(), position="hidden")
+        return
+    auth.sign_out_in_sidebar(person)
     st.navigation(pages()).run()
 
 
 def through_router() -> None:
-    if st.session_state.get(ROUTED):
-        return
-    st.navigation(pages(), position="hidden")  # tells Streamlit this app routes itself
-    st.rerun()
+    if not st.session_state.get(ROUTED):
+        st.navigation(pages(), position="hidden")  # tells Streamlit this app routes itself
+        st.rerun()
+    # A second lock on the door: whichever way a page script was reached, it runs only for someone signed in.
+    if auth.require_sign_in() is None:
+        st.stop()

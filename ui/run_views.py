@@ -59,8 +59,9 @@ def training_charts(records: list[dict], task: str, key: str) -> None:
         st.plotly_chart(charts.learning_rate_figure(records), key=f"{key}_lr")
 
 
-def live_panel(run: Run, key: str) -> None:
-    """Status, progress, charts and a Stop button; polls while the run lives, then refreshes the page once."""
+def live_panel(run: Run, key: str, can_stop: bool = True) -> None:
+    """Status, progress, charts and a Stop button (unless `can_stop` is off: a team mate's run seen read-only);
+    polls while the run lives, then refreshes the page once."""
     started_live = is_live(run.status)
 
     @st.fragment(run_every=POLL_SECONDS if started_live else None)
@@ -69,7 +70,7 @@ def live_panel(run: Run, key: str) -> None:
         task = run.config.task
         header = st.columns([3, 1])
         header[0].markdown(f"**{state_label(status)}** · {status.get('device', '')} · {status.get('message', '')}")
-        if is_live(status) and header[1].button("Stop", key=f"{key}_stop", icon=":material/stop_circle:",
+        if can_stop and is_live(status) and header[1].button("Stop", key=f"{key}_stop", icon=":material/stop_circle:",
                                                 help="Finishes the current step, saves the model, then stops."):
             request_stop(run)
             st.toast("Stopping after the current step; the model so far will be saved.")

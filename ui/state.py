@@ -8,12 +8,38 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import people
+from core.config import TrainConfig
 from core.workspace import Workspace
+from ui import auth
 
 
 def workspace() -> Workspace:
-    """The workspace of the person using this session."""
-    return Workspace.default()
+    """The workspace of the person using this session (on a hosted app, their own folder of the team's)."""
+    config = auth.settings()
+    if not config.hosted:
+        return Workspace.default()
+    person = auth.current_person()
+    if person is None:  # pages run only after sign-in; this is a second lock on the door
+        st.stop()
+    return auth.team().workspace_of(person)
+
+
+def limits() -> people.Limits:
+    return people.current_limits(auth.settings().data_folder, auth.settings())
+
+
+def vet_config(config: TrainConfig) -> TrainConfig | str:
+    """The config as this person may launch it (limits, confined paths, safetensors only), or why not."""
+    try:
+        return people.vet_config(config, workspace(), auth.settings(), limits())
+    except people.AccessError as error:
+        return str(error)
+
+
+def upload_problem(uploaded) -> str | None:
+    """Why an uploaded file is refused for this person (over their upload limit), or None."""
+    return people.upload_problem(uploaded.size, limits())
 
 
 def selected(param: str) -> str | None:

@@ -35,6 +35,7 @@ from core.dataset_store import DatasetInfo, PreparedDataset, list_datasets
 from core.image_data import ImageDataError, ImagePreprocessConfig
 from core.tasks import pipeline
 from core.workspace import Workspace
+from ui import state
 from ui.widgets import knob, parse_list
 
 SOURCE_TITLES = {"pretrained": "Start from a pretrained model", "scratch": "Build one from scratch"}
@@ -235,7 +236,7 @@ def build_config(task: str, dataset: PreparedDataset, source: str) -> TrainConfi
                              **hyperparameters)
     except (ConfigError, ImageDataError, ValueError, TypeError) as error:
         return str(error)
-    return config
+    return state.vet_config(config)  # limits, paths confined to the workspace, safetensors-only folders
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

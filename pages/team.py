@@ -1,0 +1,16 @@
+"""Team (hosted apps only): everyone's runs, read-only, to learn from and copy; limits, for admins."""
+
+import streamlit as st
+
+from ui import auth, router, state, team_views
+
+router.through_router()
+
+st.title("Team")
+me = auth.current_person()
+if me is None:
+    st.stop()
+team = auth.team()
+st.caption(f"{len(team.members())} people have signed in. You are **{me.name}**"
+           + (", an admin: you can stop any run and set the limits." if me.is_admin else "."))
+team_views.render(me, team, state.workspace(), auth.settings())
