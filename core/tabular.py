@@ -471,17 +471,27 @@ class TabularPreprocessor:
         if values.get("format") != FORMAT_NAME or values.get("version", 0) > FORMAT_VERSION:
             raise TabularError("This file is not a preprocessing file saved by this version of AI Playground. "
                                "Train the model again.")
-        return cls(config=TabularPreprocessConfig.from_dict(values["config"]),
-                   numeric=[NumericColumn(**c) for c in values["numeric"]],
-                   categorical=[CategoricalColumn(**c) for c in values["categorical"]],
-                   target=TargetInfo(**values["target"]), excluded=dict(values["excluded"]), rows=int(values["rows"]))
+        try:
+            return cls(config=TabularPreprocessConfig.from_dict(values["config"]),
+                       numeric=[NumericColumn(**c) for c in values["numeric"]],
+                       categorical=[CategoricalColumn(**c) for c in values["categorical"]],
+                       target=TargetInfo(**values["target"]), excluded=dict(values["excluded"]),
+                       rows=int(values["rows"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise TabularError(f"The preprocessing file is damaged ({error}). Train the model again.") from error
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> TabularPreprocessor:
-        return cls.from_dict(json.loads(text))
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise TabularError(f"The preprocessing file is not valid JSON ({error}). Train the model again.") from error
+        if not isinstance(values, dict):
+            raise TabularError("The preprocessing file is damaged. Train the model again.")
+        return cls.from_dict(values)
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / PREPROCESSOR_FILE

@@ -315,3 +315,13 @@ def test_trainer_runs_on_the_arrays(tmp_path, one_thread):
                       eval_dataset=dataset.select(range(32)))
     trainer.train()
     assert "eval_loss" in trainer.evaluate()
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"format": "ai-playground-tabular-preprocessor"}',
+                                     '{"format": "ai-playground-tabular-preprocessor", "version": 1, "config": '
+                                     '{"target": "y", "numeric_columns": ["a"]}, "numeric": [{"evil": 1}], '
+                                     '"categorical": [], "target": {}, "excluded": {}, "rows": 1}'])
+def test_a_damaged_preprocessing_file_is_a_plain_message(tmp_path, content):
+    (tmp_path / PREPROCESSOR_FILE).write_text(content)
+    with pytest.raises(TabularError, match="Train the model again"):
+        TabularPreprocessor.load(tmp_path)
