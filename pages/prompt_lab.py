@@ -1,0 +1,35 @@
+"""Prompt lab: ask a pretrained language model, classify with zero-/few-shot prompts, and see whether prompting or
+fine-tuning works better on your own data."""
+
+import streamlit as st
+
+from ui import prompt_classify, prompt_compare, prompt_evaluate, prompt_generate, prompt_models, router, state
+
+router.through_router()
+
+st.title("Prompt lab")
+st.caption("Use a pretrained language model without training it: classify your texts with a prompt and a few "
+           "worked examples, measure it on your held-out data, compare it with the models you fine-tuned, or let "
+           "it write.")
+workspace = state.workspace()
+lm = prompt_models.pick(workspace)
+if lm is None:
+    st.info("Load a model to start. The bundled Gemma 3 270M needs no internet; its first load converts it once.",
+            icon=":material/info:")
+    st.stop()
+
+classify_tab, compare_tab, write_tab = st.tabs([":material/label: Classify with a prompt",
+                                                ":material/balance: Prompt or fine-tune?",
+                                                ":material/edit_note: Write freely"])
+with classify_tab:
+    setup = prompt_classify.render(workspace, lm)
+    if setup is not None:
+        st.divider()
+        prompt_evaluate.render(lm, setup)
+with compare_tab:
+    if setup is None:
+        st.info("Pick a dataset and a valid recipe in the first tab; the comparison uses them.")
+    else:
+        prompt_compare.render(workspace, lm, setup)
+with write_tab:
+    prompt_generate.render(lm)

@@ -1,0 +1,165 @@
+"""The Prompt lab through Streamlit's AppTest, with a tiny language model folder instead of the bundled Gemma.
+
+The model source is what a person would type under "Another model": a local folder. The folder holds a 2-layer
+Llama with a byte-level tokenizer trained on the café sample, so every action runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from core.config import default_config
+from core.runs import create_run, update_status
+from core.samples import cafe_feedback
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_tiny_lm(folder: Path) -> Path:
+    """A tiny causal LM folder (safetensors + tokenizer), as `load_causal_lm` reads any local model."""
+    texts = cafe_feedback()["message"].tolist() + ["Review: a text\nSentiment: praise", "N/A"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<bos>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    bpe.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>",
+                                        pad_token="<pad>", model_max_length=256)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                         pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def finished_classifier_run(workspace, dataset_name: str, labels: list[str]):
+    """A text-classification run folder holding a (tiny, untrained) classifier, as a finished run leaves it."""
+    run = create_run(workspace, default_config("text-classification", dataset_name))
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(_tiny_lm_for_tokenizer(workspace)))
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(run.model_dir)
+    tokenizer.save_pretrained(run.model_dir)
+    update_status(run.folder, state="completed", message="Finished.")
+    return run
+
+
+def _tiny_lm_for_tokenizer(workspace) -> Path:
+    folder = workspace.root / "tiny-lm"
+    return folder if (folder / "config.json").is_file() else make_tiny_lm(folder)
+
+
+def lab(folder: Path) -> AppTest:
+    """The Prompt lab with the tiny model loaded, as a person does it: "Another model", type the folder, Load."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/prompt_lab.py")
+    at.run()
+    assert "Load a model to start" in texts(at.info)
+    at.selectbox(key="prompt_model_choice").set_value("other").run()
+    at.text_input(key="prompt_model_other").set_value(str(folder)).run()
+    at.button(key="prompt_load").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def table_with(at: AppTest, column: str):
+    """The first table on the page that has this column (AppTest does not expose a dataframe's key)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+@pytest.fixture
+def tiny_lm(workspace) -> Path:
+    return _tiny_lm_for_tokenizer(workspace)
+
+
+def test_without_a_dataset_the_lab_points_to_the_data_page_and_can_still_write(workspace, tiny_lm):
+    at = lab(tiny_lm)
+    assert "Save a dataset of texts with labels on the Data page" in texts(at.info)
+    at.button(key="prompt_gen_go").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["prompt_gen_output"]  # the streamed text was written and kept
+
+
+def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, tiny_lm):
+    run = finished_classifier_run(workspace, "cafe", sample_dataset.info.labels)
+    at = lab(tiny_lm)
+    assert at.selectbox(key="prompt_dataset").value == "cafe"
+
+    # The recipe: label words per class, two worked examples; the exact prompt and its length are shown.
+    for label, word in {"praise": "good", "complaint": "bad", "question": "ask"}.items():
+        at.text_input(key=f"prompt_word_cafe_{label}").set_value(word).run()
+    at.number_input(key="prompt_k").set_value(2).run()
+    prompt = at.code[0].value
+    assert prompt.count("Review:") == 3 and prompt.endswith("\nSentiment:")
+    assert sum(f"Sentiment: {word}" in prompt for word in ("good", "bad", "ask")) == 2
+    assert any("tokens of the 256 the model reads" in e.label for e in at.expander)
+    at.button(key="prompt_try_go").click().run()
+    assert "%" in texts(at.markdown)
+
+    # Evaluate on the held-out part: metrics, confusion matrix, one row per example.
+    at.number_input(key="prompt_eval_count").set_value(20).run()
+    at.button(key="prompt_eval_go").click().run()
+    assert not at.exception, at.exception
+    assert [m.label for m in at.metric][:2] == ["Accuracy", "Macro-F1"]
+    rows = table_with(at, "correct")
+    assert len(rows) == 20 and set(rows.columns) == {"text", "gold", "predicted", "probability", "correct"}
+
+    # Prompt or fine-tune: both prompts and the finished run on the same examples.
+    at.number_input(key="prompt_compare_count").set_value(15).run()
+    at.button(key="prompt_compare_go").click().run()
+    assert not at.exception, at.exception
+    table = table_with(at, "approach")
+    assert list(table["approach"]) == ["zero-shot prompt", "2-shot prompt", f"fine-tuned: {run.id}"]
+    assert "Best on these 15 examples" in texts(at.success)
+    assert "Where they disagree" in texts(at.markdown)
+
+    # Save the recipe, change the settings, load it back.
+    at.text_input(key="prompt_recipe_name").set_value("cafe two-shot").run()
+    at.button(key="prompt_recipe_save").click().run()
+    saved = json.loads((workspace.root / "recipes" / "cafe-two-shot.json").read_text())
+    assert saved["recipe"]["few_shot_k"] == 2 and saved["recipe"]["label_words"]["complaint"] == "bad"
+    at.number_input(key="prompt_k").set_value(0).run()
+    at.text_input(key="prompt_word_cafe_complaint").set_value("awful").run()
+    at.button(key="prompt_recipe_load").click().run()
+    assert at.number_input(key="prompt_k").value == 2
+    assert at.text_input(key="prompt_word_cafe_complaint").value == "bad"
+    assert "Loaded “cafe two-shot”." in texts(at.success)
+
+
+def test_a_broken_recipe_or_model_is_explained_not_a_traceback(workspace, sample_dataset, tiny_lm):
+    at = lab(tiny_lm)
+    at.text_area(key="prompt_template").set_value("no placeholder here").run()
+    assert not at.exception
+    assert "{text}" in texts(at.error)
+    at.text_input(key="prompt_word_cafe_praise").set_value("same").run()
+    at.text_input(key="prompt_word_cafe_complaint").set_value("same").run()
+    assert "share the same label word" in texts(at.error)
+
+    at.text_input(key="prompt_model_other").set_value(str(workspace.root / "no-such-model")).run()
+    at.button(key="prompt_load").click().run()
+    assert not at.exception
+    assert "Could not load" in texts(at.error)

@@ -1,0 +1,239 @@
+"""Classify with a prompt: the dataset, the recipe (template, label words, worked examples), saved recipes, and one
+text tried by hand with the exact prompt the model reads.
+
+Every widget keeps its value in `st.session_state` under a `prompt_` key; loading a saved recipe writes those keys
+in a button callback, before the widgets are drawn, which is the one moment Streamlit allows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import charts
+from core.dataset_store import PreparedDataset, list_datasets
+from core.prompting import (
+    ORDERS,
+    SELECTIONS,
+    PromptRecipe,
+    SimilarityIndex,
+    assemble_prompt,
+    classify_text,
+    default_label_words,
+    recipe_help,
+)
+from core.recipes import RecipeError, list_recipes, load_recipe, save_recipe
+from core.workspace import Workspace
+from ui.prompt_models import LoadedModel
+
+SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "similar": "Most similar (MiniLM)"}
+ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
+DEFAULTS = {"prompt_template": PromptRecipe.template, "prompt_k": 4, "prompt_selection": "class-balanced",
+            "prompt_order": "shuffled", "prompt_calibrate": False, "prompt_seed": 0}
+
+
+@dataclass(frozen=True)
+class PromptSetup:
+    """What the evaluation and comparison views need: the data, the recipe, and the similarity index on demand."""
+    dataset: PreparedDataset
+    recipe: PromptRecipe
+    train: list[dict[str, str]]
+    validation: list[dict[str, str]]
+    similarity_index: Callable[[], SimilarityIndex | None]
+
+
+def render(workspace: Workspace, lm: LoadedModel) -> PromptSetup | None:
+    dataset = _pick_dataset(workspace)
+    if dataset is None:
+        return None
+    train, validation = examples_of(dataset)
+    labels = list(dataset.info.labels)
+    recipe = _recipe_editor(workspace, dataset, labels)
+    if recipe is None:
+        return None
+    setup = PromptSetup(dataset, recipe, train, validation, lambda: similarity_index_for(dataset, recipe, train))
+    _saved_recipes(workspace, dataset, recipe, labels)
+    st.divider()
+    _try_one_text(lm, setup)
+    return setup
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+
+def _pick_dataset(workspace: Workspace) -> PreparedDataset | None:
+    saved = list_datasets(workspace, task="text-classification")
+    if not saved:
+        st.info("Save a dataset of texts with labels on the Data page first (there is a built-in sample): its "
+                "classes become the answers and its examples the worked examples.", icon=":material/dataset:")
+        st.page_link("pages/data.py", label="Go to the Data page →", icon=":material/dataset:")
+        return None
+    by_name = {d.name: d for d in saved}
+    name = st.selectbox("Dataset (texts with labels)", list(by_name), key="prompt_dataset",
+                        help="Worked examples come from its training part; evaluation uses its held-out part.")
+    dataset = by_name[name]
+    st.caption(f"{dataset.info.train_rows} training examples · {dataset.info.validation_rows} held-out · "
+               f"classes: {', '.join(dataset.info.labels)}")
+    return dataset
+
+
+def _stamp(dataset: PreparedDataset) -> float:
+    return (dataset.folder / "dataset.json").stat().st_mtime
+
+
+def examples_of(dataset: PreparedDataset) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    return _examples(str(dataset.folder), _stamp(dataset), dataset)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _examples(folder: str, stamp: float, _dataset: PreparedDataset) -> tuple[list[dict[str, str]],
+                                                                               list[dict[str, str]]]:
+    """Training and held-out rows as {"text", "label"}, read once per saved version of the dataset."""
+    return _rows(_dataset.records("train")), _rows(_dataset.records("validation"))
+
+
+def _rows(records: list[dict]) -> list[dict[str, str]]:
+    return [{"text": str(row["text"]), "label": str(row["label"])} for row in records]
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading MiniLM to compare texts…")
+def _embedder():
+    from core.prompting import SentenceEmbedder
+
+    return SentenceEmbedder()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the training texts once to find similar examples…")
+def _index(folder: str, stamp: float, labels: tuple[str, ...], _train: list[dict[str, str]]) -> SimilarityIndex:
+    train = _train
+    pool = [row for row in train if row["label"] in labels and row["text"].strip()]
+    return SimilarityIndex.from_examples(pool, _embedder())
+
+
+def similarity_index_for(dataset: PreparedDataset, recipe: PromptRecipe,
+                         train: list[dict[str, str]]) -> SimilarityIndex | None:
+    if recipe.selection != "similar" or recipe.few_shot_k == 0:
+        return None
+    return _index(str(dataset.folder), _stamp(dataset), tuple(recipe.labels), train)
+
+
+# ----------------------------------------------------------------------------------------------------- recipe
+
+
+def _word_key(dataset: PreparedDataset, label: str) -> str:
+    return f"prompt_word_{dataset.name}_{label}"
+
+
+def _recipe_editor(workspace: Workspace, dataset: PreparedDataset, labels: list[str]) -> PromptRecipe | None:
+    help_for = recipe_help()
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    for label, word in default_label_words(labels).items():
+        st.session_state.setdefault(_word_key(dataset, label), word)
+
+    st.text_area("Template", key="prompt_template", height=90, help=help_for["template"])
+    st.markdown("**Label words** — the word the model should answer with for each class")
+    columns = st.columns(min(len(labels), 4))
+    words = {label: columns[i % len(columns)].text_input(label, key=_word_key(dataset, label))
+             for i, label in enumerate(labels)}
+    first, second, third = st.columns(3)
+    first.number_input("Worked examples (k; 0 = zero-shot)", 0, 64, key="prompt_k", help=help_for["few_shot_k"])
+    second.selectbox("How to pick them", SELECTIONS, format_func=SELECTION_NAMES.get, key="prompt_selection",
+                     help=help_for["selection"])
+    third.selectbox("Their order", ORDERS, format_func=ORDER_NAMES.get, key="prompt_order", help=help_for["order"])
+    first.toggle("Calibrate (divide out the bias seen on “N/A”)", key="prompt_calibrate", help=help_for["calibrate"])
+    second.number_input("Seed", 0, 2**31 - 1, key="prompt_seed", help=help_for["seed"])
+
+    settings = {"template": st.session_state["prompt_template"], "label_words": words,
+                "few_shot_k": int(st.session_state["prompt_k"]), "selection": st.session_state["prompt_selection"],
+                "order": st.session_state["prompt_order"], "calibrate": bool(st.session_state["prompt_calibrate"]),
+                "seed": int(st.session_state["prompt_seed"])}
+    problems = _problems(settings)
+    if problems:
+        for problem in problems:
+            st.error(problem, icon=":material/error:")
+        return None
+    return PromptRecipe(**settings)
+
+
+def _problems(settings: dict) -> list[str]:
+    try:
+        PromptRecipe(**settings)
+    except ValueError as error:
+        return [str(error)]
+    return []
+
+
+def _apply_recipe(workspace: Workspace, dataset: PreparedDataset, labels: list[str]) -> None:
+    """Button callback: put a saved recipe's settings into the widgets (runs before they are drawn)."""
+    name = st.session_state.get("prompt_recipe_choice")
+    try:
+        saved = load_recipe(workspace, name)
+    except RecipeError as error:
+        st.session_state["prompt_recipe_message"] = ("error", str(error))
+        return
+    recipe = saved.recipe
+    st.session_state.update({"prompt_template": recipe.template, "prompt_k": recipe.few_shot_k,
+                             "prompt_selection": recipe.selection, "prompt_order": recipe.order,
+                             "prompt_calibrate": recipe.calibrate, "prompt_seed": recipe.seed})
+    missing = [label for label in labels if label not in recipe.label_words]
+    for label in labels:
+        if label in recipe.label_words:
+            st.session_state[_word_key(dataset, label)] = recipe.label_words[label]
+    message = f"Loaded “{saved.name}”."
+    if missing:
+        message += f" It has no label word for {', '.join(missing)}: those keep their current words."
+    st.session_state["prompt_recipe_message"] = ("success", message)
+
+
+def _saved_recipes(workspace: Workspace, dataset: PreparedDataset, recipe: PromptRecipe, labels: list[str]) -> None:
+    with st.expander("Saved recipes", icon=":material/bookmark:"):
+        left, right = st.columns(2)
+        saved = list_recipes(workspace)
+        if saved:
+            left.selectbox("Saved recipe", [s.name for s in saved], key="prompt_recipe_choice",
+                           format_func=lambda n: n + next((f"  ({s.dataset})" for s in saved
+                                                           if s.name == n and s.dataset), ""))
+            left.button("Load", key="prompt_recipe_load", icon=":material/upload:", on_click=_apply_recipe,
+                        args=(workspace, dataset, labels))
+        else:
+            left.caption("No saved recipes yet.")
+        name = right.text_input("Save this recipe as", key="prompt_recipe_name", placeholder="sentiment, 4 examples")
+        if right.button("Save", key="prompt_recipe_save", icon=":material/save:"):
+            try:
+                save_recipe(workspace, name, recipe, dataset=dataset.name)
+                st.session_state["prompt_recipe_message"] = ("success", f"Saved “{name.strip()}”.")
+                st.rerun()
+            except RecipeError as error:
+                st.error(str(error), icon=":material/error:")
+        message = st.session_state.pop("prompt_recipe_message", None)
+        if message:
+            (st.success if message[0] == "success" else st.error)(message[1])
+
+
+# ----------------------------------------------------------------------------------------------------- one text
+
+
+def _try_one_text(lm: LoadedModel, setup: PromptSetup) -> None:
+    st.subheader("Try it on one text")
+    default = setup.validation[0]["text"] if setup.validation else ""
+    text = st.text_area("Text to classify", value=default, key=f"prompt_try_{setup.dataset.name}", height=80)
+    if not text.strip():
+        st.caption("Type a text to see the prompt the model reads.")
+        return
+    index = setup.similarity_index()
+    assembled = assemble_prompt(setup.recipe, setup.train, text, lm.tokenizer, lm.model, index=index)
+    limit = f" of the {assembled.context_limit:,} the model reads" if assembled.context_limit else ""
+    with st.expander(f"The prompt the model reads: {assembled.token_count:,} tokens{limit}",
+                     icon=":material/article:", expanded=setup.recipe.few_shot_k <= 8):
+        st.code(assembled.text, language=None, wrap_lines=True)
+    if assembled.warning:
+        st.warning(assembled.warning, icon=":material/warning:")
+    if st.button("Classify this text", key="prompt_try_go", icon=":material/label:"):
+        probabilities = classify_text(lm.model, lm.tokenizer, setup.recipe, setup.train, text, index=index)
+        best = max(probabilities, key=probabilities.get)
+        st.markdown(f"**{best}** ({probabilities[best]:.0%})"
+                    + (" — calibrated" if setup.recipe.calibrate else ""))
+        st.plotly_chart(charts.probability_bars(probabilities), key="prompt_try_bars")
