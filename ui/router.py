@@ -24,7 +24,6 @@ def pages() -> list:
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
         st.Page("pages/playground.py", title="Playground", icon=":material/touch_app:"),
         st.Page("pages/prompt_lab.py", title="Prompt lab", icon=":material/chat:"),
-        st.Page("pages/prompt_lab.py", title="Prompt lab", icon=":material/chat:"),
         *([st.Page("pages/team.py", title="Team", icon=":material/groups:")] if auth.settings().hosted else []),
     ]
 
