@@ -18,7 +18,7 @@ if not runs:
 
 table = pd.DataFrame([run_row(run) for run in runs])
 table["started"] = pd.to_datetime(table["started"], unit="s")
-table["duration_s"] = table["duration_s"].round()
+table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").round()  # None while a run waits
 picked = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
     column_config={"duration_s": st.column_config.NumberColumn("duration (s)"),
