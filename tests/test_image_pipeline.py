@@ -250,3 +250,37 @@ def test_playground_classifies_an_uploaded_image(workspace, digits_dataset):
     at.radio(key=f"play_images_src_{run.id}").set_value(VALIDATION_SOURCE).run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.fixture
+def tiny_vit_folder(tmp_path) -> Path:
+    """A 1-layer, 32-wide ViT for 16×16 colour images with its image processor: a local "pretrained" model."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    folder = tmp_path / "tiny-vit"
+    config = ViTConfig(image_size=16, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=64, num_labels=5)
+    ViTForImageClassification(config).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.4, 0.4, 0.4],
+                      image_std=[0.3, 0.3, 0.3]).save_pretrained(folder)
+    return folder
+
+
+def test_a_local_pretrained_image_model_is_fine_tuned_with_its_own_preprocessing(digits_dataset, tiny_vit_folder,
+                                                                                   tmp_path):
+    from core.training import StopSignal, build_trainer, plan_device
+
+    config = default_config("image-classification", digits_dataset.name, "pretrained", "quick")
+    config = replace(config, model=replace(config.model, name=str(tiny_vit_folder)), batch_size=8,
+                     image=ImagePreprocessConfig(image_size=28, grayscale=True, horizontal_flip=True))
+    task = pipeline(config.task)
+    assert task.estimate_parameters(config, digits_dataset) > 10_000
+    run_dir = tmp_path / "run"
+    job = task.build_job(config, digits_dataset, run_dir, plan_device("cpu"))
+    assert job.summary["input"] == "16×16 colour"  # the model's size and colour, not the knobs'
+    trainer, _ = build_trainer(config, job, run_dir, plan_device("cpu"), StopSignal())
+    trainer.train()
+    job.finish(trainer, run_dir)
+    predictor = load_predictor(run_dir / "model")
+    assert predictor.labels == list(DIGITS) and predictor.preprocess.normalize_mean == (0.4, 0.4, 0.4)
+    assert set(predictor.predict([Image.new("L", (30, 30), 255)])[0]) == set(DIGITS)
