@@ -118,6 +118,9 @@ def test_copying_a_finished_run_brings_its_results_and_dataset(tmp_path, sample_
     (run.model_dir).mkdir()
     (run.model_dir / "config.json").write_text("{}")
     (run.folder / "eval.json").write_text(json.dumps({"accuracy": 0.9}))
+    (run.folder / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": step, "epoch": step / 10, "loss": 1.0 / step, "eval_accuracy": 0.5 + step / 100}) + "\n"
+        for step in range(1, 21)))
     update_status(run.folder, state="running", pid=1)
     with pytest.raises(AccessError, match="still training"):
         copy_run(team.find_run(ada.id, run.id), bob_space)
@@ -326,6 +329,9 @@ def finished_run(space: Workspace, state: str = "completed"):
     (run.model_dir / "config.json").write_text("{}")
     (run.model_dir / "model.safetensors").write_bytes(b"")
     (run.folder / "eval.json").write_text(json.dumps({"accuracy": 0.9}))
+    (run.folder / "metrics.jsonl").write_text("".join(
+        json.dumps({"step": step, "epoch": step / 10, "loss": 1.0 / step, "eval_accuracy": 0.5 + step / 100}) + "\n"
+        for step in range(1, 21)))
     update_status(run.folder, state=state, message="Done." if state == "completed" else "Waiting to start.")
     return run
 

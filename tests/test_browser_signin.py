@@ -1,0 +1,76 @@
+"""Hosted mode in headless Chromium: signing in with the team password (refused, then allowed), and a second
+person seeing the first one's run read-only on the Team page and copying it into their own workspace.
+
+(An OIDC provider cannot be reached from a test; the allow-list behind it is tested in tests/test_people.py.)
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from core.people import Person, Team
+from tests.browser import start_app, stop_app, wait_for_app
+from tests.test_people import finished_run
+
+pytestmark = pytest.mark.browser
+
+TEAM_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def hosted_server(workspace, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'team_password = "{TEAM_PASSWORD}"\n')
+    server, url = start_app(workspace.root, {"AI_PLAYGROUND_HOSTED": "true",
+                                             "STREAMLIT_SECRETS_FILES": str(secrets)})
+    yield url
+    stop_app(server, workspace.root)
+
+
+def sign_in(page, name: str, password: str) -> None:
+    expect(page.get_by_role("textbox", name="Team password")).to_be_visible(timeout=60_000)  # a cold first load
+    page.get_by_role("textbox", name="Your name").fill(name)
+    page.get_by_role("textbox", name="Team password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_app(page)
+
+
+def test_sign_in_then_a_team_mate_sees_the_run_read_only_and_copies_it(hosted_server, workspace, chromium):
+    team = Team(workspace.root)
+    run = finished_run(team.register(Person("ada", "Ada")))  # Ada's finished run, in her own workspace
+
+    # Ada: a wrong password keeps every page shut; the right one opens the page the link asked for.
+    ada = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    ada.goto(f"{hosted_server}/runs")
+    sign_in(ada, "Ada", "not the password")
+    expect(ada.get_by_text("That password is not right")).to_be_visible(timeout=30_000)
+    expect(ada.get_by_role("heading", name="Runs")).to_have_count(0)
+    expect(ada.get_by_role("link", name="Data")).to_have_count(0)  # no way round it through the menu
+    sign_in(ada, "Ada", TEAM_PASSWORD)
+    expect(ada.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
+    expect(ada.get_by_text("Signed in as Ada")).to_be_visible()
+    expect(ada.get_by_text(run.id).first).to_be_attached(timeout=30_000)  # a cell of her runs table
+
+    # Bob: his own workspace is empty; on the Team page he sees Ada's run, read-only, and copies it.
+    bob = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    bob.goto(f"{hosted_server}/team?team_run={Person('ada', 'Ada').id}/{run.id}")
+    sign_in(bob, "Bob", TEAM_PASSWORD)
+    expect(bob.get_by_text(f"“{run.id}” · Ada’s run")).to_be_visible(timeout=30_000)
+    expect(bob.get_by_text("completed").first).to_be_visible()
+    for action in ("Stop", "Delete", "Resume"):
+        expect(bob.get_by_role("button", name=re.compile(action))).to_have_count(0)
+    bob.get_by_role("button", name="Copy into my workspace").click()
+    expect(bob.get_by_text(re.compile("Copied as"))).to_be_visible(timeout=30_000)
+    bob.get_by_role("link", name=re.compile("Open it on the Runs page")).click()
+    expect(bob.get_by_role("heading", name=re.compile(f"Run “{re.escape(run.id)}”"))).to_be_visible(timeout=30_000)
+    assert (team.workspace_of(Person("bob", "Bob")).runs / run.id / "model" / "model.safetensors").is_file()
+    assert run.status["state"] == "completed" and "copied_from" not in run.status  # Ada's run is untouched
+
+    # Signing out closes the door again.
+    ada.get_by_role("button", name="Sign out").click()
+    expect(ada.get_by_role("textbox", name="Team password")).to_be_visible(timeout=30_000)
+    ada.context.close()
+    bob.context.close()
