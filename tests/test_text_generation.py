@@ -189,8 +189,9 @@ def test_a_character_gpt_trained_from_scratch_leaves_samples_and_a_falling_loss(
     assert len(first) == 300  # longer than the 64-character context: written in rounds
     assert predictor.generate("12 March 1887. Wind", max_new_tokens=300, temperature=0) == first
     assert "".join(predictor.stream("12 March 1887. Wind", max_new_tokens=300, temperature=0)) == first
-    seeded = predictor.generate("Wind", max_new_tokens=40, temperature=1.0, seed=3)
-    assert predictor.generate("Wind", max_new_tokens=40, temperature=1.0, seed=3) == seeded
+    seeded = predictor.generate("Wind", max_new_tokens=40, temperature=1.5, seed=3)
+    assert predictor.generate("Wind", max_new_tokens=40, temperature=1.5, seed=3) == seeded
+    assert len(seeded) == 40  # never cut short by an end token it never saw in training
 
 
 def test_lora_fine_tune_of_a_tiny_gemma_exports_a_merged_standalone_model(workspace, pairs_dataset,
@@ -250,7 +251,7 @@ def test_playground_streams_the_trained_model_and_offers_no_merge_for_a_full_mod
     at.button(key=f"{key}_generate").click().run()
     assert not at.exception, at.exception
     expected = load_predictor(char_run.model_dir).generate("3 May 1887. Wind", max_new_tokens=80, temperature=0)
-    assert expected.strip() and expected.strip()[:30] in " ".join(m.value for m in at.markdown)
+    assert len(expected) == 80 and at.code[-1].value == "3 May 1887. Wind" + expected  # verbatim, not Markdown
     assert not [b for b in at.button if b.key == f"{key}_export"]  # a model trained from scratch has no adapter
 
 

@@ -6,6 +6,8 @@ can be exported as a standalone model folder (the adapter merged into its base m
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core.runs import Run
@@ -14,6 +16,7 @@ from core.workspace import Workspace
 from ui.predictors import predictor_for
 
 MAX_NEW_TOKENS = 2_000
+REDRAW_SECONDS = 0.1
 
 
 def settings(key: str) -> dict:
@@ -68,13 +71,26 @@ def render(run: Run) -> None:
     if st.button("Generate", type="primary", icon=":material/edit_note:", key=f"{key}_generate"):
         text = predictor.format_prompt(prompt) if wrap else prompt
         st.markdown("**The model writes:**")
-        with st.container(border=True):
-            if prompt and not predictor.is_instruction:
-                st.markdown(f"*{prompt}*")
-            written = st.write_stream(predictor.stream(text, **chosen))
-        if not (written or "").strip():
+        # A text model carries the prompt on, so its words lead; an instruction model's answer stands alone.
+        shown = "" if predictor.is_instruction else prompt
+        with st.container(border=True, key=f"{key}_output"):
+            written = stream_verbatim(st.empty(), shown, predictor.stream(text, **chosen))
+        if not written.strip():
             st.caption("It wrote nothing: it ended the text at once. Try a higher temperature or another prompt.")
     export_merged_button(run, key)
+
+
+def stream_verbatim(placeholder, lead: str, pieces) -> str:
+    """Draw the text as it is written, exactly as written: as Markdown, a line "1887." would turn into a
+    numbered list and a "*" into italics. Redrawn at most every `REDRAW_SECONDS`, not once per token."""
+    written, drawn_at = "", 0.0
+    for piece in pieces:
+        written += piece
+        if time.monotonic() - drawn_at >= REDRAW_SECONDS:
+            placeholder.code(lead + written, language=None, wrap_lines=True)
+            drawn_at = time.monotonic()
+    placeholder.code(lead + written, language=None, wrap_lines=True)
+    return written
 
 
 def export_merged_button(run: Run, key: str) -> None:

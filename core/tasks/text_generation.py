@@ -233,6 +233,7 @@ class Sampling:
     repetition_penalty: float = 1.0
     seed: int = 0
     stop_sequences: tuple[str, ...] = ()
+    never_write: tuple[int, ...] = ()  # token ids that must not be sampled (see `never_written`)
 
     def generate_arguments(self, tokenizer) -> dict[str, Any]:
         arguments: dict[str, Any] = {"pad_token_id": tokenizer.pad_token_id or tokenizer.eos_token_id,
@@ -243,7 +244,17 @@ class Sampling:
             arguments.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k or None)
         if self.stop_sequences:
             arguments.update(stop_strings=list(self.stop_sequences), tokenizer=tokenizer)
+        if self.never_write:
+            arguments["suppress_tokens"] = list(self.never_write)
         return arguments
+
+
+def never_written(tokenizer, text_format: str, source: str) -> tuple[int, ...]:
+    """A GPT trained from scratch on one text never saw an end, padding or unknown token, yet a half-trained one
+    still gives them some probability: sampled, an end token would cut its writing short for no reason."""
+    if text_format == FORMAT_INSTRUCTION or source != "scratch":
+        return ()
+    return tuple(sorted(set(tokenizer.all_special_ids)))
 
 
 def context_of(model) -> int:
@@ -432,8 +443,9 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
             raise ModelError("The text is too short to make even one training example. Upload a longer text.")
     validation = validation.select(range(min(len(validation), MAX_EVAL_ROWS)))
     prompt, shown = sample_prompt(config, text_format, validation_rows)
-    sampler = SampleCallback(run_dir, tokenizer, prompt, shown, Sampling(max_new_tokens=sample_length(config),
-                                                                          top_k=40, seed=config.seed))
+    sampling = Sampling(max_new_tokens=sample_length(config), top_k=40, seed=config.seed,
+                        never_write=never_written(tokenizer, text_format, config.model.source))
+    sampler = SampleCallback(run_dir, tokenizer, prompt, shown, sampling)
     (run_dir / SAMPLES_FILE).touch()
     callbacks: list[TrainerCallback] = [sampler]
     live = live_evaluation(config, len(train))
@@ -545,6 +557,8 @@ class TextGeneratorPredictor:
         self.tokenizer = _load_tokenizer(str(self.model_dir))
         self.model = _load_generation_model(self.model_dir, self.description).eval()
         self.context = context_of(self.model)
+        self.never_write = never_written(self.tokenizer, self.description.get("format", "text"),
+                                         self.description.get("source", ""))
         self._lock = threading.Lock()
 
     @property
@@ -560,7 +574,7 @@ class TextGeneratorPredictor:
                  top_k: int = 50, repetition_penalty: float = 1.0, seed: int = 0,
                  stop_sequences: tuple[str, ...] | list[str] = ()) -> str:
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed,
-                            tuple(stop_sequences))
+                            tuple(stop_sequences), self.never_write)
         with self._lock:
             new = generate_ids(self.model, self.tokenizer, prompt_ids(self.tokenizer, prompt), sampling)
         return cut_at_stop(self.tokenizer.decode(new, skip_special_tokens=True), sampling.stop_sequences)
@@ -571,7 +585,7 @@ class TextGeneratorPredictor:
         """The same text as `generate`, yielded as it is written (generation runs in a helper thread that only
         computes; the caller's thread draws)."""
         sampling = Sampling(max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed,
-                            tuple(stop_sequences))
+                            tuple(stop_sequences), self.never_write)
         streamer = _RollingStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
         failure: list[BaseException] = []
 
