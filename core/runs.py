@@ -19,23 +19,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from core.config import TASKS, TrainConfig
-from core.workspace import PROJECT_ROOT, Workspace, safe_name
+from core.launcher import TORCHRUN, ask_to_stop, end_process_tree, start_worker
+from core.workspace import Workspace, safe_name
 
+if TYPE_CHECKING:
+    from core.config import TrainConfig
+
+# core.config (and through it torch) is imported only where a config is read: the queue's consumer imports this
+# module and should start in a blink and stay small.
 LIVE_STATES = ("queued", "starting", "running", "stopping")
-# Set in a launched worker's environment: its output already goes to train.log, so it must not copy it there.
-LOG_REDIRECTED = "AI_PLAYGROUND_LOG_REDIRECTED"
 FINAL_STATES = ("completed", "stopped", "failed")
 
 
@@ -76,7 +77,15 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def update_status(run_dir: Path, **changes: Any) -> dict[str, Any]:
+def is_first_process() -> bool:
+    """False in the second and later processes of a multi-GPU (torchrun) run: only the first one writes the run's
+    files, so a run on 4 GPUs logs once, not four times."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def update_status(run_dir: Path, *, every_process: bool = False, **changes: Any) -> dict[str, Any]:
+    if not (every_process or is_first_process()):
+        return read_json(run_dir / "status.json", {}) | changes
     status = read_json(run_dir / "status.json", {}) | changes | {"updated_at": time.time()}
     write_json_atomic(run_dir / "status.json", status)
     return status
@@ -105,6 +114,8 @@ class Run:
 
     @property
     def config(self) -> TrainConfig:
+        from core.config import TrainConfig
+
         return TrainConfig.load(self.folder / "config.json")
 
     @property
@@ -165,18 +176,17 @@ def get_run(workspace: Workspace, run_id: str) -> Run | None:
 # ---------------------------------------------------------------------------------------------------- processes
 
 
-def launch(run: Run) -> subprocess.Popen:
-    """Start the worker in its own process session, so it outlives a browser refresh or a server restart."""
+def launch(run: Run, processes: int = 1, gpus: list[int] | None = None, reap: bool = True) -> subprocess.Popen:
+    """Start the worker now, in its own process session, so it outlives a browser refresh or a server restart.
+    The app goes through the queue (`core.jobs.submit`), whose consumer calls this when a GPU is free; several
+    `processes` make a torchrun group, one per GPU in `gpus`."""
     update_status(run.folder, state="starting", message="Starting the training process…", started_at=time.time(),
-                  finished_at=None)
-    with open(run.folder / "train.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "core.worker", str(run.folder)], cwd=PROJECT_ROOT,
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, LOG_REDIRECTED: "1", "PYTHONUNBUFFERED": "1"},
-                                   start_new_session=True)
-    update_status(run.folder, pid=process.pid, pid_created=_create_time(process.pid))
-    # Reap the child when it ends so it doesn't linger as a zombie of the web server.
-    threading.Thread(target=process.wait, daemon=True).start()
+                  finished_at=None, gpus=gpus or [])
+    process = start_worker(run.folder, processes, gpus)
+    update_status(run.folder, pid=process.pid, pid_created=_create_time(process.pid),
+                  launcher=TORCHRUN if processes > 1 else "python")
+    if reap:  # so it doesn't linger as a zombie of the web server; the queue's consumer waits for it itself
+        threading.Thread(target=process.wait, daemon=True).start()
     return process
 
 
@@ -233,17 +243,17 @@ def request_stop(run: Run) -> bool:
     if not process_alive(status):
         return False
     update_status(run.folder, state="stopping", message="Stopping after the current step and saving the model…")
-    try:
-        os.killpg(status["pid"], signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        os.kill(status["pid"], signal.SIGTERM)
+    ask_to_stop(status["pid"], status.get("launcher", "python"))
     return True
 
 
 def delete_run(run: Run) -> None:
     status = run.status
+    if status.get("state") == "queued":
+        # The queue skips a run whose folder is gone; mark it first in case its worker is starting right now.
+        update_status(run.folder, state="stopped", message="Deleted.")
     if process_alive(status):
-        os.killpg(status["pid"], signal.SIGKILL)
+        end_process_tree(status["pid"], grace_seconds=2.0)  # every process of a multi-GPU run, not only the first
     shutil.rmtree(run.folder, ignore_errors=True)
 
 
@@ -256,6 +266,8 @@ def is_live(status: dict[str, Any]) -> bool:
 
 def best_metric(task: str, records: list[dict[str, Any]]) -> tuple[str, float | None]:
     """The validation number that matters for this task, at its best so far: (name, value)."""
+    from core.config import TASKS
+
     spec = TASKS[task]
     key = "eval_loss" if spec.metric == "loss" else f"eval_{spec.metric}"
     values = [r[key] for r in records if isinstance(r.get(key), (int, float))]

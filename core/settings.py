@@ -39,6 +39,8 @@ class Settings:
                                            "'redis' (one queue shared by several GPU machines).")
     queue_file: str = setting("", "The SQLite queue file (empty = queue/jobs.db under the data folder).")
     redis_url: str = setting("redis://localhost:6379/0", "The Redis server the 'redis' queue uses.")
+    consume_here: bool = setting(True, "This machine trains queued runs. Turn off on a web server without GPUs "
+                                       "whose runs are trained by GPU machines sharing its Redis queue.")
     gpus: str = setting("", "Which GPUs the queue may use, as their numbers (e.g. '0,1'); empty = all of them.")
     runs_per_gpu: int = setting(1, "How many runs may share one GPU at the same time.", min=1, max=16)
     cpu_runs: int = setting(1, "On a machine without a GPU: how many runs train at the same time.", min=1, max=64)

@@ -252,6 +252,9 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
         greater_is_better=task.greater_is_better if early_stopping else None,
         logging_steps=max(1, steps // LOSS_POINTS_PER_RUN),
         logging_first_step=True,
+        # By default the Trainer logs a NaN/inf loss as the window's average, hiding it from MetricsCallback,
+        # which must see it to stop the run and say why.
+        logging_nan_inf_filter=False,
         report_to=[],
         use_cpu=device.use_cpu,
         bf16=device.bf16,

@@ -12,8 +12,10 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import datasets
@@ -22,14 +24,17 @@ import psutil
 from core.config import TASKS, ConfigError, TrainConfig
 from core.data import DataError
 from core.dataset_store import DatasetError, load_dataset_info
-from core.runs import LOG_REDIRECTED, create_run, update_status
+from core.distributed import AgreeOnStop, end_with_parent, world_size
+from core.launcher import LOG_REDIRECTED
+from core.runs import FINAL_STATES, create_run, is_first_process, read_json, update_status
+from core.settings import SettingsError, load_settings
 from core.tasks import pipeline
 from core.text_models import ModelError
-from core.training import StopSignal, TrainingError, build_trainer, latest_checkpoint, plan_device
+from core.training import StopSignal, TrainingError, build_trainer, latest_checkpoint, plan_device, steps_per_epoch
 from core.workspace import Workspace
 
 # Failures whose message is already written for the person (what went wrong and what to change).
-PLAIN_ERRORS = (DataError, DatasetError, ModelError, TrainingError, ConfigError)
+PLAIN_ERRORS = (DataError, DatasetError, ModelError, TrainingError, ConfigError, SettingsError)
 
 
 class _Tee:
@@ -68,8 +73,12 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
                             f"trains {config.task}. Pick a dataset of the right kind.")
     job = pipeline(config.task).build_job(config, dataset, run_dir, device)
     update_status(run_dir, summary=job.summary, message="Training.")
+    config = with_checkpoint_interval(config, steps_per_epoch(len(job.train_dataset), config.batch_size,
+                                                              world_size()), load_settings().checkpoint_every)
+    if world_size() > 1:
+        job.callbacks.append(AgreeOnStop(stop))
     trainer, metrics_callback = build_trainer(config, job, run_dir, device, stop, show_progress_bar=interactive)
-    resume_from = latest_checkpoint(run_dir)
+    resume_from = resumable_checkpoint(run_dir)
     if resume_from:
         print(f"Resuming from {resume_from}", flush=True)
     if not stop.requested:
@@ -77,13 +86,50 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
     if metrics_callback.diverged:
         raise TrainingError(metrics_callback.diverged)
     update_status(run_dir, message="Saving the model and measuring it on the validation data…")
-    report = job.finish(trainer, run_dir)
+    if is_first_process():
+        report = job.finish(trainer, run_dir)
+    else:
+        # The other processes of a multi-GPU run take part in the last evaluation but keep nothing.
+        with tempfile.TemporaryDirectory() as scratch:
+            report = job.finish(trainer, Path(scratch))
     update_status(run_dir, headline=headline_metrics(config.task, report))
     if stop.requested:
         return "stopped"
-    # A finished run needs no checkpoints: only the final model is kept, which saves disk.
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    if is_first_process():
+        # A finished run needs no checkpoints: only the final model is kept, which saves disk.
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return "completed"
+
+
+def with_checkpoint_interval(config: TrainConfig, epoch_steps: int, every: int) -> TrainConfig:
+    """Checkpoints at least every `every` steps (the installation's setting), so a run whose process is killed
+    loses at most that much work. A person's own interval, checks that come more often, and early stopping (which
+    keeps the checkpoint of the best check) are left as they are."""
+    if every <= 0 or config.save_every > 0 or config.early_stopping_patience > 0:
+        return config
+    check_interval = config.eval_every if config.eval_every > 0 else epoch_steps
+    return config if check_interval <= every else replace(config, save_every=every)
+
+
+def resumable_checkpoint(run_dir: Path) -> str | None:
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a checkpoint without it was
+    cut short by a kill: it is removed, and the one before it (kept until the new one is complete) is used."""
+    while (latest := latest_checkpoint(run_dir)) is not None:
+        if isinstance(read_json(Path(latest) / "trainer_state.json"), dict):
+            return latest
+        print(f"Removing {latest}: it was being written when the run was interrupted.", flush=True)
+        shutil.rmtree(latest, ignore_errors=True)
+    return None
+
+
+def record_failure(run_dir: Path, error: BaseException) -> None:
+    """Any process of a multi-GPU run may be the one that fails (out of memory on its GPU): the first to fail
+    writes why; the others' failures that follow from it (a lost peer) don't overwrite it."""
+    current = read_json(run_dir / "status.json", {})
+    if world_size() > 1 and current.get("state") in FINAL_STATES:
+        return
+    update_status(run_dir, every_process=True, state="failed", finished_at=time.time(),
+                  message=explain_failure(error, run_dir / "config.json"))
 
 
 def headline_metrics(task: str, report: dict) -> dict[str, float]:
@@ -155,14 +201,17 @@ def main(argv: list[str]) -> int:
     stop = StopSignal()
     signal.signal(signal.SIGTERM, lambda *_: stop.request())
     signal.signal(signal.SIGINT, lambda *_: stop.request())
-    update_status(run_dir, state="running", pid=os.getpid(), pid_created=psutil.Process().create_time(),
-                  started_at=time.time(), finished_at=None, message="Starting…")
+    # In a torchrun group the app watches torchrun itself (it recorded its pid when launching it).
+    own_process = {} if world_size() > 1 else {"pid": os.getpid(), "pid_created": psutil.Process().create_time()}
+    if world_size() > 1:
+        end_with_parent()
+    update_status(run_dir, state="running", started_at=time.time(), finished_at=None, message="Starting…",
+                  **own_process)
     try:
         state = train(run_dir, stop, interactive)
     except BaseException as error:  # noqa: BLE001 - every failure must reach status.json in plain words
         traceback.print_exc()
-        update_status(run_dir, state="failed", finished_at=time.time(),
-                      message=explain_failure(error, run_dir / "config.json"))
+        record_failure(run_dir, error)
         return 1
     message = "Finished." if state == "completed" else "Stopped; the model so far is saved and can be tried."
     update_status(run_dir, state=state, finished_at=time.time(), message=message)
@@ -171,4 +220,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_code = main(sys.argv[1:])
+    # Everything the run leaves is on disk by now. The interpreter's own teardown of torch and transformers takes
+    # seconds on a small machine, during which the GPU stays taken and the next queued run waits: skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

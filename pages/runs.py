@@ -4,11 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from core.runs import get_run, list_runs, run_row
-from ui import compare_views, router, run_views, state
+from ui import compare_views, queue_view, router, run_views, state
 
 router.through_router()
 
 st.title("Runs")
+queue_view.render()
 workspace = state.workspace()
 runs = list_runs(workspace)
 if not runs:

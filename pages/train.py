@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core.config import DEFAULT_PRESET
-from core.runs import create_run, get_run, launch
-from ui import router, run_views, state, train_form
+from core.runs import create_run, get_run
+from ui import queue_view, router, run_views, state, train_form
 
 router.through_router()
 
@@ -35,7 +35,7 @@ if dataset is not None:
             st.json(config.to_dict(), expanded=False)
         if st.button("Start training", type="primary", icon=":material/rocket_launch:", key="train_start"):
             run = create_run(workspace, config)
-            launch(run)
+            queue_view.submit(run)  # it starts when a GPU (or the CPU) is free; the Runs page shows the line
             state.select("run", run.id)
 
 current = get_run(workspace, state.selected("run") or "")

@@ -49,6 +49,10 @@ def stop_app(server: subprocess.Popen, workspace_root: Path) -> None:
         server.wait(10)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+    # So does the job queue's consumer the app started: end it first, or it would start the next queued run.
+    from core.launcher import stop_consumer
+
+    stop_consumer(workspace_root / "queue")
     # Workers run in their own sessions so they outlive the server by design; a test must not leave any behind.
     for status_file in (workspace_root / "runs").glob("*/status.json"):
         pid = json.loads(status_file.read_text()).get("pid")

@@ -25,7 +25,11 @@ def workspace(tmp_path, monkeypatch):
 
     root = tmp_path / "workspace"
     monkeypatch.setenv(HOME_VARIABLE, str(root))
-    return Workspace(root.resolve())
+    yield Workspace(root.resolve())
+    # A run queued by the test started the job queue's consumer in its own session: end it with the test.
+    from core.launcher import stop_consumer
+
+    stop_consumer(root / "queue")
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import streamlit as st
 
 from core import charts
 from core.config import TASKS, as_flat_dict, headless_command
-from core.runs import FINAL_STATES, Run, delete_run, is_live, launch, request_stop, tail_log
-from ui import samples_view
+from core.runs import FINAL_STATES, Run, delete_run, is_live, request_stop, tail_log
+from ui import queue_view, samples_view
 from ui.widgets import duration, number
 
 POLL_SECONDS = 1.0
@@ -213,7 +213,7 @@ def actions(run: Run, key: str) -> None:
     columns = st.columns(4)
     if run.can_resume and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
                                             help="Continue from the last checkpoint."):
-        launch(run)
+        queue_view.submit(run)
         st.rerun()
     if run.has_model and status.get("state") in FINAL_STATES:
         columns[1].download_button("Export model (.zip)", data=lambda: model_zip(run.model_dir),

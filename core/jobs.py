@@ -1,0 +1,488 @@
+"""The job queue: runs wait here in order until a GPU (or, without one, a CPU slot) is free.
+
+    web server ── submit() ──▶ huey queue (SQLite file, or Redis) ──▶ consumer (`python -m core.jobs`, one per
+                                                                     machine) ──▶ worker processes, one per run
+
+huey keeps the queue: by default in a SQLite file under the data folder (nothing to install or start), or in Redis
+when several GPU machines take runs from one queue (`queue_backend = "redis"`). The web server only adds runs and
+reads the queue; each machine's consumer takes runs in order, waits until the GPUs a run needs are free (one run
+per GPU unless `runs_per_gpu` says more; `cpu_runs` at once without a GPU), starts the worker and waits for it.
+A run needing more GPUs than are free waits at the head of the line: nothing overtakes it, so nobody starves.
+
+The run folder stays the contract: the consumer writes its decisions (waiting for a GPU, which GPUs, failed because
+its worker died) into status.json like the worker does, and lists what it holds in `queue/consumer-<host>.json`
+for the Runs page. That list also lets a restarted consumer adopt the workers that kept training while it was
+away, and put back at the head of the line the runs it had taken but not started.
+
+Queue messages are JSON, not pickle: a queue shared over a network must not be a way to run code in a consumer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from huey import PriorityRedisHuey, SqliteHuey
+from huey.exceptions import ConfigurationError
+from huey.registry import Message
+from huey.serializer import Serializer
+
+from core.gpus import list_gpus, parse_gpu_list
+from core.launcher import consumer_running, ensure_consumer, hold_consumer_lock
+from core.runs import (
+    Run,
+    launch,
+    process_alive,
+    read_json,
+    refresh_status,
+    request_stop,
+    update_status,
+    write_json_atomic,
+)
+from core.settings import Settings, load_settings
+
+TASK_NAME = "train_run"
+# Runs a restarted consumer had taken but not started go back ahead of everything queued since.
+PUT_BACK_PRIORITY = 10
+POLL_SECONDS = 0.25  # how soon an idle consumer notices a new run
+log = logging.getLogger("core.jobs")
+
+
+class QueueError(Exception):
+    """The queue cannot be reached or set up; the message says what to change."""
+
+
+class PlacementError(Exception):
+    """This machine can never run this run as asked (more GPUs than it has); the message says what to change."""
+
+
+# ---------------------------------------------------------------------------------------------------- messages
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"__message__": [_to_json(item) for item in value]}
+    if isinstance(value, datetime):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _to_json(item) for key, item in value.items()}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "__message__" in value:
+            return Message(*[_from_json(item) for item in value["__message__"]])
+        if "__datetime__" in value:
+            return datetime.fromisoformat(value["__datetime__"])
+        return {key: _from_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    return value
+
+
+class JsonSerializer(Serializer):
+    """huey's messages (a run folder's path and a few numbers) as JSON instead of pickle."""
+
+    def _serialize(self, data: Any) -> bytes:
+        return json.dumps(_to_json(data)).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        return _from_json(json.loads(data))
+
+
+# ---------------------------------------------------------------------------------------------------- placement
+
+
+@dataclass(frozen=True)
+class Placement:
+    gpus: int  # GPUs to reserve (0: a CPU slot)
+    processes: int  # worker processes (several: a torchrun group)
+
+
+def placement(config: dict[str, Any], gpu_count: int) -> Placement:
+    """What a run needs from this machine, from its config.json. Read as plain JSON: the consumer never imports
+    the training stack."""
+    device, wanted = config.get("device", "auto"), int(config.get("num_gpus") or 1)
+    if device == "cpu":
+        return Placement(0, 1)
+    if gpu_count == 0:
+        if device == "cuda" or wanted > 1:
+            raise PlacementError(f"This run asks for {wanted} GPU{'s' if wanted > 1 else ''}, but this machine has "
+                                 "none. Set the number of GPUs to 1 and the device to 'auto' to train on the CPU.")
+        return Placement(0, 1)
+    if wanted > gpu_count:
+        raise PlacementError(f"This run asks for {wanted} GPUs, but this machine has {gpu_count}. Ask for at most "
+                             f"{gpu_count}.")
+    return Placement(wanted, wanted)
+
+
+class Slots:
+    """Which GPUs (or CPU run slots) are taken, shared by the consumer's threads. Runs get them strictly in the
+    order they were taken off the queue."""
+
+    def __init__(self, gpus: list[int], runs_per_gpu: int, cpu_runs: int):
+        self.gpus = gpus
+        self.runs_per_gpu = runs_per_gpu
+        self.cpu_runs = cpu_runs
+        self.load = dict.fromkeys(gpus, 0)
+        self.cpu_in_use = 0
+        self.condition = threading.Condition()
+        self.tickets = itertools.count()
+        self.waiting: list[int] = []
+
+    @property
+    def capacity(self) -> int:
+        return len(self.gpus) * self.runs_per_gpu if self.gpus else self.cpu_runs
+
+    @property
+    def busy(self) -> bool:
+        with self.condition:
+            return bool(self.waiting) or self.cpu_in_use > 0 or any(self.load.values())
+
+    def free_gpus(self) -> list[int]:
+        return sorted((gpu for gpu in self.gpus if self.load[gpu] < self.runs_per_gpu), key=lambda g: self.load[g])
+
+    def _try_take(self, count: int) -> list[int] | None:
+        if count == 0:
+            if self.cpu_in_use >= self.cpu_runs:
+                return None
+            self.cpu_in_use += 1
+            return []
+        free = self.free_gpus()
+        if len(free) < count:
+            return None
+        for gpu in free[:count]:
+            self.load[gpu] += 1
+        return sorted(free[:count])
+
+    def take(self, count: int, cancelled: Callable[[], bool], waiting: Callable[[int], None]) -> list[int] | None:
+        """Block until `count` GPUs (0: a CPU slot) are free and this is the oldest waiting run; None if cancelled
+        meanwhile. `waiting(free)` is told how many are free whenever it has to wait."""
+        with self.condition:
+            ticket = next(self.tickets)
+            self.waiting.append(ticket)
+            try:
+                told = None
+                while not cancelled():
+                    if self.waiting[0] == ticket and (taken := self._try_take(count)) is not None:
+                        return taken
+                    free = len(self.free_gpus()) if count else self.cpu_runs - self.cpu_in_use
+                    if free != told:
+                        waiting(free)
+                        told = free
+                    self.condition.wait(timeout=1.0)
+                return None
+            finally:
+                self.waiting.remove(ticket)
+                self.condition.notify_all()
+
+    def adopt(self, gpus: list[int]) -> None:
+        """Count a worker that was already training when this consumer started."""
+        with self.condition:
+            if not gpus:
+                self.cpu_in_use += 1
+            for gpu in gpus:
+                self.load[gpu] = self.load.get(gpu, 0) + 1
+
+    def give_back(self, gpus: list[int]) -> None:
+        with self.condition:
+            if not gpus:
+                self.cpu_in_use = max(0, self.cpu_in_use - 1)
+            for gpu in gpus:
+                self.load[gpu] = max(0, self.load.get(gpu, 0) - 1)
+            self.condition.notify_all()
+
+
+# ---------------------------------------------------------------------------------------------------- the queue
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    run: Run
+    position: int | None  # 1 = next to start; None once training
+    state: str  # waiting (in line) or running
+    owner: str
+    gpus: tuple[int, ...]
+    pid: int | None
+
+
+def build_huey(settings: Settings):
+    serializer = JsonSerializer()
+    if settings.queue_backend == "redis":
+        try:
+            return PriorityRedisHuey("ai-playground", url=settings.redis_url, serializer=serializer, results=False)
+        except ConfigurationError:
+            raise QueueError("The queue is set to Redis, but the redis package is not installed: pip install redis "
+                             "(or set queue_backend to 'sqlite').") from None
+    settings.queue_path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("ai-playground", filename=str(settings.queue_path), serializer=serializer, results=False)
+
+
+class JobQueue:
+    """The queue as both sides see it: the web server adds and lists runs, a consumer trains them."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        self.huey = build_huey(self.settings)
+        self.task = self.huey.task(name=TASK_NAME)(self._train)
+        self.slots: Slots | None = None  # only in a consumer
+        self.registry: ConsumerRegistry | None = None
+        self.left_idle = False
+
+    @property
+    def folder(self) -> Path:
+        return self.settings.data_folder / "queue"
+
+    # ------------------------------------------------------------------ web side
+
+    def submit(self, run: Run, owner: str = "") -> None:
+        """Put a run (new, or a stopped/failed one to resume) at the end of the line, and make sure this machine
+        has a consumer to take it."""
+        update_status(run.folder, state="queued", message="Waiting in the queue.", owner=owner or local_user(),
+                      queued_at=time.time(), finished_at=None, pid=None, gpus=[])
+        self.task(str(run.folder))
+        if self.settings.consume_here:
+            ensure_consumer(self.folder)
+
+    def wake_consumer(self) -> bool:
+        """Start this machine's consumer if runs wait and none takes them (after a reboot, or an idle exit)."""
+        if not self.settings.consume_here or consumer_running(self.folder):
+            return False
+        return self.pending_count() > 0 and ensure_consumer(self.folder)
+
+    def pending_count(self) -> int:
+        return self.huey.pending_count()
+
+    def pending_folders(self) -> list[Path]:
+        return [Path(task.args[0]) for task in self.huey.pending() if task.args]
+
+    def held(self) -> list[tuple[Path, dict[str, Any]]]:
+        """Runs the consumers have taken off the queue: training, or waiting for a GPU (in ticket order)."""
+        entries = []
+        for path in sorted(self.folder.glob("consumer-*.json")):
+            entries.extend((Path(folder), info) for folder, info in (read_json(path, {}).get("runs") or {}).items())
+        return sorted(entries, key=lambda entry: entry[1].get("ticket", 0))
+
+    def entries(self) -> list[QueueEntry]:
+        """Everything live in the queue: what trains, then the line in the order it will start."""
+        running, line, seen = [], [], set()
+        for folder, info in self.held():
+            seen.add(folder)
+            (running if info.get("state") == "running" else line).append(folder)
+        line += [folder for folder in self.pending_folders() if folder not in seen]
+        result = [self._entry(folder, None) for folder in running]
+        waiting = [folder for folder in line if _still_queued(folder)]
+        result += [self._entry(folder, position) for position, folder in enumerate(waiting, start=1)]
+        return [entry for entry in result if entry is not None]
+
+    def _entry(self, folder: Path, position: int | None) -> QueueEntry | None:
+        status = read_json(folder / "status.json")
+        if not isinstance(status, dict):
+            return None
+        return QueueEntry(Run(folder), position, "waiting" if position else "running", status.get("owner", ""),
+                          tuple(status.get("gpus") or ()), status.get("pid"))
+
+    def position(self, run: Run) -> int | None:
+        return next((entry.position for entry in self.entries() if entry.run.folder == run.folder), None)
+
+    # ------------------------------------------------------------------ consumer side
+
+    def _train(self, folder: str) -> None:
+        """One queued run, from the consumer's side: wait for its GPUs, start the worker, wait for it."""
+        run_dir = Path(folder)
+        if not _still_queued(run_dir):
+            return  # cancelled or deleted while it waited
+        try:
+            need = placement(read_json(run_dir / "config.json", {}), len(self.slots.gpus))
+        except PlacementError as error:
+            update_status(run_dir, state="failed", message=str(error), finished_at=time.time())
+            return
+        self.registry.hold(run_dir, state="waiting")
+        try:
+            gpus = self.slots.take(need.gpus, lambda: not _still_queued(run_dir),
+                                   lambda free: _note_waiting(run_dir, need.gpus, free))
+            if gpus is not None:
+                self._run_worker(run_dir, need, gpus)
+        finally:
+            self.registry.release(run_dir)
+
+    def _run_worker(self, run_dir: Path, need: Placement, gpus: list[int]) -> None:
+        try:
+            process = launch(Run(run_dir), processes=need.processes, gpus=gpus, reap=False)
+            self.registry.hold(run_dir, state="running", gpus=gpus, pid=process.pid)
+            process.wait()
+        except OSError as error:
+            update_status(run_dir, state="failed", message=f"The training process could not start: {error}.",
+                          finished_at=time.time())
+        finally:
+            self.slots.give_back(gpus)
+        refresh_status(run_dir)  # a worker that died without a word (kill -9, out of host memory) is marked now
+
+    def consume(self, exit_when_idle: float | None = None) -> int:
+        """Take runs until stopped (SIGINT waits for the runs being started; SIGTERM leaves at once, and the
+        workers train on for the next consumer to adopt). Returns the exit code."""
+        lock = hold_consumer_lock(self.folder)
+        if lock is None:
+            print("Another consumer already takes this machine's runs.", flush=True)
+            return 0
+        self.slots = Slots(self.machine_gpus(), self.settings.runs_per_gpu, self.settings.cpu_runs)
+        self.registry = ConsumerRegistry(self.folder)
+        self._adopt_previous()
+        consumer = self.huey.create_consumer(workers=self.slots.capacity, worker_type="thread", periodic=False,
+                                             initial_delay=POLL_SECONDS, backoff=1.0, max_delay=POLL_SECONDS)
+        if exit_when_idle:
+            threading.Thread(target=self._leave_when_idle, args=(exit_when_idle,), daemon=True).start()
+        print(f"Consumer {os.getpid()} takes runs: {_describe(self.slots)}.", flush=True)
+        consumer.run()
+        lock.close()  # from here a new consumer may start
+        if self.left_idle and self.folder.is_dir() and self.pending_count() > 0:
+            ensure_consumer(self.folder)  # a run queued while this one was leaving must not wait for a visit
+        return 0
+
+    def machine_gpus(self) -> list[int]:
+        found = [gpu.index for gpu in list_gpus()]
+        allowed = parse_gpu_list(self.settings.gpus)
+        return [gpu for gpu in found if allowed is None or gpu in allowed]
+
+    def _adopt_previous(self) -> None:
+        """Workers still training from before this consumer started keep their GPUs; runs taken but not started
+        go back to the head of the line, in their order."""
+        previous = self.registry.previous()
+        for folder, info in sorted(previous.items(), key=lambda item: item[1].get("ticket", 0)):
+            run_dir = Path(folder)
+            status = read_json(run_dir / "status.json", {})
+            gpus = list(info.get("gpus") or [])
+            if info.get("state") == "running" and process_alive(status):
+                self.slots.adopt(gpus)
+                self.registry.hold(run_dir, state="running", gpus=gpus, pid=status.get("pid"))
+                threading.Thread(target=self._watch_adopted, args=(run_dir, gpus), daemon=True).start()
+            elif status.get("state") == "queued":
+                self.huey.enqueue(self.task.s(str(run_dir), priority=PUT_BACK_PRIORITY))
+            else:
+                refresh_status(run_dir)
+
+    def _watch_adopted(self, run_dir: Path, gpus: list[int]) -> None:
+        while process_alive(read_json(run_dir / "status.json", {})):
+            time.sleep(0.5)
+        refresh_status(run_dir)
+        self.slots.give_back(gpus)
+        self.registry.release(run_dir)
+
+    def _leave_when_idle(self, seconds: float) -> None:
+        idle_since = time.monotonic()
+        while True:
+            time.sleep(1.0)
+            if not self.folder.is_dir():
+                seconds = 0  # its data folder was deleted (a test's, say): nothing can ever come
+            elif self.slots.busy or self.registry.holding() or self.pending_count() > 0:
+                idle_since = time.monotonic()
+            if time.monotonic() - idle_since >= seconds:
+                print(f"Nothing to do for {seconds:.0f} s: leaving.", flush=True)
+                self.left_idle = True
+                os.kill(os.getpid(), signal.SIGINT)  # huey's graceful stop, from its main thread
+                return
+
+
+class ConsumerRegistry:
+    """`queue/consumer-<host>.json`: the runs this machine's consumer holds, for the Runs page and for the next
+    consumer if this one dies."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / f"consumer-{socket.gethostname()}.json"
+        self.lock = threading.Lock()
+        self.tickets = itertools.count()
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    def previous(self) -> dict[str, dict[str, Any]]:
+        return dict(read_json(self.path, {}).get("runs") or {})
+
+    def hold(self, run_dir: Path, **info: Any) -> None:
+        with self.lock:
+            entry = self.runs.setdefault(str(run_dir), {"ticket": next(self.tickets), "since": time.time()})
+            entry.update(info)
+            self._write()
+
+    def release(self, run_dir: Path) -> None:
+        with self.lock:
+            self.runs.pop(str(run_dir), None)
+            self._write()
+
+    def holding(self) -> bool:
+        with self.lock:
+            return bool(self.runs)
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, {"pid": os.getpid(), "updated_at": time.time(), "runs": self.runs})
+
+
+def cancel(run: Run) -> bool:
+    """Take a waiting run out of the line (a consumer skips a run that is no longer queued), or stop one that
+    trains. Needs no queue connection: the run's status says it all."""
+    return request_stop(run)
+
+
+def _still_queued(run_dir: Path) -> bool:
+    status = read_json(run_dir / "status.json")
+    return (run_dir / "config.json").is_file() and isinstance(status, dict) and status.get("state") == "queued"
+
+
+def _note_waiting(run_dir: Path, gpus: int, free: int) -> None:
+    if gpus:
+        message = f"Waiting for {gpus} free GPU{'s' if gpus > 1 else ''} ({free} free now)."
+    else:
+        message = "Waiting for the run before it to finish."
+    update_status(run_dir, message=message)
+
+
+def _describe(slots: Slots) -> str:
+    if slots.gpus:
+        return f"GPUs {slots.gpus}, {slots.runs_per_gpu} run(s) per GPU"
+    return f"no GPU, {slots.cpu_runs} run(s) at a time on the CPU"
+
+
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local user"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.jobs",
+        description="Take queued runs and train them on this machine's GPUs (or CPU). The app starts one by "
+                    "itself; start it by hand on each GPU machine that shares a Redis queue.")
+    parser.add_argument("--exit-when-idle", type=float, default=None, metavar="SECONDS",
+                        help="leave after this long with nothing queued or training")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return JobQueue().consume(arguments.exit_when_idle)
+    except QueueError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    # Run as `python -m core.jobs`, this file is `__main__`; the queue's task must be registered under the name the
+    # web server gives it (core.jobs.train_run), so use the module as imported by name.
+    from core.jobs import main as main_of_core_jobs
+
+    sys.exit(main_of_core_jobs(sys.argv[1:]))

@@ -1,0 +1,208 @@
+"""The job queue: runs wait in line, start one at a time (or one per GPU), can be cancelled, survive a consumer
+that is away, and a multi-GPU run is a torchrun group whose stop ends every process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core.jobs import JobQueue, JsonSerializer, PlacementError, Slots, cancel, placement
+from core.launcher import consumer_running, ensure_consumer, stop_consumer, worker_command
+from core.runs import launch, read_metrics, refresh_status, request_stop
+from core.settings import Settings, SettingsError, load_settings
+from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
+
+
+@pytest.fixture
+def queue(workspace, sample_dataset, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    job_queue = JobQueue()
+    yield job_queue
+    clean_up(job_queue, workspace.runs)
+
+
+def test_five_runs_queued_at_once_train_one_at_a_time_in_order(queue, workspace):
+    runs = tiny_runs(workspace, 5)
+    for run in runs:
+        queue.submit(run, owner="ada@example.org")
+    line = queue.entries()
+    assert [entry.run.id for entry in line] == [run.id for run in runs]
+    assert all(entry.owner == "ada@example.org" for entry in line)
+
+    wait_for(lambda: all(state(run) in ("completed", "failed") for run in runs), timeout=400, every=0.5)
+    statuses = [run.status for run in runs]
+    assert [s["state"] for s in statuses] == ["completed"] * 5, [s.get("message") for s in statuses]
+    starts = [s["started_at"] for s in statuses]
+    assert starts == sorted(starts)  # in the order they were queued
+    for before, after in zip(statuses, statuses[1:]):
+        assert after["started_at"] >= before["finished_at"]  # one at a time: never two training together
+    wait_for(lambda: queue.entries() == [], timeout=15)  # the last worker's process has ended too
+
+
+def test_runs_wait_while_no_consumer_runs_and_a_cancelled_one_is_skipped(queue, workspace, monkeypatch):
+    monkeypatch.setenv("AI_PLAYGROUND_CONSUME_HERE", "false")  # as if the consumer were down
+    away = JobQueue()
+    first, second, third = tiny_runs(workspace, 3)
+    for run in (first, second, third):
+        away.submit(run)
+    assert not consumer_running(away.folder)
+    assert [(e.run.id, e.position) for e in away.entries()] == [(first.id, 1), (second.id, 2), (third.id, 3)]
+    assert cancel(second)
+    assert state(second) == "stopped" and "Cancelled" in second.status["message"]
+    assert [(e.run.id, e.position) for e in away.entries()] == [(first.id, 1), (third.id, 2)]
+    time.sleep(1.0)
+    assert state(first) == "queued"  # nothing took it
+
+    monkeypatch.setenv("AI_PLAYGROUND_CONSUME_HERE", "true")
+    assert JobQueue().wake_consumer()  # what the Runs page does when it finds runs waiting and no consumer
+    wait_for(lambda: state(first) == "completed" and state(third) == "completed", timeout=240, every=0.5)
+    assert state(second) == "stopped" and not read_metrics(second.folder)
+
+
+def test_only_one_consumer_per_machine(queue):
+    assert ensure_consumer(queue.folder)
+    wait_for(lambda: consumer_running(queue.folder), timeout=30)
+    assert not ensure_consumer(queue.folder)  # another session, or a rerun, asks again
+    # One started by hand while the first runs leaves at once.
+    extra = subprocess.run([sys.executable, "-m", "core.jobs"], capture_output=True, text=True, timeout=60,
+                           cwd=Path(__file__).resolve().parents[1])
+    assert extra.returncode == 0 and "Another consumer" in extra.stdout
+    stop_consumer(queue.folder)
+    assert not consumer_running(queue.folder)
+
+
+# ---------------------------------------------------------------------------------------------------- GPUs
+
+
+def take_in_thread(slots: Slots, count: int, results: list, cancelled=lambda: False) -> threading.Thread:
+    thread = threading.Thread(target=lambda: results.append(slots.take(count, cancelled, lambda free: None)))
+    thread.start()
+    return thread
+
+
+def test_one_run_per_gpu_and_a_run_needing_more_gpus_than_free_waits():
+    slots = Slots([0, 1], runs_per_gpu=1, cpu_runs=1)
+    assert slots.take(1, lambda: False, lambda free: None) == [0]
+    big: list = []
+    waiting_big = take_in_thread(slots, 2, big)  # needs both GPUs, one is free
+    time.sleep(0.3)
+    small: list = []
+    waiting_small = take_in_thread(slots, 1, small)  # would fit, but must not overtake the big run
+    time.sleep(0.3)
+    assert big == [] and small == []
+    slots.give_back([0])
+    waiting_big.join(2)
+    assert big == [[0, 1]]
+    time.sleep(0.3)
+    assert small == []
+    slots.give_back([0, 1])
+    waiting_small.join(2)
+    assert small == [[0]]
+
+
+def test_gpus_can_be_shared_and_a_waiting_run_can_be_cancelled():
+    slots = Slots([0], runs_per_gpu=2, cpu_runs=1)
+    assert slots.take(1, lambda: False, lambda free: None) == [0]
+    assert slots.take(1, lambda: False, lambda free: None) == [0]  # two runs on one GPU, as configured
+    cancelled = threading.Event()
+    third: list = []
+    waiting = take_in_thread(slots, 1, third, cancelled.is_set)
+    cancelled.set()
+    waiting.join(3)
+    assert third == [None] and not slots.waiting
+
+
+def test_cpu_only_machines_run_the_configured_number_at_once():
+    slots = Slots([], runs_per_gpu=1, cpu_runs=2)
+    assert slots.capacity == 2
+    assert slots.take(0, lambda: False, lambda free: None) == []
+    assert slots.take(0, lambda: False, lambda free: None) == []
+    third: list = []
+    waiting = take_in_thread(slots, 0, third)
+    time.sleep(0.3)
+    assert third == []
+    slots.give_back([])
+    waiting.join(2)
+    assert third == [[]]
+
+
+def test_placement_says_plainly_what_a_machine_cannot_do():
+    assert placement({"device": "auto", "num_gpus": 1}, 0).gpus == 0  # a laptop trains on its CPU
+    assert placement({"device": "auto", "num_gpus": 2}, 4) == placement({"device": "cuda", "num_gpus": 2}, 2)
+    assert placement({"device": "cpu", "num_gpus": 4}, 8).gpus == 0
+    with pytest.raises(PlacementError, match="asks for 4 GPUs, but this machine has 2"):
+        placement({"device": "auto", "num_gpus": 4}, 2)
+    with pytest.raises(PlacementError, match="has none"):
+        placement({"device": "cuda", "num_gpus": 1}, 0)
+
+
+def test_queue_messages_are_json_not_pickle(queue, workspace):
+    [run] = tiny_runs(workspace, 1)
+    queue.huey.enqueue(queue.task.s(str(run.folder)))
+    [blob] = queue.huey.storage.enqueued_items()
+    assert str(run.folder) in json.dumps(json.loads(blob))  # plain JSON: reading it can run no code
+    [task] = queue.huey.pending()
+    assert task.args == [str(run.folder)]
+    when = datetime(2026, 11, 3, 12, 30)
+    assert JsonSerializer().deserialize(JsonSerializer().serialize((when, True))) == [when, True]
+
+
+def test_settings_come_from_the_file_then_the_environment(tmp_path):
+    file = tmp_path / "playground.toml"
+    file.write_text('queue_backend = "redis"\ncpu_runs = 3\ncheckpoint_every = 25\n')
+    settings = load_settings({"AI_PLAYGROUND_CPU_RUNS": "2"}, file)
+    assert (settings.queue_backend, settings.cpu_runs, settings.checkpoint_every) == ("redis", 2, 25)
+    assert load_settings({}, tmp_path / "missing.toml") == Settings()
+    with pytest.raises(SettingsError, match="cpu_runs must be a whole number"):
+        load_settings({"AI_PLAYGROUND_CPU_RUNS": "two"}, file)
+    with pytest.raises(SettingsError, match="gpus must be GPU numbers"):
+        load_settings({"AI_PLAYGROUND_GPUS": "first"}, file)
+
+
+# ---------------------------------------------------------------------------------------------------- torchrun
+
+
+def test_a_multi_gpu_run_is_a_torchrun_group():
+    command = worker_command(Path("/runs/r1"), processes=4)
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert "--nproc-per-node=4" in command and command[-3:] == ["-m", "core.worker", "/runs/r1"]
+    assert worker_command(Path("/runs/r1")) == [sys.executable, "-m", "core.worker", "/runs/r1"]
+
+
+def test_a_two_process_group_trains_data_parallel_and_stop_ends_every_process(workspace, sample_dataset,
+                                                                                monkeypatch):
+    """torchrun with 2 CPU processes on gloo: the same Trainer, data-parallel; Stop ends the whole group."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    [run] = tiny_runs(workspace, 1, max_steps=100_000, device="cpu", eval_every=10, batch_size=8)
+    process = launch(run, processes=2)
+    try:
+        status = wait_for(lambda: (s := refresh_status(run.folder)).get("step", 0) >= 3 and s, timeout=150)
+        assert status["launcher"] == "torchrun" and status["pid"] == process.pid
+        group = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
+        workers = [pid for pid in group if "core.worker" in " ".join(psutil.Process(pid).cmdline())
+                   and "torch.distributed.run" not in " ".join(psutil.Process(pid).cmdline())]
+        assert len(workers) == 2
+        assert status["max_steps"] == 100_000
+        assert request_stop(run)
+        stopped = wait_for(lambda: (s := refresh_status(run.folder))["state"] in ("stopped", "failed") and s, 90)
+        assert stopped["state"] == "stopped", stopped.get("message")
+        process.wait(30)
+        assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                       for pid in group)
+        assert run.has_model
+        # Data-parallel: each step read a batch of 8 in each of the 2 processes, so an epoch of 288 rows took
+        # 18 steps, not 36.
+        assert stopped["epoch"] == pytest.approx(stopped["step"] * 2 * 8 / 288, rel=0.01)
+    finally:
+        if process.poll() is None:
+            from core.launcher import end_process_tree
+
+            end_process_tree(process.pid, 1.0)
