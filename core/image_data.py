@@ -347,7 +347,8 @@ def _labelled_from_folders(root: Path, grouping: ClassGrouping) -> LabelledImage
     class_names = list(grouping.classes)
     if len(class_names) < MIN_CLASSES:
         raise ImageDataError(f"Only one class folder was found ('{class_names[0]}'). A classifier needs at least "
-                             "two: add a folder of images for each other class.")
+                             "two: add a folder of images for each other class, or give a CSV with the columns "
+                             "filename,label.")
     files, labels = [], []
     for index, name in enumerate(class_names):
         files += [root / p for p in grouping.classes[name]]

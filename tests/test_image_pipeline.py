@@ -284,3 +284,20 @@ def test_a_local_pretrained_image_model_is_fine_tuned_with_its_own_preprocessing
     predictor = load_predictor(run_dir / "model")
     assert predictor.labels == list(DIGITS) and predictor.preprocess.normalize_mean == (0.4, 0.4, 0.4)
     assert set(predictor.predict([Image.new("L", (30, 30), 255)])[0]) == set(DIGITS)
+
+
+def test_data_section_reads_loose_images_with_a_separate_labels_csv(workspace):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(6):
+            archive.writestr(f"photos/p{i}.png", png(30 * i))
+    labels = "filename,label\n" + "".join(f"p{i}.png,{'dark' if i < 3 else 'light'}\n" for i in range(6))
+    at = images_section()
+    at.file_uploader(key="data_images_zip").set_value(("photos.zip", buffer.getvalue(), "application/zip")).run()
+    assert "filename,label" in texts(at.error)  # one folder is one class, until the labels arrive
+    at.file_uploader(key="data_images_labels").set_value(("labels.csv", labels.encode(), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "6 images in 2 classes." in texts(at.markdown)
+    at.slider(key="data_images_share").set_value(0.35).run()
+    at.button(key="data_images_save").click().run()
+    assert "Saved “photos”: 4 training and 2 validation images." in texts(at.success)
