@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -393,3 +394,122 @@ def test_an_adapter_without_a_known_base_is_a_clear_error(tmp_path):
     (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
     with pytest.raises(ModelError, match="which model it was trained on"):
         load_causal_lm(str(tmp_path / "adapter"), tmp_path / "models", device="cpu")
+
+
+# ------------------------------------------------------------------------------------------ prompt or fine-tune
+
+
+def test_the_comparison_scores_every_approach_on_the_same_examples_and_lists_disagreements(model, tokenizer):
+    from core.prompt_comparison import Approach, classifier_approach, compare, prompt_approach
+
+    class AlwaysPraise:  # a "fine-tuned classifier": class → probability, most likely first
+        def predict(self, texts):
+            return [{"pos": 0.7, "neg": 0.2, "meh": 0.1} for _ in texts]
+
+    seen: dict[str, list[str]] = {}
+
+    def spy(name, answers):
+        def classify(texts, progress):
+            seen[name] = list(texts)
+            return [answers(text) for text in texts]
+        return Approach(name, "prompt", classify)
+
+    calls = []
+    comparison = compare(
+        [prompt_approach("3-shot", model, tokenizer, _recipe(), TRAIN),
+         classifier_approach("fine-tuned", AlwaysPraise(), batch_size=2),
+         spy("oracle", {example["text"]: example["label"] for example in HELD_OUT}.get),
+         spy("unknown class", lambda text: "other")],
+        HELD_OUT, ["pos", "neg", "meh"], progress=lambda done, total, name: calls.append((done, total, name)))
+    summary = {entry["approach"]: entry for entry in comparison.summary}
+    assert summary["oracle"]["accuracy"] == 1.0 and comparison.best["approach"] == "oracle"
+    assert summary["fine-tuned"]["accuracy"] == pytest.approx(2 / 5) and summary["fine-tuned"]["kind"] == "fine-tuned"
+    assert summary["unknown class"]["accuracy"] == 0.0  # an answer outside the classes counts as wrong
+    assert seen["oracle"] == [example["text"] for example in HELD_OUT]
+    assert [row["gold"] for row in comparison.rows] == [example["label"] for example in HELD_OUT]
+    assert comparison.disagreements == comparison.rows  # "other" never agrees with anyone
+    assert calls[-1] == (4 * len(HELD_OUT), 4 * len(HELD_OUT), "unknown class")
+    json.dumps(comparison.to_dict())
+
+
+def test_the_comparison_refuses_what_it_cannot_compare():
+    from core.prompt_comparison import Approach, compare
+
+    same = Approach("a", "prompt", lambda texts, progress: ["pos"] * len(texts))
+    with pytest.raises(ValueError, match="at least one"):
+        compare([], HELD_OUT, ["pos", "neg", "meh"])
+    with pytest.raises(ValueError, match="same name"):
+        compare([same, same], HELD_OUT, ["pos", "neg", "meh"])
+    with pytest.raises(ValueError, match="not among"):
+        compare([same], HELD_OUT, ["pos", "neg"])
+
+
+# ------------------------------------------------------------------------------------- a model with known logits
+
+
+def _bigram_model(table: dict[str, dict[str, float]]):
+    """A Llama whose next-token logits depend only on the current token, and are exactly `table[current][next]`.
+
+    Attention and MLP outputs are zeroed, so each position's hidden state is its token's embedding (one-hot here);
+    the final norm scales it by a known factor, which the output layer divides back out.
+    """
+    from tokenizers import models as token_models
+
+    words = ["<pad>", "<bos>", "<eos>", "<unk>", "Review:", "Sentiment:", "good", "bad", "meh", "N/A", "great",
+             "terrible"]
+    vocabulary = {word: i for i, word in enumerate(words)}
+    word_tokenizer = Tokenizer(token_models.WordLevel(vocabulary, unk_token="<unk>"))
+    word_tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    word_tokenizer.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=word_tokenizer, bos_token="<bos>", eos_token="<eos>",
+                                   pad_token="<pad>", unk_token="<unk>")
+    size = len(words)
+    config = LlamaConfig(vocab_size=size, hidden_size=size, intermediate_size=8, num_hidden_layers=1,
+                         num_attention_heads=1, num_key_value_heads=1, head_dim=size, rms_norm_eps=1e-9,
+                         max_position_embeddings=64, tie_word_embeddings=False, pad_token_id=0, bos_token_id=1)
+    bigram = LlamaForCausalLM(config).eval()
+    logits = torch.zeros(size, size)  # [current, next]
+    for current, row in table.items():
+        for following, value in row.items():
+            logits[vocabulary[current], vocabulary[following]] = value
+    with torch.no_grad():
+        bigram.model.embed_tokens.weight.copy_(torch.eye(size))
+        for layer in bigram.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        bigram.lm_head.weight.copy_(logits.T / size ** 0.5)  # RMS-normalising a one-hot vector multiplies it by √size
+    return bigram, fast, vocabulary
+
+
+def test_rank_scores_and_calibration_match_a_model_with_known_logits():
+    # After "good" the model leans to "great", after "bad" to "terrible"; after "meh" slightly to "great", but it
+    # leans to "great" even more after the content-free "N/A": calibration turns "meh" into "terrible".
+    table = {"good": {"great": 2.0, "terrible": 0.0, "meh": 5.0}, "bad": {"great": 0.0, "terrible": 1.5},
+             "meh": {"great": 0.8, "terrible": 0.2}, "N/A": {"great": 1.0, "terrible": 0.0}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0)
+    texts = ["good", "bad", "meh"]
+
+    raw = predict_probabilities(bigram, word_tokenizer, recipe, [], texts).probabilities
+    expected_raw = prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+    np.testing.assert_allclose(raw, expected_raw, atol=1e-5)  # other words' logits ("meh": 5.0) cancel out
+
+    calibrated = predict_probabilities(bigram, word_tokenizer, replace(recipe, calibrate=True), [], texts)
+    content_free = prompting.softmax(np.array([table["N/A"]["great"], table["N/A"]["terrible"]]))
+    expected = expected_raw / content_free
+    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    assert raw.argmax(axis=1).tolist() == [0, 1, 0]
+    assert calibrated.probabilities.argmax(axis=1).tolist() == [0, 1, 1]
+
+
+def test_few_shot_scores_with_the_cached_prefix_match_the_known_logits():
+    table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"},
+                          few_shot_k=2, example_separator=" ")
+    train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
+    assert assemble_prompt(recipe, train, "bad").text.count("Review:") == 3
+    # The worked examples are read once and cached; the label still follows the query's last word.
+    result = predict_probabilities(bigram, word_tokenizer, recipe, train, ["good", "bad"])
+    expected = prompting.softmax(np.array([[2.0, 0.0], [0.0, 1.5]]))
+    np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
