@@ -20,6 +20,7 @@ from core.generation_data import (
     PROMPT_TEMPLATE,
     check_document,
     check_pairs,
+    document_rows,
     guess_pair_columns,
     lighthouse_log,
     save_document,
@@ -34,6 +35,7 @@ from core.tasks.text_generation import (
     estimate_parameters,
     export_merged,
     load_predictor,
+    random_windows,
     read_samples,
     text_blocks,
     tokenize_pairs,
@@ -125,6 +127,17 @@ def test_pairs_learn_only_the_response_and_documents_become_blocks():
 
     blocks = text_blocks(pd.DataFrame({"text": ["abcdefghij" * 10]}), tokenizer, block_size=16)
     assert len(blocks) == 100 // 16 and {len(b) for b in blocks["input_ids"]} == {16}
+
+
+def test_training_windows_start_anywhere_in_the_text():
+    text = lighthouse_log()[:3_000]
+    tokenizer = train_char_tokenizer([text], context=32)
+    windows = random_windows(document_rows(text, piece_characters=500), tokenizer, block_size=32)
+    assert len(windows) == 3_000 // 32  # an epoch is one text's worth of tokens
+    torch.manual_seed(0)
+    drawn = [tokenizer.decode(windows[0]["input_ids"]) for _ in range(20)]
+    assert all(len(window) == 32 and window in text for window in drawn)
+    assert len(set(drawn)) > 15  # not the same fixed cut every time
 
 
 def test_lora_on_missing_layers_names_the_layers_there_are(tiny_gemma_folder):

@@ -194,7 +194,7 @@ def text_blocks(rows: pd.DataFrame, tokenizer, block_size: int) -> datasets.Data
     body = block_size - (1 if begin is not None else 0)
 
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
-        return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+        return {"ids": tokenizer(batch["text"], add_special_tokens=False, verbose=False)["input_ids"]}
 
     def group(batch: dict[str, list]) -> dict[str, list]:
         ids = list(chain.from_iterable(batch["ids"]))
@@ -210,6 +210,38 @@ def text_blocks(rows: pd.DataFrame, tokenizer, block_size: int) -> datasets.Data
     # Whole batches of 1,000 pieces (about 4 MB of text) are concatenated before cutting, so little is dropped.
     return tokenized.map(group, batched=True, batch_size=1000, remove_columns=["ids"], desc="Cutting into blocks",
                          load_from_cache_file=False)
+
+
+class RandomWindows(torch.utils.data.Dataset):
+    """Training blocks of a document that start at a random place each time they are drawn (nanoGPT's
+    `get_batch`). Fixed blocks would show the model the same cuts on every pass, and the first characters of each
+    block always without context; over many passes of a small text it learns those cuts by heart. An epoch is
+    still one document's worth of tokens. Drawn with torch's generator, which the Trainer seeds and checkpoints,
+    so a run is reproducible and resumes where it stopped."""
+
+    def __init__(self, ids: list[int], block_size: int, begin: int | None):
+        self.ids = torch.tensor(ids, dtype=torch.long)
+        self.begin = begin
+        self.body = min(block_size - (1 if begin is not None else 0), len(ids))
+        self.count = max(1, len(ids) // max(self.body, 1))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        start = int(torch.randint(0, len(self.ids) - self.body + 1, (1,)))
+        block = ([self.begin] if self.begin is not None else []) + self.ids[start:start + self.body].tolist()
+        return {"input_ids": block, "attention_mask": [1] * len(block), "labels": block}
+
+
+def random_windows(rows: pd.DataFrame, tokenizer, block_size: int) -> RandomWindows:
+    # Piece by piece (each ends at a line end, where word pieces end too), a thousand at a time: a 200 MB text
+    # tokenized in one call would hold every token's offsets in memory at once.
+    pieces, ids = rows["text"].astype(str).tolist(), []
+    for start in range(0, len(pieces), 1000):
+        encoded = tokenizer(pieces[start:start + 1000], add_special_tokens=False, verbose=False)["input_ids"]
+        ids.extend(chain.from_iterable(encoded))
+    return RandomWindows(ids, block_size, leading_special_token(tokenizer))
 
 
 def training_texts(rows: pd.DataFrame, text_format: str) -> list[str]:
@@ -437,9 +469,10 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
             raise ModelError(f"Every prompt is longer than the context ({config.max_length} tokens), so nothing is "
                              "left to learn from. Raise the maximum length.")
     else:
-        train, validation = (text_blocks(rows, tokenizer, config.max_length)
-                             for rows in (train_rows, validation_rows))
-        if len(train) == 0 or len(validation) == 0:
+        # Validation keeps fixed blocks, so every check measures the same text and the curve is comparable.
+        train = random_windows(train_rows, tokenizer, config.max_length)
+        validation = text_blocks(validation_rows, tokenizer, config.max_length)
+        if len(train.ids) < 2 or len(validation) == 0:
             raise ModelError("The text is too short to make even one training example. Upload a longer text.")
     validation = validation.select(range(min(len(validation), MAX_EVAL_ROWS)))
     prompt, shown = sample_prompt(config, text_format, validation_rows)
