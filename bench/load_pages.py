@@ -1,0 +1,144 @@
+"""Page response under load: N people clicking through the app at once while a run trains.
+
+One headless Chromium, N browser contexts (separate sessions, as N people would be). Each session opens the app,
+then goes round the pages through the sidebar, as a person does; a page's response time runs from the click to
+the moment its title is shown and Streamlit has finished the script run. Meanwhile a real training run (the café
+sample, a small model from scratch) trains in the same workspace, and the Runs page shows it live.
+
+    python bench/load_pages.py --sessions 10                # starts the app on a free port, local mode
+    python bench/load_pages.py --sessions 10 --device cuda  # the training run on the GPU
+    python bench/load_pages.py --url http://host:8501 --no-train   # an app that is already running
+
+Prints p50/p95/max per page and overall; the goal is p95 < 1 s at 10 sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.workspace import HOME_VARIABLE, Workspace  # noqa: E402
+
+# (sidebar link, title shown on the page)
+TOUR = [("Data", "Data"), ("Train", "Train"), ("Runs", "Runs"), ("Playground", "Playground"),
+        ("Start", "AI Playground")]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
+SETTLED = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def start_training(workspace: Workspace, device: str, epochs: float):
+    """The café sample prepared in the workspace and a long enough run on it, launched like the app does."""
+    from core.config import default_config
+    from core.data import check_classification, save_text_classification, split_train_validation
+    from core.runs import create_run, launch
+    from core.samples import cafe_feedback
+
+    checked = check_classification(cafe_feedback(), "message", "category")
+    train, validation = split_train_validation(checked.frame, 0.2)
+    save_text_classification(workspace, "cafe", train, validation, "sample", checked.checks)
+    config = default_config("text-classification", "cafe", source="scratch", preset="quick")
+    config = replace(config, model=replace(config.model, name="transformer", vocab_size=1000), epochs=epochs,
+                     device=device, eval_every=20)
+    run = create_run(workspace, config)
+    launch(run)
+    return run
+
+
+async def tour(browser, url: str, rounds: int, timings: dict[str, list[float]], run_id: str | None) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    started = time.perf_counter()
+    await page.goto(url + (f"/?run={run_id}" if run_id else ""))
+    await page.get_by_role("heading", name="AI Playground").first.wait_for()
+    await page.wait_for_function(SETTLED)
+    timings.setdefault("first load", []).append(time.perf_counter() - started)
+    sidebar = page.get_by_test_id("stSidebarNav")
+    for _ in range(rounds):
+        for link, title in TOUR:
+            started = time.perf_counter()
+            await sidebar.get_by_role("link", name=link, exact=True).click()
+            await page.get_by_role("heading", name=title, exact=True).first.wait_for()
+            await page.wait_for_function(SETTLED)
+            timings.setdefault(link, []).append(time.perf_counter() - started)
+    await context.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def report(timings: dict[str, list[float]], sessions: int, run_state: str) -> None:
+    print(f"\n{sessions} concurrent sessions; the training run was {run_state} at the end.")
+    print(f"{'page':<12}{'n':>5}{'p50 (s)':>10}{'p95 (s)':>10}{'max (s)':>10}")
+    for name, values in timings.items():
+        print(f"{name:<12}{len(values):>5}{statistics.median(values):>10.2f}{percentile(values, 0.95):>10.2f}"
+              f"{max(values):>10.2f}")
+    clicks = [v for name, values in timings.items() if name != "first load" for v in values]
+    p95 = percentile(clicks, 0.95)
+    print(f"{'all pages':<12}{len(clicks):>5}{statistics.median(clicks):>10.2f}{p95:>10.2f}{max(clicks):>10.2f}")
+    print(f"goal p95 < 1 s: {'met' if p95 < 1.0 else 'NOT met'}")
+
+
+async def drive(url: str, sessions: int, rounds: int, run_id: str | None, chromium: str) -> dict[str, list[float]]:
+    from playwright.async_api import async_playwright
+
+    timings: dict[str, list[float]] = {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        # One untimed visit of every page first: a server imports each page's modules once, at its first visitor.
+        await tour(browser, url, 1, {}, run_id)
+        await asyncio.gather(*(tour(browser, url, rounds, timings, run_id) for _ in range(sessions)))
+        await browser.close()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10, help="browser sessions at once")
+    parser.add_argument("--rounds", type=int, default=3, help="times each session goes round the pages")
+    parser.add_argument("--url", help="an app already running (default: start one on a free port)")
+    parser.add_argument("--workspace", type=Path, help="data folder for the app it starts (default: a temporary one)")
+    parser.add_argument("--no-train", action="store_true", help="no training run during the test")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"), help="device of the training run")
+    parser.add_argument("--epochs", type=float, default=200.0, help="epochs of the training run (stopped at the end)")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    arguments = parser.parse_args()
+
+    from core.runs import request_stop
+    from tests.browser import start_app, stop_app
+
+    root = (arguments.workspace or Path(tempfile.mkdtemp(prefix="load-pages-"))).resolve()
+    os.environ[HOME_VARIABLE] = str(root)
+    run = None if arguments.no_train or arguments.url else start_training(Workspace(root), arguments.device,
+                                                                         arguments.epochs)
+    server, url = (None, arguments.url) if arguments.url else start_app(root)
+    try:
+        if run is not None:  # measure while it is really training, not while it loads
+            deadline = time.time() + 300
+            while run.status.get("state") in ("queued", "starting") and time.time() < deadline:
+                time.sleep(1)
+        timings = asyncio.run(drive(url, arguments.sessions, arguments.rounds, run.id if run else None,
+                                    arguments.chromium))
+        report(timings, arguments.sessions, run.status.get("state", "?") if run else "not started")
+    finally:
+        if run is not None:
+            request_stop(run)
+        if server is not None:
+            stop_app(server, root)
+
+
+if __name__ == "__main__":
+    main()
