@@ -395,3 +395,19 @@ def test_limits_are_enforced_on_the_train_and_data_pages(workspace, monkeypatch,
     at.file_uploader(key="data_text_file").set_value(("big.csv", b"text,label\n" + b"x,y\n" * 400_000, "text/csv"))
     at.run()
     assert "files here may be at most 1 MB" in shown(at)
+
+
+def test_a_typed_model_folder_outside_the_workspace_is_refused_in_the_prompt_lab(workspace, monkeypatch, tmp_path):
+    from ui.prompt_models import OTHER
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text("{}")
+    (elsewhere / "model.safetensors").write_bytes(b"")
+    at = hosted_app(monkeypatch, person=Person("ada", "Ada")).run()
+    at.switch_page("pages/prompt_lab.py").run()
+    at.selectbox(key="prompt_model_choice").set_value(OTHER).run()
+    at.text_input(key="prompt_model_other").input(str(elsewhere)).run()
+    assert not at.exception
+    assert "outside your workspace" in shown(at)
+    assert not [b for b in at.button if b.key == "prompt_load"]

@@ -19,6 +19,7 @@ from core.lm import BUNDLED_LMS, BUNDLED_PREFIX, bundled_lm, bundled_lm_folder, 
 from core.runs import list_runs
 from core.text_models import ModelError
 from core.workspace import Workspace
+from ui import state
 
 OTHER = "other"
 RUN_PREFIX = "run:"
@@ -58,6 +59,10 @@ def pick(workspace: Workspace) -> LoadedModel | None:
                                 placeholder="/path/to/model or google/gemma-3-270m").strip()
         if not name:
             st.caption("Type where the model is, then load it.")
+            return None
+        name, refused = state.vetted_model_name(name)
+        if refused:  # only safetensors; on a hosted app, only folders inside this person's workspace
+            st.error(refused, icon=":material/block:")
             return None
     elif chosen.startswith(RUN_PREFIX):
         name = str(workspace.runs / chosen.removeprefix(RUN_PREFIX) / "model")

@@ -37,6 +37,15 @@ def vet_config(config: TrainConfig) -> TrainConfig | str:
         return str(error)
 
 
+def vetted_model_name(name: str) -> tuple[str, str | None]:
+    """(the name to load, why it may not be loaded or None): only safetensors folders, and on a hosted app only
+    folders inside this person's workspace, a relative one being read from there."""
+    try:
+        return people.vet_model_name(name, workspace(), auth.settings().hosted), None
+    except people.AccessError as error:
+        return name, str(error)
+
+
 def upload_problem(uploaded) -> str | None:
     """Why an uploaded file is refused for this person (over their upload limit), or None."""
     return people.upload_problem(uploaded.size, limits())
