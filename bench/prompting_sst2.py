@@ -10,8 +10,10 @@
    examples' key/value cache read once and shared). Goal: accuracy >= 0.90.
 3. The same prompts scored by a plain per-example loop as a person would write it from the transformers docs
    (tokenize the whole prompt, one forward, compare the label words' logits). It is slow, so by default it runs
-   on the first `--loop-examples` dev examples and its time is extrapolated to all 872 (printed as such); it
-   must agree with the batched predictions on those examples. Goal: speed-up >= 5x.
+   on the first `--loop-examples` dev examples, right after the batched evaluation of those same examples; the
+   speed-up is the ratio of those two back-to-back timings (a busy machine's load drifts over minutes). Its
+   extrapolation to all 872 is printed too, labelled as such. The loop must agree with the batched predictions.
+   Goal: speed-up >= 5x.
 4. Zero-shot with contextual calibration (the model's answer for "N/A" divided out), and without, for reference.
    Goal: calibrated accuracy >= 0.80.
 
@@ -111,7 +113,10 @@ def main() -> None:
                             order="shuffled", seed=arguments.seed)
     batched = evaluate(model, tokenizer, few_shot, train_examples, dev_examples, "4-shot class-balanced")
 
+    # The machine's load changes over minutes, so the plain loop is timed right after the batched evaluation of
+    # the same examples: the speed-up compares two measurements taken under the same conditions.
     subset = dev_examples[:max(1, min(arguments.loop_examples, len(dev_examples)))]
+    batched_subset = evaluate(model, tokenizer, few_shot, train_examples, subset, "4-shot, batched, same subset")
     loop_predicted, loop_seconds = plain_loop(model, tokenizer, few_shot, train_examples, subset)
     agree = sum(p == row["predicted"] for p, row in zip(loop_predicted, batched.rows))
     loop_accuracy = sum(p == e["label"] for p, e in zip(loop_predicted, subset)) / len(subset)
@@ -120,9 +125,11 @@ def main() -> None:
     how = "measured" if len(subset) == len(dev_examples) else f"extrapolated from {len(subset)} examples"
     print(f"plain per-example loop: {loop_seconds:.1f} s for {len(subset)} examples ({per_example:.3f} s each), "
           f"accuracy {loop_accuracy:.3f} on them; same prediction as the batched evaluation on {agree}/{len(subset)}")
-    print(f"plain loop on all {len(dev_examples)}: {extrapolated:.1f} s ({how})")
-    speed_up = extrapolated / batched.seconds
-    print(f"speed-up of the batched, prefix-cached evaluation: {speed_up:.1f}x (goal >= 5x)", flush=True)
+    print(f"plain loop on all {len(dev_examples)}: {extrapolated:.1f} s ({how}); batched evaluation of all "
+          f"{len(dev_examples)}: {batched.seconds:.1f} s (ratio {extrapolated / batched.seconds:.1f}x)")
+    speed_up = loop_seconds / batched_subset.seconds
+    print(f"speed-up of the batched, prefix-cached evaluation over the plain loop on the same {len(subset)} "
+          f"examples, timed back to back: {speed_up:.1f}x (goal >= 5x)", flush=True)
 
     zero_shot = PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=0, calibrate=True)
     calibrated = evaluate(model, tokenizer, zero_shot, train_examples, dev_examples, "zero-shot, calibrated")

@@ -48,6 +48,8 @@ def render(lm: LoadedModel, setup: PromptSetup) -> None:
     if shown_signature != wanted:
         st.caption("These results are for an earlier recipe or model: evaluate again to update them.")
     show_result(result)
+    st.info("Is a prompt enough, or is fine-tuning worth it? The **Prompt or fine-tune?** tab scores this prompt, "
+            "its zero-shot version and your fine-tuned classifiers on the same examples.", icon=":material/balance:")
 
 
 def _run(lm: LoadedModel, setup: PromptSetup, count: int) -> EvaluationResult | None:

@@ -33,7 +33,11 @@ def render(lm: LoadedModel) -> None:
         if prepared.warning:
             st.warning(prepared.warning, icon=":material/warning:")
         with st.container(border=True):
-            st.session_state[OUTPUT] = st.write_stream(lm.generator.stream(prepared, settings))
+            written = st.write_stream(lm.generator.stream(prepared, settings))
+            st.session_state[OUTPUT] = written if isinstance(written, str) else "".join(map(str, written))
+            if not st.session_state[OUTPUT].strip():
+                st.caption("The model ended its text straight away. Try a longer prompt, another seed or a higher "
+                           "temperature.")
         return
     if st.session_state.get(OUTPUT):
         with st.container(border=True):
