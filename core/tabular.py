@@ -107,7 +107,7 @@ def _id_reason(name: str, values: pd.Series) -> str | None:
     if len(numbers) >= 10 and numbers[-1] - numbers[0] == len(numbers) - 1:
         return f"counts rows ({numbers[0]:,.0f} to {numbers[-1]:,.0f}), so it says nothing about the outcome"
     if _name_tokens(name) & ID_NAME_TOKENS:
-        return "is an ID: a different number on every row, which says nothing about the outcome"
+        return "a different number on every row, which says nothing about the outcome"
     return None
 
 
