@@ -4,6 +4,7 @@ The queue starts this instead of `core.worker` when `AI_PLAYGROUND_WORKER_MODULE
 folder holds `fault.json` ({"fault": "oom" | "nan", "at_step": 3}) meets that fault at that step; any other run
 trains normally, so one queue can hold a failing run followed by a healthy one.
   - oom: the error CUDA raises when a GPU runs out of memory (torch.OutOfMemoryError), from inside the step;
+  - oom-real: on a GPU, the step fills the GPU's memory until CUDA really raises that error;
   - nan: the model's weights become infinite, as when a too-high learning rate blows them up.
 """
 
@@ -27,6 +28,10 @@ def inject(fault: str, at_step: int) -> None:
             if fault == "oom":
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB "
                                              "total capacity; 14.90 GiB already allocated)")
+            if fault == "oom-real":  # on a GPU: fill it until CUDA itself raises out-of-memory
+                hoard = []
+                while True:
+                    hoard.append(torch.empty(1 << 30, dtype=torch.uint8, device=self.args.device))
             if fault == "nan":
                 with torch.no_grad():
                     for parameter in model.parameters():

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import psutil
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobQueue, JsonSerializer, PlacementError, Slots, cancel, placement
 from core.launcher import consumer_running, ensure_consumer, stop_consumer, worker_command
 from core.runs import launch, read_metrics, refresh_status, request_stop
 from core.settings import Settings, SettingsError, load_settings
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -67,13 +70,31 @@ def test_runs_wait_while_no_consumer_runs_and_a_cancelled_one_is_skipped(queue, 
     assert state(second) == "stopped" and not read_metrics(second.folder)
 
 
+def test_the_runs_page_shows_the_line_and_a_waiting_run_can_be_cancelled_there(queue, workspace, monkeypatch):
+    monkeypatch.setenv("AI_PLAYGROUND_CONSUME_HERE", "false")
+    first, second = tiny_runs(workspace, 2)
+    for run in (first, second):
+        JobQueue().submit(run)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/runs.py")
+    at.run()
+    assert not at.exception, at.exception
+    shown = " ".join(str(element.value) for element in at.markdown)
+    assert "**#1**" in shown and "**#2**" in shown
+    assert shown.index(first.id) < shown.index(second.id)
+    at.button(key=f"queue_{second.id}").click().run()
+    assert state(second) == "stopped" and state(first) == "queued"
+    assert second.id not in " ".join(str(element.value) for element in at.markdown if "`" in str(element.value))
+
+
 def test_only_one_consumer_per_machine(queue):
     assert ensure_consumer(queue.folder)
     wait_for(lambda: consumer_running(queue.folder), timeout=30)
     assert not ensure_consumer(queue.folder)  # another session, or a rerun, asks again
     # One started by hand while the first runs leaves at once.
     extra = subprocess.run([sys.executable, "-m", "core.jobs"], capture_output=True, text=True, timeout=60,
-                           cwd=Path(__file__).resolve().parents[1])
+                           cwd=ROOT)
     assert extra.returncode == 0 and "Another consumer" in extra.stdout
     stop_consumer(queue.folder)
     assert not consumer_running(queue.folder)
