@@ -50,7 +50,7 @@ def plan_runs(workspace, device: str, gpu_count: int, steps: int):
     if gpu_count >= 2:
         plan.append(("2 GPUs (torchrun)", create_run(workspace, tiny_config(device="cuda", num_gpus=2,
                                                                           max_steps=steps))))
-    plan.append(("after the 2-GPU run", create_run(workspace, tiny_config(device=device, max_steps=steps))))
+    plan.append(("last in line", create_run(workspace, tiny_config(device=device, max_steps=steps))))
     return plan
 
 

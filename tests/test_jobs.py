@@ -4,6 +4,7 @@ that is away, and a multi-GPU run is a torchrun group whose stop ends every proc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -15,8 +16,15 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import JobQueue, JsonSerializer, PlacementError, Slots, cancel, placement
-from core.launcher import consumer_running, ensure_consumer, stop_consumer, worker_command
+from core.jobs import JobQueue, JsonSerializer, PlacementError, QueueError, Slots, cancel, placement
+from core.launcher import (
+    consumer_running,
+    end_process_tree,
+    ensure_consumer,
+    process_tree,
+    stop_consumer,
+    worker_command,
+)
 from core.runs import launch, read_metrics, refresh_status, request_stop
 from core.settings import Settings, SettingsError, load_settings
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
@@ -188,7 +196,30 @@ def test_settings_come_from_the_file_then_the_environment(tmp_path):
         load_settings({"AI_PLAYGROUND_GPUS": "first"}, file)
 
 
+def test_a_redis_queue_without_the_redis_package_says_what_to_install():
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        with pytest.raises(QueueError, match="pip install redis"):
+            JobQueue(Settings(queue_backend="redis"))
+    else:
+        pytest.skip("redis is installed here")
+
+
 # ---------------------------------------------------------------------------------------------------- torchrun
+
+
+def test_ending_a_run_ends_its_whole_process_tree_even_across_sessions():
+    """torchrun starts its workers in sessions of their own: a signal to torchrun's group would miss them."""
+    leader = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+        "time.sleep(60)")], start_new_session=True)
+    tree = wait_for(lambda: len(t := process_tree(leader.pid)) == 2 and t, timeout=20)
+    assert os.getsid(tree[1].pid) != os.getsid(leader.pid)
+    end_process_tree(leader.pid, grace_seconds=2.0)
+    leader.wait(5)
+    assert not tree[1].is_running() or tree[1].status() == psutil.STATUS_ZOMBIE
 
 
 def test_a_multi_gpu_run_is_a_torchrun_group():
