@@ -287,3 +287,22 @@ def test_playground_exports_a_lora_run_merged(workspace, pairs_dataset, tiny_gem
     assert "standalone model folder" in " ".join(s.value for s in at.success)
     assert str(merged) in " ".join(c.value for c in at.code)
     assert AutoModelForCausalLM.from_pretrained(merged).config.model_type == "gemma3_text"
+
+
+def test_train_page_offers_a_small_gpt_and_lora_for_a_text_dataset(workspace, log_dataset):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    at.radio(key="train_source_text-generation").set_value("scratch").run()
+    assert at.selectbox(key="train_model_tokenizer").value == "char"
+    assert "Model size: **1.8" in " ".join(c.value for c in at.caption)  # 4 layers of width 192
+    at.number_input(key="train_model_num_heads").set_value(5).run()
+    assert "must be a multiple of the number of heads" in " ".join(e.value for e in at.error)
+    at.radio(key="train_source_text-generation").set_value("pretrained").run()
+    assert at.radio(key="train_model_finetune").value == "lora"
+    assert at.number_input(key="train_lora_rank").value == 8
+    assert not at.exception, at.exception
