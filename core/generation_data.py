@@ -88,7 +88,16 @@ def read_generation_upload(filename: str, raw: bytes, workspace: Workspace) -> G
         return GenerationUpload(FORMAT_TEXT, extension.lstrip(".").upper(), text=normalise_text(text),
                                 checks=checks)
     table = read_upload(filename, raw, workspace)
-    return GenerationUpload(FORMAT_INSTRUCTION, table.file_format, frame=table.frame, checks=table.checks)
+    return GenerationUpload(FORMAT_INSTRUCTION, table.file_format, frame=table.frame,
+                            checks=[_reworded_for_pairs(c) for c in table.checks])
+
+
+def _reworded_for_pairs(check: Check) -> Check:
+    # The shared reader speaks of texts and labels; here a table holds prompts and responses.
+    if check.message.startswith("Only one column was found"):
+        return Check(check.level, "Only one column was found: pairs need a prompt column and a response column. "
+                                  "Check the separator, or upload one long text to imitate as a .txt file.")
+    return check
 
 
 def normalise_text(text: str) -> str:

@@ -115,7 +115,7 @@ def test_bad_files_give_a_plain_message(workspace, name, raw, expected):
         read_generation_upload(name, raw, workspace)
 
 
-def test_missing_or_empty_columns_are_explained():
+def test_missing_or_empty_columns_are_explained(workspace):
     frame = pd.DataFrame({"prompt": [f"q{i}" for i in range(12)], "response": [""] * 6 + ["a"] * 6})
     checked = check_pairs(frame, PairColumns("prompt", "response"))
     assert not checked.ok
@@ -126,6 +126,9 @@ def test_missing_or_empty_columns_are_explained():
     columns = guess_pair_columns(only_text)
     checked = check_pairs(only_text, columns)
     assert not checked.ok and "response" in messages(checked.checks) and ".txt" in messages(checked.checks)
+    one_column = read_generation_upload("lines.csv", ("text\n" + "some words\n" * 20).encode(), workspace)
+    assert "prompt column and a response column" in messages(one_column.checks)
+    assert "label" not in messages(one_column.checks)
     same = check_pairs(frame, PairColumns("prompt", "prompt"))
     assert "two different columns" in messages(same.checks)
 
