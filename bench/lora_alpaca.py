@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,18 @@ def train(workspace, config):
     return run, time.perf_counter() - started
 
 
+def seconds_per_step(records: list[dict], summary: dict) -> float:
+    """The median time between consecutive logged training steps that no check fell between; a run with a check
+    after every step has only its average."""
+    logs = [r for r in records if "loss" in r and "eval_loss" not in r]
+    checked = {r["step"] for r in records if "eval_loss" in r}
+    gaps = [(b["time"] - a["time"]) / (b["step"] - a["step"]) for a, b in zip(logs, logs[1:])
+            if b["step"] > a["step"] and not any(a["step"] <= s < b["step"] for s in checked)]
+    if not gaps:
+        return summary["train_runtime"] / max(1, max((r["step"] for r in logs), default=1))
+    return statistics.median(gaps[len(gaps) // 4:] or gaps)
+
+
 def mean_tokens_per_example(dataset, model_dir: Path, context: int) -> float:
     from transformers import AutoTokenizer
 
@@ -190,7 +203,8 @@ def main() -> None:
         summary = [r for r in records if "train_runtime" in r][-1]
         base = json.loads((run.model_dir / "text_generation.json").read_text())["base_model_source"]
         tokens = mean_tokens_per_example(dataset, Path(base), arguments.context)
-        samples_per_second = arguments.steps * arguments.batch_size / summary["train_runtime"]
+        overall = status["step"] * arguments.batch_size / summary["train_runtime"]
+        in_steps = arguments.batch_size / seconds_per_step(records, summary)
         merge_seconds, answer = merged_answer(run, Path(home) / "merged", arguments.device)
         adapter_kb = sum(p.stat().st_size for p in run.model_dir.glob("adapter_model.*")) / 1024
 
@@ -199,8 +213,9 @@ def main() -> None:
               f"{status['summary']['trainable_parameters'] / 1e6:.2f} M trainable (LoRA rank 8 on q/k/v/o), "
               f"adapter {adapter_kb:,.0f} kB")
         print(f"trained {status['step']} steps of {arguments.batch_size} in {summary['train_runtime']:.0f} s "
-              f"(worker wall {wall:.0f} s incl. loading): {samples_per_second:.2f} examples/s, about "
-              f"{samples_per_second * tokens:,.0f} tokens/s ({tokens:.0f} tokens per example on average)")
+              f"(worker wall {wall:.0f} s incl. loading); {tokens:.0f} tokens per example on average")
+        print(f"throughput: {in_steps:.2f} examples/s ≈ {in_steps * tokens:,.0f} tokens/s in training steps alone, "
+              f"{overall:.2f} examples/s ≈ {overall * tokens:,.0f} tokens/s including checks and samples")
         print(f"training loss {losses[0]:.3f} → {losses[-1]:.3f}; validation loss "
               + " → ".join(f"{v:.3f}" for v in evaluations))
         samples = json.loads((run.folder / "eval.json").read_text()).get("samples") or []
