@@ -318,6 +318,8 @@ def field_limits(cls: type, name: str) -> tuple[Any, Any]:
 # - images, scratch: the classic CNN on 500 MNIST digits (400 to train): 0.90 held-out after 6 epochs at 3e-3, 0.95
 #   after 8, 0.97 after 15 at 2e-3 (bench/mnist_cnn.py); "balanced" takes 10 to stay well inside 3 CPU minutes.
 # - generation, scratch: nanoGPT's shakespeare-char settings, scaled down to what a CPU can do in minutes.
+# - tables, scratch: Titanic 0.81–0.84 held-out accuracy with "balanced"; a few hundred rows (diabetes) overfit
+#   within 100 epochs, so regression keeps the best check (R² 0.36–0.52 over four splits, on par with linear).
 PRESET_NAMES = ("quick", "balanced", "thorough")
 DEFAULT_PRESET = "balanced"
 PRESET_DESCRIPTIONS = {
@@ -370,7 +372,8 @@ PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     },
     ("tabular-regression", "scratch"): {
         "quick": {"epochs": 30.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
-        "balanced": {"epochs": 100.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
+        "balanced": {"epochs": 100.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
+                     "early_stopping_patience": 10},
         "thorough": {"epochs": 250.0, "learning_rate": 1e-3, "batch_size": 32, "weight_decay": 1e-4,
                      "early_stopping_patience": 15},
     },

@@ -40,7 +40,7 @@ def render(run: Run) -> None:
 def number_input(item: dict[str, Any], key: str, container) -> float | None:
     low, high = item["min"], item["max"]
     help_text = (f"Seen in training: {_number(low)} to {_number(high)}. Starts at the value empty cells were "
-                 "filled with; clear it to leave it empty.")
+                 "filled with, so leaving it as it is means 'unknown'.")
     if item.get("whole"):
         return container.number_input(item["column"], value=int(round(item["default"])), step=1, key=key,
                                       help=help_text)
