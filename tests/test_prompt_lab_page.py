@@ -163,3 +163,34 @@ def test_a_broken_recipe_or_model_is_explained_not_a_traceback(workspace, sample
     at.button(key="prompt_load").click().run()
     assert not at.exception
     assert "Could not load" in texts(at.error)
+
+
+def test_the_bundled_model_is_converted_once_with_a_visible_message(workspace, tiny_lm, monkeypatch):
+    import shutil
+
+    from ui import prompt_models
+
+    conversions = []
+
+    def fake_conversion(key, models_dir, progress=None):  # stands in for the minute-long GGUF conversion
+        conversions.append(key)
+        progress("De-quantising the weights…")
+        shutil.copytree(tiny_lm, Path(models_dir) / key)
+        return Path(models_dir) / key
+
+    monkeypatch.setattr(prompt_models, "bundled_lm_folder", fake_conversion)
+    prompt_models._cached.clear()
+    for visit in range(2):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("pages/prompt_lab.py")
+        at.run()
+        assert at.selectbox(key="prompt_model_choice").value == "bundled:gemma-3-270m"
+        at.button(key="prompt_load").click().run()
+        assert not at.exception, at.exception
+        statuses = [block for block in at.get("status") if "converted" in block.label]
+        assert bool(statuses) == (visit == 0)  # the message shows on the first load only
+        assert all(block.state == "complete" for block in statuses)
+        assert at.button(key="prompt_gen_go")  # the model is ready to use
+    assert conversions == ["gemma-3-270m"]
+    prompt_models._cached.clear()

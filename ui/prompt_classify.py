@@ -50,7 +50,7 @@ def render(workspace: Workspace, lm: LoadedModel) -> PromptSetup | None:
         return None
     train, validation = examples_of(dataset)
     labels = list(dataset.info.labels)
-    recipe = _recipe_editor(workspace, dataset, labels)
+    recipe = _recipe_editor(dataset, labels)
     if recipe is None:
         return None
     setup = PromptSetup(dataset, recipe, train, validation, lambda: similarity_index_for(dataset, recipe, train))
@@ -126,7 +126,7 @@ def _word_key(dataset: PreparedDataset, label: str) -> str:
     return f"prompt_word_{dataset.name}_{label}"
 
 
-def _recipe_editor(workspace: Workspace, dataset: PreparedDataset, labels: list[str]) -> PromptRecipe | None:
+def _recipe_editor(dataset: PreparedDataset, labels: list[str]) -> PromptRecipe | None:
     help_for = recipe_help()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
@@ -193,9 +193,8 @@ def _saved_recipes(workspace: Workspace, dataset: PreparedDataset, recipe: Promp
         left, right = st.columns(2)
         saved = list_recipes(workspace)
         if saved:
-            left.selectbox("Saved recipe", [s.name for s in saved], key="prompt_recipe_choice",
-                           format_func=lambda n: n + next((f"  ({s.dataset})" for s in saved
-                                                           if s.name == n and s.dataset), ""))
+            shown = {s.name: s.name + (f"  (made for {s.dataset})" if s.dataset else "") for s in saved}
+            left.selectbox("Saved recipe", list(shown), format_func=shown.get, key="prompt_recipe_choice")
             left.button("Load", key="prompt_recipe_load", icon=":material/upload:", on_click=_apply_recipe,
                         args=(workspace, dataset, labels))
         else:
