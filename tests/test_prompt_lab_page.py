@@ -194,3 +194,23 @@ def test_the_bundled_model_is_converted_once_with_a_visible_message(workspace, t
         assert at.button(key="prompt_gen_go")  # the model is ready to use
     assert conversions == ["gemma-3-270m"]
     prompt_models._cached.clear()
+
+
+def test_a_fine_tuned_language_model_run_is_offered_and_writes(workspace, tiny_lm):
+    import shutil
+
+    run = create_run(workspace, default_config("text-generation", "poems"))
+    shutil.copytree(tiny_lm, run.model_dir)
+    update_status(run.folder, state="completed", message="Finished.")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/prompt_lab.py")
+    at.run()
+    choice = at.selectbox(key="prompt_model_choice")
+    assert f"run:{run.id}" in choice.options or f"Fine-tuned run {run.id}" in choice.options
+    choice.set_value(f"run:{run.id}").run()
+    at.button(key="prompt_load").click().run()
+    assert not at.exception, at.exception
+    at.button(key="prompt_gen_go").click().run()
+    assert not at.exception, at.exception
+    assert "prompt_gen_output" in at.session_state
