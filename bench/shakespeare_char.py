@@ -114,6 +114,14 @@ def seconds_per_step(run) -> float:
     return statistics.median(gaps[len(gaps) // 4:] or gaps)  # the first steps include warm-up
 
 
+def seconds_per_check(run) -> float:
+    """From the last training step to the end of a run that checked once at its end: a pass over the validation
+    blocks, a sample written, a checkpoint saved."""
+    logs = [r for r in records(run) if "loss" in r and "eval_loss" not in r]
+    end = [r for r in records(run) if "train_runtime" in r][-1]
+    return max(0.0, end["time"] - logs[-1]["time"])
+
+
 def full_validation_loss(run, device: str) -> float:
     """Mean next-character loss over every whole block of the validation text, with the final model."""
     import datasets
@@ -166,14 +174,15 @@ def main() -> None:
               f"{dataset.info.details['validation_characters']:,} validation characters", flush=True)
 
         probe, _ = train_run(workspace, make_config(arguments, calibration, calibration), None, False)
-        step_seconds = seconds_per_step(probe)
+        step_seconds, check_seconds = seconds_per_step(probe), seconds_per_check(probe)
         budget = arguments.minutes * 60
-        # Checks (a pass over the validation blocks, a sample, a checkpoint) take time too: keep 12% for them.
-        steps = max(CHECKS, int(budget * 0.88 / step_seconds))
+        # The checks take their share of the budget; 10% is kept for the unexpected.
+        steps = max(CHECKS, int((budget * 0.9 - CHECKS * check_seconds) / step_seconds))
         config = make_config(arguments, steps, max(1, math.ceil(steps / CHECKS)))
         tokens_per_step = arguments.batch_size * arguments.context
         print(f"calibration: {step_seconds * 1000:.1f} ms per step ({tokens_per_step / step_seconds:,.0f} "
-              f"tokens/s) → {steps:,} steps in {arguments.minutes:g} min", flush=True)
+              f"tokens/s), {check_seconds:.1f} s per check → {steps:,} steps and {CHECKS} checks in "
+              f"{arguments.minutes:g} min", flush=True)
         print(f"model: {arguments.layers} layers, {arguments.heads} heads, width {arguments.width}, context "
               f"{arguments.context}, batch {arguments.batch_size}, learning rate {arguments.learning_rate:g}",
               flush=True)
