@@ -17,7 +17,7 @@ import random
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,10 @@ SELECTIONS = ("random", "class-balanced", "similar")
 ORDERS = ("as-selected", "shuffled", "by-class")
 # Zhao et al. (2021) estimate the model's bias from an input that carries no content.
 CONTENT_FREE_INPUT = "N/A"
+# ... or from the average answer over real in-domain texts (Fei et al., 2023; Zhou et al., 2023), which with worked
+# examples is much steadier on SST-2 with Gemma 270M (4-shot over six draws: 0.51-0.87 raw, 0.81-0.89 calibrated so).
+CALIBRATIONS = ("content-free", "training-texts")
+CALIBRATION_TEXTS = 64  # training texts averaged: enough for a steady mean, cheap next to an evaluation
 
 Example = dict[str, str]
 Progress = Callable[[int, int], None] | None
@@ -52,8 +56,11 @@ class PromptRecipe:
                            "class, or those most similar to the text.", options=SELECTIONS)
     order: str = _knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
                        "by class.", options=ORDERS)
-    calibrate: bool = _knob(False, "Correct the model's bias towards some label words by first asking it about "
-                            "an empty input (N/A).")
+    calibrate: bool = _knob(False, "Correct the model's bias towards some label words by measuring how it "
+                            "answers when the text should not matter, and dividing that out.")
+    calibrate_against: str = _knob("content-free", "What the bias is measured on: an empty input (N/A), or the "
+                                   "model's average answer over up to 64 of your training texts (steadier with "
+                                   "worked examples).", options=CALIBRATIONS)
     example_separator: str = _knob("\n\n", "What goes between two worked examples.")
     seed: int = _knob(0, "Fixes which examples are picked and how they are shuffled.", min=0, max=2**31 - 1)
 
@@ -87,6 +94,8 @@ def recipe_problems(recipe: PromptRecipe) -> list[str]:
         problems.append(f"Example selection must be one of {', '.join(SELECTIONS)}.")
     if recipe.order not in ORDERS:
         problems.append(f"Example order must be one of {', '.join(ORDERS)}.")
+    if recipe.calibrate_against not in CALIBRATIONS:
+        problems.append(f"Calibration must be against one of {', '.join(CALIBRATIONS)}.")
     return problems
 
 
@@ -112,7 +121,7 @@ def recipe_from_dict(data: dict[str, Any]) -> PromptRecipe:
     if unknown:
         raise ValueError(f"Unknown recipe settings: {', '.join(unknown)}.")
     expected_types = {"template": str, "few_shot_k": int, "selection": str, "order": str, "calibrate": bool,
-                      "example_separator": str, "seed": int}
+                      "calibrate_against": str, "example_separator": str, "seed": int}
     for name, kind in expected_types.items():
         value = data.get(name)
         # bool is a subclass of int: reject `true` where a count is expected.
@@ -586,14 +595,24 @@ def _fit_to_context(batch: _Batch, lead_length: int, longest_word: int, limit: i
 def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                           train_examples: Sequence[Example], texts: Sequence[str], *,
                           index: SimilarityIndex | None = None, max_tokens: int | None = None,
-                          batch_size: int = 16, progress: Progress = None) -> Predictions:
-    """Probability of each class for each text, by rank classification over the recipe's label words."""
+                          batch_size: int = 16, progress: Progress = None,
+                          leave_out_self: bool = False) -> Predictions:
+    """Probability of each class for each text, by rank classification over the recipe's label words.
+
+    `leave_out_self` is for texts taken from the training examples themselves: "similar" selection then never
+    shows a text as its own worked example.
+    """
     texts = [str(text) for text in texts]
     pool = usable_examples(recipe, train_examples)
     per_text = None
     if recipe.selection == "similar" and recipe.few_shot_k > 0 and pool:
         index = index if index is not None and len(index) == len(pool) else SimilarityIndex.from_examples(pool)
-        per_text = [_similar_examples(recipe, pool, nearest) for nearest in index.nearest(texts, recipe.few_shot_k)]
+        k = recipe.few_shot_k
+        nearest_lists = index.nearest(texts, k + 1 if leave_out_self else k)
+        if leave_out_self:
+            nearest_lists = [[i for i in nearest if pool[i]["text"] != text][:k]
+                             for text, nearest in zip(texts, nearest_lists)]
+        per_text = [_similar_examples(recipe, pool, nearest) for nearest in nearest_lists]
     fixed = select_examples(recipe, pool) if per_text is None else []
     continuations = label_token_ids(tokenizer, recipe)
     batch = _tokenize_for_scoring(tokenizer, recipe, texts, per_text, fixed)
@@ -605,12 +624,36 @@ def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
                                           share_prefix_cache=batch.shared, batch_size=batch_size, pad_id=pad_id,
                                           progress=progress)
     probabilities = softmax(log_likelihoods)
-    if recipe.calibrate:
-        content_free = softmax(score_continuations(model, batch.prefix_ids, batch.content_free, continuations,
-                                                   share_prefix_cache=batch.shared, batch_size=batch_size,
-                                                   pad_id=pad_id))
-        probabilities = calibrate_probabilities(probabilities, content_free)
-    return Predictions(recipe.labels, probabilities, warnings)
+    if not recipe.calibrate:
+        return Predictions(recipe.labels, probabilities, warnings)
+    if recipe.calibrate_against == "training-texts":
+        bias = _training_text_bias(model, tokenizer, recipe, pool, fixed, index, max_tokens, batch_size)
+        if bias is not None:
+            return Predictions(recipe.labels, calibrate_probabilities(probabilities, bias), warnings)
+        warnings = [*warnings, "There are no training texts to calibrate against; the empty input (N/A) was used."]
+    content_free = softmax(score_continuations(model, batch.prefix_ids, batch.content_free, continuations,
+                                               share_prefix_cache=batch.shared, batch_size=batch_size,
+                                               pad_id=pad_id))
+    return Predictions(recipe.labels, calibrate_probabilities(probabilities, content_free), warnings)
+
+
+def calibration_texts(recipe: PromptRecipe, pool: Sequence[Example], shown: Sequence[Example]) -> list[str]:
+    """The training texts whose average answer measures the bias: a fixed sample, none of them a shown example."""
+    shown_texts = {example["text"] for example in shown}
+    candidates = list(dict.fromkeys(example["text"] for example in pool if example["text"] not in shown_texts))
+    return random.Random(recipe.seed).sample(candidates, min(CALIBRATION_TEXTS, len(candidates)))
+
+
+def _training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
+                        pool: list[Example], shown: list[Example], index: SimilarityIndex | None,
+                        max_tokens: int | None, batch_size: int) -> np.ndarray | None:
+    texts = calibration_texts(recipe, pool, shown)
+    if not texts:
+        return None
+    plain = replace(recipe, calibrate=False)
+    answers = predict_probabilities(model, tokenizer, plain, pool, texts, index=index, max_tokens=max_tokens,
+                                    batch_size=batch_size, leave_out_self=True)
+    return answers.probabilities.mean(axis=0)
 
 
 def classify_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,

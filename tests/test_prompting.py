@@ -513,3 +513,48 @@ def test_few_shot_scores_with_the_cached_prefix_match_the_known_logits():
     result = predict_probabilities(bigram, word_tokenizer, recipe, train, ["good", "bad"])
     expected = prompting.softmax(np.array([[2.0, 0.0], [0.0, 1.5]]))
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
+
+
+def test_calibration_against_training_texts_divides_out_their_average_answer():
+    table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5},
+             "meh": {"great": 0.8, "terrible": 0.2}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0,
+                          calibrate=True, calibrate_against="training-texts")
+    train = [{"text": "good", "label": "pos"}, {"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
+    rows = {word: prompting.softmax(np.array([table[word]["great"], table[word]["terrible"]])) for word in table}
+    bias = (rows["good"] + rows["bad"]) / 2  # each distinct training text once
+    calibrated = predict_probabilities(bigram, word_tokenizer, recipe, train, ["meh", "good"])
+    expected = np.array([rows["meh"], rows["good"]]) / bias
+    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    assert not calibrated.warnings
+
+    without_texts = predict_probabilities(bigram, word_tokenizer, recipe, [], ["meh"])
+    assert "N/A" in without_texts.warnings[0]
+
+
+def test_calibration_texts_are_a_fixed_sample_that_leaves_out_the_shown_examples():
+    recipe = _recipe(few_shot_k=3, calibrate=True, calibrate_against="training-texts")
+    shown = select_examples(recipe, TRAIN)
+    texts = prompting.calibration_texts(recipe, TRAIN, shown)
+    assert len(texts) == len(TRAIN) - 3 and not {example["text"] for example in shown} & set(texts)
+    assert texts == prompting.calibration_texts(recipe, TRAIN, shown)
+
+
+def test_similar_examples_for_a_training_text_never_show_the_text_itself(tokenizer, monkeypatch):
+    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    recipe = _recipe(selection="similar", few_shot_k=2, calibrate=True, calibrate_against="training-texts")
+    calls = []
+    original = prompting._tokenize_for_scoring
+
+    def spy(tokenizer, recipe, texts, examples_per_text, fixed_examples):
+        calls.append((list(texts), examples_per_text))
+        return original(tokenizer, recipe, texts, examples_per_text, fixed_examples)
+
+    monkeypatch.setattr(prompting, "_tokenize_for_scoring", spy)
+    predict_probabilities(_tiny_llama(len(tokenizer)), tokenizer, recipe, TRAIN, ["a great film"], index=index)
+    texts, examples_per_text = calls[-1]  # the calibration pass over training texts
+    assert sorted(texts) == sorted(example["text"] for example in TRAIN)
+    for text, examples in zip(texts, examples_per_text):
+        assert text not in [example["text"] for example in examples]
+        assert len(examples) == 2
