@@ -88,6 +88,16 @@ def test_a_local_pretrained_folder_is_fine_tuned(workspace, sample_dataset, tiny
     assert json.loads((run.folder / "eval.json").read_text())["accuracy"] > 0.5  # chance is 1/3
 
 
+def test_a_scratch_model_can_reuse_a_pretrained_tokenizer(workspace, sample_dataset):
+    config = scratch_config(epochs=2)
+    run = create_run(workspace, replace(config, model=replace(config.model, tokenizer="bundled:minilm-l6")))
+    result = run_worker(run.folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    predictor = load_predictor(run.folder / "model")
+    assert predictor.tokenizer.vocab_size > 30_000  # MiniLM's word pieces, not a few hundred learned ones
+    assert set(predictor.predict(["Is the soup vegan?"])[0]) >= set(sample_dataset.info.labels)
+
+
 def test_stop_saves_the_model_and_resume_finishes_the_run(workspace, sample_dataset):
     run = create_run(workspace, scratch_config(epochs=400, eval_every=20))
     launch(run)

@@ -173,11 +173,13 @@ def scratch_picker(task: str) -> None:
                 knob(ModelSpec, knob_name, MODEL_PREFIX + knob_name)
 
 
-_TOKENIZER_TITLES = {"train": "Learned from your text (word pieces)", "char": "Single characters"}
+_TOKENIZER_TITLES = {"train": "Learned from your text (word pieces)", "char": "Single characters",
+                     BUNDLED_PREFIX + "minilm-l6": "Reuse MiniLM's word pieces (English, 30k)"}
 
 
 def _tokenizer_options(task: str) -> list[str]:
-    options = ["train", "char"] if task == "text-generation" else ["train"]
+    # A learned tokenizer fits the person's own words; reusing a pretrained one helps when their text is small.
+    options = ["train", "char"] if task == "text-generation" else ["train", BUNDLED_PREFIX + "minilm-l6"]
     current = st.session_state.get(MODEL_PREFIX + "tokenizer")
     if current not in options:
         st.session_state[MODEL_PREFIX + "tokenizer"] = options[0]
