@@ -109,8 +109,8 @@ def _embedder():
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the training texts once to find similar examples…")
 def _index(folder: str, stamp: float, labels: tuple[str, ...], _train: list[dict[str, str]]) -> SimilarityIndex:
-    train = _train
-    pool = [row for row in train if row["label"] in labels and row["text"].strip()]
+    # The same examples, in the same order, as core.prompting.usable_examples picks for these label words.
+    pool = [row for row in _train if row["label"] in labels and row["text"].strip()]
     return SimilarityIndex.from_examples(pool, _embedder())
 
 
