@@ -20,6 +20,9 @@ steps[2].page_link("pages/runs.py", label="**3 · Runs**", icon=":material/monit
 steps[2].caption("Compare your runs, see where each one goes wrong, export a model.")
 steps[3].page_link("pages/playground.py", label="**4 · Playground**", icon=":material/science:")
 steps[3].caption("Type something and see what your model says.")
+st.page_link("pages/prompt_lab.py", label="**Or skip training: the Prompt lab**", icon=":material/chat:")
+st.caption("Ask a pretrained language model (the bundled Gemma 3 270M) to generate, or to classify your examples "
+           "from a prompt and a few examples, scored on your own data and compared with a model you trained.")
 
 device = plan_device("auto")
 st.info(f"Training here runs on: **{device.description}**.", icon=":material/memory:")

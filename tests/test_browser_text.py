@@ -33,6 +33,10 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     expect(page.get_by_text("Training settings")).to_be_visible()
     page.get_by_text("Build one from scratch").click()
     wait_for_app(page)
+    # The fastest architecture keeps this test quick on a 2-core CI machine; the others are trained in test_worker.
+    page.get_by_role("combobox", name="Architecture").click()
+    page.get_by_role("option", name=re.compile("Bag of embeddings")).click()
+    wait_for_app(page)
     epochs = page.get_by_role("spinbutton", name="Epochs")
     epochs.fill("30")
     epochs.press("Enter")

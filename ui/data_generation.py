@@ -36,8 +36,7 @@ from core.generation_data import (
     split_pairs,
 )
 from core.workspace import Workspace
-from ui import state
-from ui.widgets import show_checks
+from ui.widgets import read_upload_once, show_checks
 
 SOURCE_UPLOAD = "Upload a file"
 SOURCE_LOG = "Sample: a lighthouse keeper's log (plain text)"
@@ -48,22 +47,7 @@ PREVIEW_CHARACTERS = 2_000
 
 def read_uploaded(uploaded, workspace: Workspace) -> GenerationUpload | None:
     """The uploaded file read once per distinct file; a plain message instead of a traceback."""
-    refused = state.upload_problem(uploaded)
-    if refused:  # this person's upload limit, set by an admin (hosted apps)
-        st.error(refused, icon=":material/error:")
-        return None
-    raw = uploaded.getvalue()
-    cache_key = "data_gen_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
-    if cache_key not in st.session_state:
-        try:
-            st.session_state[cache_key] = read_generation_upload(uploaded.name, raw, workspace)
-        except DataError as error:
-            st.session_state[cache_key] = str(error)
-    result = st.session_state[cache_key]
-    if isinstance(result, str):
-        st.error(result, icon=":material/error:")
-        return None
-    return result
+    return read_upload_once(uploaded, lambda name, raw: read_generation_upload(name, raw, workspace), "data_gen")
 
 
 def choose_source(workspace: Workspace) -> tuple[GenerationUpload, str] | None:

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.data import SUPPORTED_EXTENSIONS, DataError, LoadedTable, read_upload
+from core.data import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
 from core.tabular import (
     CATEGORICAL_MISSING,
     NUMERIC_MISSING,
@@ -37,8 +37,7 @@ from core.tabular import (
     suggest_preprocess_config,
 )
 from core.workspace import Workspace
-from ui import state
-from ui.widgets import field_meta, show_checks
+from ui.widgets import field_meta, read_upload_once, show_checks
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 SOURCE_UPLOAD = "Upload a file"
@@ -56,22 +55,7 @@ MISSING_TITLES = {"median": "the median", "mean": "the mean", "zero": "zero",
 
 def read_uploaded(uploaded, workspace: Workspace) -> LoadedTable | None:
     """The uploaded file as a table, read once per distinct file; a plain message instead of a traceback."""
-    refused = state.upload_problem(uploaded)
-    if refused:  # this person's upload limit, set by an admin (hosted apps)
-        st.error(refused, icon=":material/error:")
-        return None
-    raw = uploaded.getvalue()
-    cache_key = "data_table_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
-    if cache_key not in st.session_state:
-        try:
-            st.session_state[cache_key] = read_upload(uploaded.name, raw, workspace)
-        except DataError as error:
-            st.session_state[cache_key] = str(error)
-    result = st.session_state[cache_key]
-    if isinstance(result, str):
-        st.error(result, icon=":material/error:")
-        return None
-    return result
+    return read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, workspace), "data_table")
 
 
 def choose_table(workspace: Workspace) -> tuple[LoadedTable, str, str] | None:

@@ -23,8 +23,7 @@ from core.data import (
 )
 from core.samples import SAMPLE_NAME, cafe_feedback
 from core.workspace import Workspace
-from ui import state
-from ui.widgets import show_checks
+from ui.widgets import read_upload_once, show_checks
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS]
 SOURCE_UPLOAD = "Upload a file"
@@ -33,22 +32,7 @@ SOURCE_SAMPLE = "Use the built-in sample (café feedback)"
 
 def read_uploaded(uploaded, workspace: Workspace) -> LoadedTable | None:
     """The uploaded file as a table, read once per distinct file; a plain message instead of a traceback."""
-    refused = state.upload_problem(uploaded)
-    if refused:  # this person's upload limit, set by an admin (hosted apps)
-        st.error(refused, icon=":material/error:")
-        return None
-    raw = uploaded.getvalue()
-    cache_key = "data_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
-    if cache_key not in st.session_state:
-        try:
-            st.session_state[cache_key] = read_upload(uploaded.name, raw, workspace)
-        except DataError as error:
-            st.session_state[cache_key] = str(error)
-    result = st.session_state[cache_key]
-    if isinstance(result, str):
-        st.error(result, icon=":material/error:")
-        return None
-    return result
+    return read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, workspace), "data_text")
 
 
 def choose_table(workspace: Workspace) -> tuple[LoadedTable, str] | None:

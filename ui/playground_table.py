@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -10,11 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.data import SUPPORTED_EXTENSIONS, DataError, frame_to_csv_bytes, read_upload
+from core.data import SUPPORTED_EXTENSIONS, frame_to_csv_bytes, read_upload
 from core.runs import Run
 from core.tabular import TabularError
 from ui import state
 from ui.predictors import predictor_for
+from ui.widgets import read_upload_once
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 FORM_COLUMNS = 3
@@ -94,18 +94,9 @@ def form(predictor, run_id: str) -> None:
 
 
 def read_table(uploaded) -> pd.DataFrame | None:
-    raw = uploaded.getvalue()
-    cache_key = "play_table_read_" + hashlib.sha256(raw).hexdigest()[:16] + uploaded.name
-    if cache_key not in st.session_state:
-        try:
-            st.session_state[cache_key] = read_upload(uploaded.name, raw, state.workspace()).frame
-        except DataError as error:
-            st.session_state[cache_key] = str(error)
-    result = st.session_state[cache_key]
-    if isinstance(result, str):
-        st.error(result, icon=":material/error:")
-        return None
-    return result
+    loaded = read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, state.workspace()), "play_table",
+                              limit=False)
+    return None if loaded is None else loaded.frame
 
 
 def table(predictor, run_id: str) -> None:

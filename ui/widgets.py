@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
 import streamlit as st
 
-from core.data import Check
+from core.data import Check, DataError
 
 _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/check_circle:"}
@@ -83,3 +85,29 @@ def number(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return "–" if value is None else str(value)
+
+
+def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str, limit: bool = True) -> Any | None:
+    """`reader(name, bytes)` of an uploaded file, run once per distinct file and kept in the session.
+
+    A `DataError` (or a refused upload: over this person's size limit on a hosted app) is shown as a plain
+    message and gives None, so a page never shows a traceback for a bad file.
+    """
+    from ui import state
+
+    refused = state.upload_problem(uploaded) if limit else None
+    if refused:
+        st.error(refused, icon=":material/error:")
+        return None
+    raw = uploaded.getvalue()
+    cache_key = f"{key}_read_{hashlib.sha256(raw).hexdigest()[:16]}{uploaded.name}"
+    if cache_key not in st.session_state:
+        try:
+            st.session_state[cache_key] = reader(uploaded.name, raw)
+        except DataError as error:
+            st.session_state[cache_key] = DataError(str(error))
+    result = st.session_state[cache_key]
+    if isinstance(result, DataError):
+        st.error(str(result), icon=":material/error:")
+        return None
+    return result
