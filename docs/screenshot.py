@@ -31,7 +31,7 @@ def trained_run(home: Path) -> str:
     train, validation = split_train_validation(checked.frame, 0.2)
     save_text_classification(workspace, "cafe", train, validation, "sample", checked.checks)
     config = default_config("text-classification", "cafe", source="scratch", preset="quick")
-    config = replace(config, model=replace(config.model, name="transformer"), epochs=12, eval_every=10)
+    config = replace(config, model=replace(config.model, name="bag_of_embeddings"), epochs=15, eval_every=10)
     run = create_run(workspace, config)
     subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, check=True,
                    capture_output=True)
