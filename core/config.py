@@ -330,7 +330,7 @@ PRESET_DESCRIPTIONS = {
 PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("text-classification", "pretrained"): {
         "quick": {"epochs": 1.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
-        "balanced": {"epochs": 2.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
+        "balanced": {"epochs": 3.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
         "thorough": {"epochs": 4.0, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128,
                      "early_stopping_patience": 3},
     },
