@@ -35,7 +35,7 @@ def test_few_shot_evaluation_and_the_comparison_table(workspace, sample_dataset,
     expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("stMetricValue").first).to_have_text(re.compile(r"\d+\.\d%"))
 
-    page.get_by_role("tab", name=re.compile("Prompt or fine-tune")).click()
+    page.get_by_test_id("stTab").filter(has_text="Prompt or fine-tune").first.click()
     page.get_by_role("button", name=re.compile(r"Compare on \d+ held-out examples")).click()
     expect(page.get_by_text(re.compile(r"Best on these \d+ examples"))).to_be_visible(timeout=60_000)
     compare_tab = page.get_by_role("tabpanel").filter(has_text="Where they disagree")
