@@ -36,21 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sst2_minilm import prepare_dataset  # noqa: E402 - the same SST-2 preparation as the fine-tuning bench
+
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "sst2"
 TEMPLATE = "Review: {text}\nSentiment:"
 LABEL_WORDS = {"0": "negative", "1": "positive"}  # SST-2's classes are named 0 and 1
 
 
-def prepare_dataset(workspace, data_dir: Path):
-    from core.data import align_validation, check_classification, read_upload, save_text_classification
-
-    train_file, dev_file = data_dir / "train_3k.tsv", data_dir / "dev.tsv"
-    train = check_classification(read_upload(train_file.name, train_file.read_bytes(), workspace).frame,
-                                 "sentence", "label")
-    dev = check_classification(read_upload(dev_file.name, dev_file.read_bytes(), workspace).frame,
-                               "sentence", "label", validation=True)
-    validation, checks = align_validation(dev, train.labels)
-    return save_text_classification(workspace, "sst2", train.frame, validation, "SST-2", train.checks + checks)
 
 
 def plain_loop(model, tokenizer, recipe, train_examples, examples) -> list[str]:
