@@ -47,10 +47,10 @@ def test_sign_in_then_a_team_mate_sees_the_run_read_only_and_copies_it(hosted_se
     ada.goto(f"{hosted_server}/runs")
     sign_in(ada, "Ada", "not the password")
     expect(ada.get_by_text("That password is not right")).to_be_visible(timeout=30_000)
-    expect(ada.get_by_role("heading", name="Runs")).to_have_count(0)
+    expect(ada.get_by_role("heading", name="Runs", exact=True)).to_have_count(0)
     expect(ada.get_by_role("link", name="Data")).to_have_count(0)  # no way round it through the menu
     sign_in(ada, "Ada", TEAM_PASSWORD)
-    expect(ada.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
+    expect(ada.get_by_role("heading", name="Runs", exact=True)).to_be_visible(timeout=30_000)
     expect(ada.get_by_text("Signed in as Ada")).to_be_visible()
     expect(ada.get_by_text(run.id).first).to_be_attached(timeout=30_000)  # a cell of her runs table
 
