@@ -533,6 +533,28 @@ def test_calibration_against_training_texts_divides_out_their_average_answer():
     assert "N/A" in without_texts.warnings[0]
 
 
+def test_calibration_against_the_classified_texts_divides_out_their_own_average_answer():
+    # The model says "great" for everything, "bad" only a little less so: its own average shows the lean.
+    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
+             "meh": {"great": 1.5, "terrible": 0.0}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0,
+                          calibrate=True, calibrate_against="classified-texts")
+    texts = ["good", "bad", "meh"] * 6  # enough texts for their average to be the bias
+    raw = prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+    calibrated = predict_probabilities(bigram, word_tokenizer, recipe, [], texts)
+    expected = raw / raw.mean(axis=0)
+    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    assert raw.argmax(axis=1).tolist()[:3] == [0, 0, 0]
+    assert calibrated.probabilities.argmax(axis=1).tolist()[:3] == [0, 1, 0] and not calibrated.warnings
+
+    # One text alone would always come out 50/50: the training texts measure the bias instead, and it says so.
+    train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
+    alone = predict_probabilities(bigram, word_tokenizer, recipe, train, ["meh"])
+    assert "training texts were used instead" in alone.warnings[0]
+    assert alone.probabilities[0].max() > 0.51
+
+
 def test_calibration_texts_are_a_fixed_sample_that_leaves_out_the_shown_examples():
     recipe = _recipe(few_shot_k=3, calibrate=True, calibrate_against="training-texts")
     shown = select_examples(recipe, TRAIN)

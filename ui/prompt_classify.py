@@ -33,7 +33,8 @@ ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "
 DEFAULTS = {"prompt_template": PromptRecipe.template, "prompt_k": 4, "prompt_selection": "class-balanced",
             "prompt_order": "shuffled", "prompt_calibrate": False, "prompt_calibrate_against": "content-free",
             "prompt_seed": 0}
-CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "your training texts (average)"}
+CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "your training texts (average)",
+                     "classified-texts": "the texts being classified (average)"}
 
 
 @dataclass(frozen=True)
