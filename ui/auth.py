@@ -11,6 +11,7 @@ kept in Streamlit's identity cookie.
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import time
 
 import streamlit as st
@@ -124,6 +125,10 @@ def provider_sign_in(config: Settings) -> None:
                  "app to add you.", icon=":material/block:")
         if st.button("Sign out", key="auth_refused_sign_out", icon=":material/logout:"):
             st.logout()
+        return
+    if importlib.util.find_spec("authlib") is None:  # st.login needs it, and it is not in requirements.txt
+        st.error("Sign-in through a provider is not set up on this server: it needs Authlib. Whoever hosts the app: "
+                 "run  pip install \"streamlit[auth]\"  and restart.", icon=":material/key_off:")
         return
     st.caption("Sign in with your work account.")
     if st.button("Sign in", type="primary", key="auth_sign_in", icon=":material/login:"):
