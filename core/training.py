@@ -91,6 +91,7 @@ class MetricsCallback(TrainerCallback):
         self.last_status = 0.0
         self.first_step = 0
         self.diverged: str | None = None
+        self.losses = LossWatch()
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.time()
@@ -129,7 +130,7 @@ class MetricsCallback(TrainerCallback):
         record.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
         if state.is_world_process_zero:
             append_metrics(self.run_dir, record)
-        reason = divergence_reason(record)
+        reason = divergence_reason(record) or self.losses.explosion(record)
         if reason:
             self.diverged = reason
             control.should_training_stop = True
@@ -145,6 +146,35 @@ def divergence_reason(record: dict[str, Any]) -> str | None:
                     f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
                     "up. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
     return None
+
+
+class LossWatch:
+    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
+
+    It fires when a logged loss is both many times the lowest one so far and well above where training started,
+    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
+    """
+
+    FACTOR_OVER_LOWEST = 10.0
+    FACTOR_OVER_FIRST = 3.0
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.lowest = math.inf
+
+    def explosion(self, record: dict[str, Any]) -> str | None:
+        loss = record.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return None
+        if self.first is None:
+            self.first = self.lowest = float(loss)
+            return None
+        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
+            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
+                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
+                    "ruined. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
+        self.lowest = min(self.lowest, float(loss))
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------- jobs

@@ -164,6 +164,24 @@ def test_a_nan_loss_stops_training_with_an_explanation(tmp_path):
     assert divergence_reason({"loss": 0.3, "grad_norm": float("inf"), "step": 3}).startswith("The grad norm")
 
 
+def test_an_exploding_but_finite_loss_stops_training_with_an_explanation(tmp_path):
+    (tmp_path / "status.json").write_text("{}")
+    callback = MetricsCallback(tmp_path, StopSignal())
+
+    class Control:
+        should_training_stop = False
+
+    def log(step: int, loss: float) -> bool:
+        state = type("State", (), {"global_step": step, "epoch": step / 100, "is_world_process_zero": True})()
+        return callback.on_log(None, state, Control(), logs={"loss": loss}).should_training_stop
+
+    # Ordinary training: falling, with a noisy bump back to near the start; then a learning rate far too high.
+    assert not any(log(step, loss) for step, loss in [(1, 0.7), (10, 0.4), (20, 0.05), (30, 0.6), (40, 0.1)])
+    assert log(50, 48.0)
+    assert "exploded at step 50" in callback.diverged and "Lower the learning rate" in callback.diverged
+    assert '"loss": 48.0' in (tmp_path / "metrics.jsonl").read_text()  # the chart still shows the jump
+
+
 def test_the_headless_command_creates_and_trains_a_run(workspace, sample_dataset, tmp_path):
     config_path = tmp_path / "config.json"
     scratch_config(epochs=1).save(config_path)
