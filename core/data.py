@@ -9,6 +9,7 @@ Prepared datasets are stored by `core.dataset_store`; this module only hands it 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -65,9 +66,16 @@ class CheckedData:
 
 
 def decode_text(raw: bytes) -> tuple[str, list[Check]]:
-    """UTF-8 when it is; otherwise Windows-1252 (a superset of Latin-1 that spreadsheets on Windows write)."""
+    """UTF-8 when it is; UTF-16 when it starts with its byte-order mark; otherwise Windows-1252 (a superset of
+    Latin-1 that spreadsheets on Windows write)."""
     if not raw.strip():
         raise DataError("The file is empty. Choose a file that has a header row and at least a few rows of data.")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text" and Notepad's "Unicode"
+        try:
+            return raw.decode("utf-16"), []
+        except UnicodeDecodeError:
+            raise DataError("The file says it is UTF-16 but parts of it are not. Save it again as CSV UTF-8 "
+                            "(in Excel: File → Save As → CSV UTF-8) and upload that.") from None
     if b"\x00" in raw[:8192]:
         raise DataError(
             "This looks like a binary file (for example a spreadsheet or an image), not text. "
@@ -206,6 +214,13 @@ def _read_text_lines(text: str) -> LoadedTable:
     return LoadedTable(frame, "TXT", [note])
 
 
+def _looks_tab_separated(text: str) -> bool:
+    """Whether a .txt file is really a table: its first lines all have the same number (≥ 1) of tabs."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    tabs = {line.count("\t") for line in lines}
+    return len(lines) >= 2 and len(tabs) == 1 and tabs != {0}
+
+
 def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTable:
     path = _stage_file(workspace, filename, raw)
     try:
@@ -235,6 +250,8 @@ def read_upload(filename: str, raw: bytes, workspace: Workspace) -> LoadedTable:
             table = _read_delimited(text, filename, extension, workspace)
         elif extension in (".json", ".jsonl"):
             table = _read_json(text, filename, extension, workspace)
+        elif _looks_tab_separated(text):  # Excel's "Unicode Text" export is a .txt table with tabs
+            table = _read_delimited(text, filename, ".tsv", workspace)
         else:
             table = _read_text_lines(text)
         table.checks[:0] = encoding_checks

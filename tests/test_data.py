@@ -3,6 +3,7 @@ person really uploads, each with a message that says how to fix it."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 
@@ -91,6 +92,15 @@ def test_latin1_file_is_read_with_a_warning(workspace):
     table = read_upload("french.csv", content, workspace)
     assert "café crème très bon" in table.frame["text"].tolist()
     assert any("not UTF-8" in check.message for check in table.checks)
+
+
+def test_excel_unicode_text_utf16_with_a_byte_order_mark_is_read(workspace):
+    # Excel's "Save As → Unicode Text" writes tab-separated UTF-16 that starts with a byte-order mark.
+    content = "text\tlabel\ncafé crème très bon\tpos\nmauvais café\tneg\n".encode("utf-16")
+    table = read_upload("export.txt", content, workspace)
+    assert table.frame["text"].tolist() == ["café crème très bon", "mauvais café"]
+    with pytest.raises(DataError, match="UTF-16"):
+        read_upload("broken.csv", codecs.BOM_UTF16_LE + "text,label\n".encode("utf-16-le") + b"\x00\xd8", workspace)
 
 
 def test_a_single_column_file_points_at_the_wrong_delimiter(workspace):

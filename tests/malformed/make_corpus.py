@@ -90,7 +90,8 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "whitespace_only.csv": ("text", b"   \n\n\t \n", "empty"),
         "png_disguised_as.csv": ("text", png(), "binary"),
         "xlsx_renamed.csv": ("text", zip_bytes([("xl/workbook.xml", b"<workbook/>\x00")]), "binary"),
-        "utf16.csv": ("text", csv_text(good_rows).encode("utf-16"), "utf"),
+        # UTF-16 with its byte-order mark is read; without one it cannot be told from a binary file.
+        "utf16_no_bom.csv": ("text", csv_text(good_rows).encode("utf-16-le"), "utf"),
         "colon_delimited.csv": ("text", csv_text(good_rows, delimiter=":").encode(), "one column"),
         "latin1.csv": ("text", latin1.encode("latin-1"), "not utf-8"),
         "missing_label_column.csv": ("text", ("review\n" + "\n".join(t for t, _ in good_rows)).encode(), "label"),
