@@ -25,6 +25,10 @@ def uploaded(run: Run) -> list[tuple[str, Image.Image]]:
                              type=UPLOAD_TYPES, accept_multiple_files=True, key=f"play_images_{run.id}")
     images = []
     for file in (files or [])[:MAX_IMAGES]:
+        refused = state.upload_problem(file)  # the same per-person size limit as the Data page's uploads
+        if refused:
+            st.error(f"{file.name}: {refused}", icon=":material/error:")
+            continue
         try:
             images.append((file.name, read_uploaded_image(file.getvalue())))
         except ImageDataError as error:

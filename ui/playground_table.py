@@ -94,8 +94,7 @@ def form(predictor, run_id: str) -> None:
 
 
 def read_table(uploaded) -> pd.DataFrame | None:
-    loaded = read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, state.workspace()), "play_table",
-                              limit=False)
+    loaded = read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, state.workspace()), "play_table")
     return None if loaded is None else loaded.frame
 
 

@@ -87,7 +87,7 @@ def number(value: Any, digits: int = 3) -> str:
     return "–" if value is None else str(value)
 
 
-def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str, limit: bool = True) -> Any | None:
+def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str) -> Any | None:
     """`reader(name, bytes)` of an uploaded file, run once per distinct file and kept in the session.
 
     A `DataError` (or a refused upload: over this person's size limit on a hosted app) is shown as a plain
@@ -95,7 +95,7 @@ def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str, li
     """
     from ui import state
 
-    refused = state.upload_problem(uploaded) if limit else None
+    refused = state.upload_problem(uploaded)
     if refused:
         st.error(refused, icon=":material/error:")
         return None
