@@ -26,7 +26,7 @@ def test_upload_a_zip_train_a_cnn_and_classify_an_image(app_server, page, tmp_pa
     wait_for_app(page)
     page.locator("input[type=file]").first.set_input_files(archive)
     expect(page.get_by_text("30 images in 3 classes.")).to_be_visible()
-    expect(page.get_by_text("Images per class")).to_be_visible(timeout=20_000)  # the class-count chart
+    expect(page.get_by_text("Images per class").first).to_be_visible(timeout=20_000)  # the class-count chart
     expect(page.get_by_text("How the model sees them")).to_be_visible()
     page.get_by_role("button", name="Save dataset").click()
     expect(page.get_by_text(re.compile("Saved “digits”: 24 training and 6 validation images"))).to_be_visible()

@@ -25,7 +25,7 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     page.goto(f"{app_server}/data")
     page.locator("input[type=file]").first.set_input_files(str(csv))
     expect(page.get_by_text("450 examples in 3 classes are ready.")).to_be_visible()
-    expect(page.get_by_text("Examples per class")).to_be_visible()  # the class-balance chart
+    expect(page.get_by_text("Examples per class").first).to_be_visible()  # the class-balance chart
     page.get_by_role("button", name="Save dataset").click()
     expect(page.get_by_text(re.compile("Saved “reviews”"))).to_be_visible()
 
