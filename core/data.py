@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,7 +217,7 @@ def _read_text_lines(text: str) -> LoadedTable:
 
 def _looks_tab_separated(text: str) -> bool:
     """Whether a .txt file is really a table: its first lines all have the same number (≥ 1) of tabs."""
-    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    lines = [line for line in itertools.islice(io.StringIO(text), 20) if line.strip()]  # no split of the whole file
     tabs = {line.count("\t") for line in lines}
     return len(lines) >= 2 and len(tabs) == 1 and tabs != {0}
 

@@ -63,7 +63,6 @@ def worker_environment(gpus: list[int] | None) -> dict[str, str]:
 WORKER_NICENESS = 10
 
 
-
 def start_worker(run_dir: Path, processes: int = 1, gpus: list[int] | None = None) -> subprocess.Popen:
     """Start the worker in its own session, at a lower CPU priority than the app; its output goes to train.log."""
     with open(run_dir / "train.log", "ab") as log:
