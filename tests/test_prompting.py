@@ -481,23 +481,37 @@ def _bigram_model(table: dict[str, dict[str, float]]):
     return bigram, fast, vocabulary
 
 
+def _review_recipe(**changes) -> PromptRecipe:
+    """The recipe the known-logits tests share: "Review: {text}", answered by "great" (pos) or "terrible" (neg)."""
+    return PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, **changes)
+
+
+def _answers(table: dict[str, dict[str, float]], texts: list[str]) -> np.ndarray:
+    """What the bigram model says after each text: softmax over ("great", "terrible")."""
+    return prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+
+
+def _divided_out(probabilities: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    adjusted = probabilities / bias
+    return adjusted / adjusted.sum(axis=1, keepdims=True)
+
+
 def test_rank_scores_and_calibration_match_a_model_with_known_logits():
     # After "good" the model leans to "great", after "bad" to "terrible"; after "meh" slightly to "great", but it
     # leans to "great" even more after the content-free "N/A": calibration turns "meh" into "terrible".
     table = {"good": {"great": 2.0, "terrible": 0.0, "meh": 5.0}, "bad": {"great": 0.0, "terrible": 1.5},
              "meh": {"great": 0.8, "terrible": 0.2}, "N/A": {"great": 1.0, "terrible": 0.0}}
     bigram, word_tokenizer, _ = _bigram_model(table)
-    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0)
+    recipe = _review_recipe(few_shot_k=0)
     texts = ["good", "bad", "meh"]
 
     raw = predict_probabilities(bigram, word_tokenizer, recipe, [], texts).probabilities
-    expected_raw = prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+    expected_raw = _answers(table, texts)
     np.testing.assert_allclose(raw, expected_raw, atol=1e-5)  # other words' logits ("meh": 5.0) cancel out
 
     calibrated = predict_probabilities(bigram, word_tokenizer, replace(recipe, calibrate=True), [], texts)
-    content_free = prompting.softmax(np.array([table["N/A"]["great"], table["N/A"]["terrible"]]))
-    expected = expected_raw / content_free
-    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    content_free = _answers(table, ["N/A"])[0]
+    np.testing.assert_allclose(calibrated.probabilities, _divided_out(expected_raw, content_free), atol=1e-5)
     assert raw.argmax(axis=1).tolist() == [0, 1, 0]
     assert calibrated.probabilities.argmax(axis=1).tolist() == [0, 1, 1]
 
@@ -505,8 +519,7 @@ def test_rank_scores_and_calibration_match_a_model_with_known_logits():
 def test_few_shot_scores_with_the_cached_prefix_match_the_known_logits():
     table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5}}
     bigram, word_tokenizer, _ = _bigram_model(table)
-    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"},
-                          few_shot_k=2, example_separator=" ")
+    recipe = _review_recipe(few_shot_k=2, example_separator=" ")
     train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
     assert assemble_prompt(recipe, train, "bad").text.count("Review:") == 3
     # The worked examples are read once and cached; the label still follows the query's last word.
@@ -519,14 +532,12 @@ def test_calibration_against_training_texts_divides_out_their_average_answer():
     table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5},
              "meh": {"great": 0.8, "terrible": 0.2}}
     bigram, word_tokenizer, _ = _bigram_model(table)
-    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0,
-                          calibrate=True, calibrate_against="training-texts")
+    recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="training-texts")
     train = [{"text": "good", "label": "pos"}, {"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
-    rows = {word: prompting.softmax(np.array([table[word]["great"], table[word]["terrible"]])) for word in table}
-    bias = (rows["good"] + rows["bad"]) / 2  # each distinct training text once
+    bias = _answers(table, ["good", "bad"]).mean(axis=0)  # each distinct training text once
     calibrated = predict_probabilities(bigram, word_tokenizer, recipe, train, ["meh", "good"])
-    expected = np.array([rows["meh"], rows["good"]]) / bias
-    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(calibrated.probabilities, _divided_out(_answers(table, ["meh", "good"]), bias),
+                               atol=1e-5)
     assert not calibrated.warnings
 
     without_texts = predict_probabilities(bigram, word_tokenizer, recipe, [], ["meh"])
@@ -538,13 +549,11 @@ def test_calibration_against_the_classified_texts_divides_out_their_own_average_
     table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
              "meh": {"great": 1.5, "terrible": 0.0}}
     bigram, word_tokenizer, _ = _bigram_model(table)
-    recipe = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0,
-                          calibrate=True, calibrate_against="classified-texts")
+    recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="classified-texts")
     texts = ["good", "bad", "meh"] * 6  # enough texts for their average to be the bias
-    raw = prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+    raw = _answers(table, texts)
     calibrated = predict_probabilities(bigram, word_tokenizer, recipe, [], texts)
-    expected = raw / raw.mean(axis=0)
-    np.testing.assert_allclose(calibrated.probabilities, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(calibrated.probabilities, _divided_out(raw, raw.mean(axis=0)), atol=1e-5)
     assert raw.argmax(axis=1).tolist()[:3] == [0, 0, 0]
     assert calibrated.probabilities.argmax(axis=1).tolist()[:3] == [0, 1, 0] and not calibrated.warnings
 
