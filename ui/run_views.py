@@ -1,7 +1,9 @@
 """Views of one run: live progress and charts (polled from the run folder), evaluation, config, log, actions.
 
-The live view is a fragment that re-runs itself every `POLL_SECONDS` while the run lives and stops polling once it
-ends, so a refresh, a second browser or a restarted server simply re-reads the run folder.
+The live view is two fragments that re-run themselves while the run lives and stop polling once it ends, so a
+refresh, a second browser or a restarted server simply re-reads the run folder: the status line and progress bar
+every `POLL_SECONDS`, the charts every `CHART_SECONDS`. Redrawing a Plotly chart is the costly part of a poll, in
+the server and most of all in the browser, and a curve that grows every few seconds still reads as live.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ui import queue_view, samples_view
 from ui.widgets import duration, number
 
 POLL_SECONDS = 1.0
+CHART_SECONDS = 5.0
 STATE_ICONS = {
     "queued": ":material/hourglass_top:", "starting": ":material/rocket_launch:",
     "running": ":material/directions_run:", "stopping": ":material/stop_circle:",
@@ -55,7 +58,9 @@ def training_charts(records: list[dict], task: str, key: str) -> None:
     title = {"accuracy": "Validation accuracy and F1 (higher is better)", "r2": "Validation R² (higher is better)",
              "loss": "Validation perplexity (lower is better)"}[TASKS[task].metric]
     right.plotly_chart(charts.metric_figure(records, metric_keys, title), key=f"{key}_metric")
-    with st.expander("Learning rate"):
+    # Drawn only on request: few people look at it, and every chart on screen is redrawn at every poll.
+    if st.toggle("Show the learning rate", key=f"{key}_show_lr",
+                 help="How big the training steps are over time: warm-up, then decay."):
         st.plotly_chart(charts.learning_rate_figure(records), key=f"{key}_lr")
 
 
@@ -65,9 +70,8 @@ def live_panel(run: Run, key: str, can_stop: bool = True) -> None:
     started_live = is_live(run.status)
 
     @st.fragment(run_every=POLL_SECONDS if started_live else None)
-    def panel() -> None:
+    def status_panel() -> None:
         status = run.status
-        task = run.config.task
         header = st.columns([3, 1])
         header[0].markdown(f"**{state_label(status)}** · {status.get('device', '')} · {status.get('message', '')}")
         if can_stop and is_live(status) and header[1].button("Stop", key=f"{key}_stop", icon=":material/stop_circle:",
@@ -77,12 +81,16 @@ def live_panel(run: Run, key: str, can_stop: bool = True) -> None:
         progress(status)
         if status.get("state") == "failed":
             st.error(status.get("message", "The run failed."), icon=":material/cancel:")
-        training_charts(run.metrics, task, key)
-        samples_view.render(run, key)  # text generation: what the model writes at each check
         if started_live and not is_live(status):
-            st.rerun()  # the run ended: redraw the whole page once, which also stops the polling
+            st.rerun()  # the run ended: redraw the whole page once (final charts too), which also stops the polling
 
-    panel()
+    @st.fragment(run_every=CHART_SECONDS if started_live else None)
+    def charts_panel() -> None:
+        training_charts(run.metrics, run.config.task, key)
+        samples_view.render(run, key)  # text generation: what the model writes at each check
+
+    status_panel()
+    charts_panel()
 
 
 # ---------------------------------------------------------------------------------------------------- results
