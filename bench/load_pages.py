@@ -1,17 +1,22 @@
 """Page response under load: N people clicking through the app at once while a run trains.
 
-One headless Chromium, N browser contexts (separate sessions, as N people would be). Each session opens the app,
-then goes round the pages through the sidebar, as a person does; a page's response time runs from the click to
-the moment its title is shown and Streamlit has finished the script run. Meanwhile a real training run (the café
-sample, a small model from scratch) trains in the same workspace, and the Runs page shows it live.
+One headless Chromium, N browser contexts (separate sessions, as N people would be), all arriving at once. Each
+session opens the app, then goes round the pages through the sidebar as a person does, reading each page for a few
+seconds before the next click (`--think`, the mean pause; 0 clicks on as soon as a page is done, which no person
+does). On the Runs page it opens the training run, whose status and charts then follow it live. A page's response
+time runs from the click to the moment its title is shown and Streamlit has finished the script run. Meanwhile a
+real training run (the café sample, a small model from scratch), queued like the Train page does, trains in the
+same workspace.
 
     python bench/load_pages.py --sessions 10                # starts the app on a free port, local mode
     python bench/load_pages.py --sessions 10 --device cuda  # the training run on the GPU
     python bench/load_pages.py --url http://host:8501 --no-train   # an app that is already running
     python bench/load_pages.py --sessions 10 --think 0      # worst case: every session clicks without pause
 
-Prints p50/p95/max per page and overall (click → title shown and the script run finished), and for all pages the
-time to the title alone; the goal is p95 < 1 s at 10 sessions.
+Prints p50/p95/max per page and overall, the same for each browser's first visit to a page (which also compiles
+that page's widget code: Plotly's alone is 4.7 MB of JavaScript) and for return visits, and the time to the title
+alone. The goal is p95 < 1 s at 10 sessions. Here the N browsers share the server's cores, which a team's own
+laptops would not.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ TOUR = [("Data", "Data"), ("Train", "Train"), ("Runs", "Runs"), ("Playground", "
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"]
 FIRST_VISITS, RETURN_VISITS = "1st visits", "return visits"
+AGAIN = " (return)"  # a page's return visits, shown as its last column
 SUMMARIES = ("first load", "title shown", FIRST_VISITS, RETURN_VISITS)  # rows that are not pages
 SETTLED = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
@@ -66,6 +72,8 @@ def record(timings: dict[str, list[float]], name: str, round_number: int, second
     # A browser's first visit to a page also downloads and compiles that page's widget code (Plotly's alone is
     # 4.7 MB of JavaScript); a person's own browser keeps it cached, so both kinds of visit are reported.
     timings.setdefault(RETURN_VISITS if round_number else FIRST_VISITS, []).append(seconds)
+    if round_number:
+        timings.setdefault(name + AGAIN, []).append(seconds)
 
 
 async def open_first_run(page) -> float:
@@ -115,16 +123,18 @@ def percentile(values: list[float], share: float) -> float:
 def report(timings: dict[str, list[float]], sessions: int, think: float, run_state: str) -> None:
     print(f"\n{sessions} concurrent sessions, {think:g} s mean pause between clicks; the training run was "
           f"{run_state} at the end.")
-    print(f"{'page':<12}{'n':>5}{'p50 (s)':>10}{'p95 (s)':>10}{'max (s)':>10}")
-    pages = [name for name in timings if name not in SUMMARIES]
+    print(f"{'page':<14}{'n':>5}{'p50 (s)':>10}{'p95 (s)':>10}{'max (s)':>10}{'p95 on return (s)':>19}")
+    pages = [name for name in timings if name not in SUMMARIES and not name.endswith(AGAIN)]
     for name in [*pages, *(name for name in SUMMARIES if name in timings)]:
-        values = timings[name]
-        print(f"{name:<12}{len(values):>5}{statistics.median(values):>10.2f}{percentile(values, 0.95):>10.2f}"
-              f"{max(values):>10.2f}")
-    clicks = [v for name, values in timings.items() if name not in SUMMARIES for v in values]
+        values, again = timings[name], timings.get(name + AGAIN)
+        print(f"{name:<14}{len(values):>5}{statistics.median(values):>10.2f}{percentile(values, 0.95):>10.2f}"
+              f"{max(values):>10.2f}{percentile(again, 0.95) if again else float('nan'):>19.2f}")
+    clicks = [v for name in pages for v in timings[name]]
     p95 = percentile(clicks, 0.95)
-    print(f"{'all pages':<12}{len(clicks):>5}{statistics.median(clicks):>10.2f}{p95:>10.2f}{max(clicks):>10.2f}")
-    print(f"goal p95 < 1 s: {'met' if p95 < 1.0 else 'NOT met'}")
+    print(f"{'all pages':<14}{len(clicks):>5}{statistics.median(clicks):>10.2f}{p95:>10.2f}{max(clicks):>10.2f}")
+    again = percentile(timings[RETURN_VISITS], 0.95) if RETURN_VISITS in timings else float("nan")
+    print(f"goal p95 < 1 s: {'met' if p95 < 1.0 else 'NOT met'} over all clicks ({p95:.2f} s); "
+          f"{'met' if again < 1.0 else 'NOT met'} over return visits ({again:.2f} s)")
 
 
 async def drive(url: str, sessions: int, rounds: int, run_id: str | None, chromium: str,
