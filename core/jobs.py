@@ -20,6 +20,7 @@ Queue messages are JSON, not pickle: a queue shared over a network must not be a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import itertools
 import json
@@ -54,6 +55,13 @@ from core.runs import (
     write_json_atomic,
 )
 from core.settings import Settings, load_settings
+
+try:  # the Redis client is needed only with queue_backend = "redis"
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    UNREACHABLE: tuple[type[BaseException], ...] = (OSError, RedisConnectionError, RedisTimeoutError)
+except ImportError:
+    UNREACHABLE = (OSError,)
 
 TASK_NAME = "train_run"
 # Runs a restarted consumer had taken but not started go back ahead of everything queued since.
@@ -252,12 +260,24 @@ class JobQueue:
 
     # ------------------------------------------------------------------ web side
 
+    @contextlib.contextmanager
+    def _reaching(self):
+        """A Redis server that is down or unreachable becomes a QueueError that says what to do."""
+        try:
+            yield
+        except UNREACHABLE as error:
+            raise QueueError(f"The queue's Redis server ({self.settings.redis_url}) does not answer: start it, "
+                             "check redis_url, or set queue_backend to 'sqlite'.") from error
+
     def submit(self, run: Run, owner: str = "") -> None:
         """Put a run (new, or a stopped/failed one to resume) at the end of the line, and make sure this machine
-        has a consumer to take it."""
+        has a consumer to take it. Nothing changes in the run folder if the queue cannot be reached."""
+        with self._reaching():
+            self.huey.storage.queue_size()  # reachable? (a run marked queued that no queue holds would wait forever)
         update_status(run.folder, state="queued", message="Waiting in the queue.", owner=owner or local_user(),
                       queued_at=time.time(), finished_at=None, pid=None, gpus=[])
-        self.task(str(run.folder))
+        with self._reaching():
+            self.task(str(run.folder))
         if self.settings.consume_here:
             ensure_consumer(self.folder)
 
@@ -268,10 +288,12 @@ class JobQueue:
         return self.pending_count() > 0 and ensure_consumer(self.folder)
 
     def pending_count(self) -> int:
-        return self.huey.pending_count()
+        with self._reaching():
+            return self.huey.pending_count()
 
     def pending_folders(self) -> list[Path]:
-        return [Path(task.args[0]) for task in self.huey.pending() if task.args]
+        with self._reaching():
+            return [Path(task.args[0]) for task in self.huey.pending() if task.args]
 
     def held(self) -> list[tuple[Path, dict[str, Any]]]:
         """Runs the consumers have taken off the queue: training, or waiting for a GPU (in ticket order)."""

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.config import DEFAULT_PRESET
-from core.runs import create_run, get_run
+from core.runs import create_run, delete_run, get_run
 from ui import queue_view, router, run_views, state, train_form
 
 router.through_router()
@@ -35,8 +35,11 @@ if dataset is not None:
             st.json(config.to_dict(), expanded=False)
         if st.button("Start training", type="primary", icon=":material/rocket_launch:", key="train_start"):
             run = create_run(workspace, config)
-            queue_view.submit(run)  # it starts when a GPU (or the CPU) is free; the Runs page shows the line
-            state.select("run", run.id)
+            # It starts when a GPU (or the CPU) is free; the Runs page shows the line.
+            if queue_view.submit(run):
+                state.select("run", run.id)
+            else:  # the queue said why; the settings stay in the form for another try
+                delete_run(run)
 
 current = get_run(workspace, state.selected("run") or "")
 if current is not None:

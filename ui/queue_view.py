@@ -32,7 +32,11 @@ def submit(run: Run) -> bool:
     if queue is None:
         return False
     person = auth.current_person()
-    queue.submit(run, owner=person.identity if person is not None else "")
+    try:
+        queue.submit(run, owner=person.identity if person is not None else "")
+    except QueueError as error:
+        st.error(str(error), icon=":material/error:")
+        return False
     return True
 
 
@@ -83,13 +87,21 @@ def render(key: str = "queue") -> None:
     queue = job_queue()
     if queue is None:
         return
-    queue.wake_consumer()  # runs left waiting by a reboot start as soon as someone looks
-    live = bool(queue.entries())
+    try:
+        queue.wake_consumer()  # runs left waiting by a reboot start as soon as someone looks
+        live = bool(queue.entries())
+    except QueueError as error:
+        st.error(str(error), icon=":material/error:")
+        return
 
     @st.fragment(run_every=POLL_SECONDS if live else None)
     def panel() -> None:
-        entries = queue.entries()
         st.subheader("Queue")
+        try:
+            entries = queue.entries()
+        except QueueError as error:  # the Redis server went away while the page watched
+            st.error(str(error), icon=":material/error:")
+            return
         if not entries:
             st.caption("Nothing is training or waiting.")
             if live:

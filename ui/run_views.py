@@ -219,9 +219,9 @@ def model_zip(model_dir: Path) -> bytes:
 def actions(run: Run, key: str) -> None:
     status = run.status
     columns = st.columns(4)
-    if run.can_resume and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
-                                            help="Continue from the last checkpoint."):
-        queue_view.submit(run)
+    resume = run.can_resume and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
+                                                  help="Continue from the last checkpoint.")
+    if resume and queue_view.submit(run):  # otherwise submit has said why the queue cannot take it
         st.rerun()
     if run.has_model and status.get("state") in FINAL_STATES:
         columns[1].download_button("Export model (.zip)", data=lambda: model_zip(run.model_dir),
