@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 from core.config import default_config  # noqa: E402
 from core.image_data import (  # noqa: E402
-    ImagePreprocessConfig,
     load_labelled_images,
-    safe_extract_zip,
     save_image_classification,
     split_images,
     suggest_preprocess,
     summarize_images,
 )
+from core.image_transforms import ImagePreprocessConfig  # noqa: E402
 from core.runs import create_run  # noqa: E402
+from core.safe_zip import safe_extract_zip  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 DEFAULT_ZIP = ROOT.parent / "shared" / "datasets" / "mnist_png_500.zip"

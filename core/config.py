@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from core.image_data import ImagePreprocessConfig
+from core.image_transforms import ImagePreprocessConfig
 
 
 class ConfigError(ValueError):

@@ -1,9 +1,11 @@
-"""Image classification data: unpacking a person's zip safely, finding the classes, previewing and transforming.
+"""Image classification datasets: finding the classes, previewing, splitting and saving a folder of images.
 
-The boundary: this module turns an uploaded archive (or a folder) into checked image files, a `datasets.Dataset`
-with `image`/`label` columns and the class names, and turns PIL images into float tensors. It knows nothing about
-models or training. Every problem the person can fix is an `ImageDataError` whose message says how; files that
-are merely unusable are skipped and listed with a reason instead of failing the whole upload.
+The boundary: this module turns a folder of checked images (unpacked by `core.safe_zip`, or the built-in sample)
+into a `datasets.Dataset` with `image`/`label` columns and the class names, summarises it for the preview and
+stores it in the workspace. What one image file is lives in `core.image_files`; turning images into tensors in
+`core.image_transforms`. It knows nothing about models or training. Every problem the person can fix is an
+`ImageDataError` whose message says how; files that are merely unusable are skipped and listed with a reason
+instead of failing the whole upload.
 
 Two layouts are understood:
 - one folder per class (`cats/1.png`, `dogs/2.jpg`), optionally inside a single wrapper folder
@@ -14,272 +16,35 @@ Two layouts are understood:
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import random
 import shutil
-import stat
-import struct
-import warnings
-import zipfile
-import zlib
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import datasets
 import numpy as np
 import pandas as pd
-import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-MEGABYTE = 1024 * 1024
-# Formats PIL decodes by itself. Others (EPS runs Ghostscript, for one) are refused rather than opened.
-ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
-# A 8000×5000 photo is 40 M pixels; anything bigger is far beyond what a small classifier can use.
-MAX_IMAGE_PIXELS = 40_000_000
-# Only members this big can trip the per-file ratio check: tiny files compress oddly without being dangerous.
-RATIO_CHECK_MIN_BYTES = MEGABYTE
-COPY_CHUNK_BYTES = 64 * 1024
-MAX_LABEL_FILE_BYTES = 20 * MEGABYTE
+from core.image_files import (
+    MAX_LABEL_FILE_BYTES,
+    MEGABYTE,
+    ClassGrouping,
+    ImageDataError,
+    group_by_class,
+    is_ignored_name,
+    is_readable_image,
+)
+from core.image_transforms import ImagePreprocessConfig
+from core.safe_zip import ExtractReport, safe_extract_zip
+
 MIN_CLASSES = 2
-
-REASON_OUTSIDE = "outside the folder"
-REASON_LINK = "a link"
-REASON_NOT_IMAGE = "not an image"
-REASON_DAMAGED = "damaged or truncated image"
-REASON_TOO_LARGE = "image too large"
-REASON_ENCRYPTED = "password-protected"
-REASON_DUPLICATE = "a second file with the same name"
-REASON_UNWRITABLE = "its name clashes with a folder"
 
 FILENAME_COLUMNS = ("filename", "file", "file_name", "image", "path", "image_path")
 LABEL_COLUMNS = ("label", "class", "category", "target")
-
-
-class ImageDataError(Exception):
-    """The images cannot be used as they are; the message tells the person what to change."""
-
-
-# ---------------------------------------------------------------------------------------------------- layout
-
-
-@dataclass(frozen=True)
-class ClassGrouping:
-    """How image paths (relative, '/'-separated) split into classes."""
-
-    wrapper: str  # the folder(s) wrapping the class folders, '' when none
-    classes: dict[str, list[str]]  # class name → paths relative to the extraction root
-    loose: list[str]  # images that sit in no class folder
-
-
-def is_ignored_name(relative_path: str) -> bool:
-    """macOS resource forks and hidden files ('.DS_Store', '._x.png') are clutter, never data."""
-    parts = PurePosixPath(relative_path).parts
-    # '..' is not hidden: it is a way out of the folder, which safe_extract_zip reports.
-    return any(part == "__MACOSX" or (part.startswith(".") and part not in (".", "..")) for part in parts)
-
-
-def group_by_class(relative_paths: list[str]) -> ClassGrouping:
-    """The first folder under any single wrapper folder names the class.
-
-    A leading folder is only a wrapper when every path shares it *and* still has a class folder below it, so
-    `cats/a.png, cats/b.png` stays one class called 'cats' rather than becoming loose files.
-    """
-    split = [PurePosixPath(p).parts for p in relative_paths]
-    depth = 0
-    while split and all(len(parts) >= depth + 3 for parts in split) and len({p[depth] for p in split}) == 1:
-        depth += 1
-    wrapper = "/".join(split[0][:depth]) if split else ""
-    classes: dict[str, list[str]] = {}
-    loose: list[str] = []
-    for path, parts in zip(relative_paths, split):
-        rest = parts[depth:]
-        if len(rest) >= 2:
-            classes.setdefault(rest[0], []).append(path)
-        else:
-            loose.append(path)
-    return ClassGrouping(wrapper, dict(sorted(classes.items())), loose)
-
-
-# ---------------------------------------------------------------------------------------------------- one image
-
-
-def check_image_file(path: Path) -> str | None:
-    """None when the file is a complete image in an allowed format, else the reason it is not.
-
-    `verify()` checks the file's structure (PNG checksums); `load()` then decodes every pixel, because `verify()`
-    alone does not notice a JPEG cut short.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=ALLOWED_FORMATS) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    return REASON_TOO_LARGE
-                image.verify()
-            with Image.open(path, formats=ALLOWED_FORMATS) as image:
-                image.load()
-    except UnidentifiedImageError:
-        return REASON_NOT_IMAGE
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return REASON_TOO_LARGE
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
-        return REASON_DAMAGED
-    return None
-
-
-def is_readable_image(path: Path) -> bool:
-    """A cheap header-only check, for files already vetted by `safe_extract_zip` or a folder on disk."""
-    try:
-        with Image.open(path, formats=ALLOWED_FORMATS):
-            return True
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-
-
-# ---------------------------------------------------------------------------------------------------- the zip
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    name: str  # the member name as written in the zip
-    reason: str
-
-
-@dataclass
-class ExtractReport:
-    root: Path
-    kept: list[str] = field(default_factory=list)  # image paths relative to root, '/'-separated
-    label_files: list[str] = field(default_factory=list)  # CSV files kept for the 'images + labels CSV' layout
-    skipped: list[SkippedFile] = field(default_factory=list)
-
-    @property
-    def kept_by_class(self) -> dict[str, list[str]]:
-        return group_by_class(self.kept).classes
-
-    def skipped_reasons(self) -> dict[str, int]:
-        return dict(Counter(s.reason for s in self.skipped))
-
-
-def _is_link(info: zipfile.ZipInfo) -> bool:
-    # Unix zips keep the file mode in the top 16 bits of external_attr; a link's content is its target path.
-    return stat.S_ISLNK(info.external_attr >> 16)
-
-
-def _safe_destination(name: str, target: Path) -> Path | None:
-    """Where a member may be written, or None when its name points outside the target folder."""
-    cleaned = name.replace("\\", "/")
-    if cleaned.startswith("/") or (len(cleaned) > 1 and cleaned[1] == ":"):
-        return None  # absolute Unix path or a Windows drive letter
-    destination = (target / cleaned).resolve()
-    return destination if destination.is_relative_to(target) and destination != target else None
-
-
-def _refuse_oversized_archive(infos: list[zipfile.ZipInfo], max_files: int, max_total_bytes: int,
-                              max_ratio: float) -> None:
-    """Check what the archive *declares* before writing a single byte."""
-    if len(infos) > max_files:
-        raise ImageDataError(f"The zip holds {len(infos):,} files; the limit is {max_files:,}. "
-                             "Upload a smaller sample, or split it into several zips.")
-    total = sum(i.file_size for i in infos)
-    if total > max_total_bytes:
-        raise ImageDataError(f"Unpacked, the zip would take {total / MEGABYTE:,.0f} MB; the limit is "
-                             f"{max_total_bytes / MEGABYTE:,.0f} MB. Resize the images or upload fewer of them.")
-    compressed = sum(i.compress_size for i in infos)
-    suspicious = [i for i in infos if i.file_size >= RATIO_CHECK_MIN_BYTES
-                  and i.file_size > max_ratio * max(i.compress_size, 1)]
-    if (total >= RATIO_CHECK_MIN_BYTES and total > max_ratio * max(compressed, 1)) or suspicious:
-        raise ImageDataError("This zip expands to far more than its size (it looks like a 'zip bomb'), so it was "
-                             "not unpacked. Zip the image files themselves again and upload that.")
-
-
-def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, destination: Path, budget: int) -> int:
-    """Stream one member to disk, never writing more than it declared nor more than the remaining budget."""
-    limit = min(info.file_size, budget)
-    written = 0
-    with archive.open(info) as source, open(destination, "wb") as sink:
-        while chunk := source.read(COPY_CHUNK_BYTES):
-            written += len(chunk)
-            if written > limit:
-                raise ImageDataError("A file in the zip is bigger than the zip says it is, so unpacking stopped. "
-                                     "Zip the images again with an ordinary zip tool.")
-            sink.write(chunk)
-    return written
-
-
-def safe_extract_zip(zip_path: str | Path, target_dir: str | Path, max_files: int = 20000,
-                     max_total_bytes: int = 500 * MEGABYTE, max_ratio: float = 100) -> ExtractReport:
-    """Unpack only the usable images (and label CSVs) of a zip into `target_dir`; report everything skipped.
-
-    Refuses the whole archive (ImageDataError) when it is not a zip, has too many members, would unpack to too
-    many bytes, or compresses suspiciously well. Single members that escape the folder, are links, are not images
-    or are damaged are skipped with a reason. `target_dir` should be new or empty: one upload per folder.
-    """
-    target = Path(target_dir).resolve()
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ImageDataError("This file is not a readable zip archive. Select the image folder, choose "
-                             "'Compress' (or 'Send to → Compressed folder'), and upload the .zip it makes.") from error
-    with archive:
-        infos = archive.infolist()
-        _refuse_oversized_archive(infos, max_files, max_total_bytes, max_ratio)
-        target.mkdir(parents=True, exist_ok=True)
-        report = ExtractReport(root=target)
-        budget = max_total_bytes
-        seen: set[Path] = set()
-        for info in infos:
-            if info.is_dir() or is_ignored_name(info.filename.replace("\\", "/")):
-                continue
-            budget -= _extract_member(archive, info, target, report, seen, budget)
-    report.kept.sort()
-    report.label_files.sort()
-    return report
-
-
-def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, report: ExtractReport,
-                    seen: set[Path], budget: int) -> int:
-    """Write one member if it is a usable image or label file; returns the bytes it used from the budget."""
-    destination = _safe_destination(info.filename, target)
-    reason = None
-    if destination is None:
-        reason = REASON_OUTSIDE
-    elif _is_link(info):
-        reason = REASON_LINK
-    elif info.flag_bits & 0x1:
-        reason = REASON_ENCRYPTED
-    elif destination in seen:
-        reason = REASON_DUPLICATE
-    if reason:
-        report.skipped.append(SkippedFile(info.filename, reason))
-        return 0
-    seen.add(destination)
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        written = _copy_member(archive, info, destination, budget)
-    except (IsADirectoryError, NotADirectoryError, FileExistsError):
-        # 'a/b' as a file and 'a/b/c.png' in one zip: the second cannot exist beside the first.
-        report.skipped.append(SkippedFile(info.filename, REASON_UNWRITABLE))
-        return 0
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):
-        # Corrupt compressed bytes (a bad checksum) or a compression method Python cannot unpack (Deflate64).
-        destination.unlink(missing_ok=True)
-        report.skipped.append(SkippedFile(info.filename, REASON_DAMAGED))
-        return 0
-    relative = destination.relative_to(target).as_posix()
-    if destination.suffix.lower() == ".csv" and written <= MAX_LABEL_FILE_BYTES:
-        report.label_files.append(relative)
-        return written
-    reason = check_image_file(destination)
-    if reason:
-        destination.unlink()
-        report.skipped.append(SkippedFile(info.filename, reason))
-        return 0
-    report.kept.append(relative)
-    return written
 
 
 # ---------------------------------------------------------------------------------------------------- labelled set
@@ -504,58 +269,6 @@ def summarize_images(labelled: LabelledImages, samples_per_class: int = 6, max_c
         modes=dict(modes.most_common()), samples=samples)
 
 
-# ---------------------------------------------------------------------------------------------------- transforms
-
-
-def _knob(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field carrying its UI help text and, for numbers, the range the UI offers."""
-    return field(default=default, metadata={"help": help, **limits})
-
-
-@dataclass(frozen=True)
-class ImagePreprocessConfig:
-    image_size: int = _knob(28, "Every image is resized to this many pixels wide and high. Smaller trains faster; "
-                                "larger keeps more detail.", min=8, max=256)
-    grayscale: bool = _knob(True, "Turn images grey before training. Right for digits and scans; switch off when "
-                                  "colour tells the classes apart.")
-    normalize_mean: tuple[float, ...] = _knob(
-        (0.5,), "The average brightness subtracted from every pixel (one value, or one per colour channel), so the "
-                "model sees numbers around zero.")
-    normalize_std: tuple[float, ...] = _knob(
-        (0.5,), "What pixels are divided by after subtracting the mean (one value, or one per channel).")
-    horizontal_flip: bool = _knob(False, "While training, mirror half of the images left to right. Good for photos "
-                                         "of objects; wrong for digits and letters, which change meaning.")
-    random_crop: bool = _knob(False, "While training, shift each image a little by padding its border and cutting a "
-                                     "random window, so the model does not rely on exact positions.")
-    rotation_degrees: float = _knob(0.0, "While training, turn each image by a random angle up to this many degrees "
-                                         "either way. 0 switches it off; 10–15 helps handwriting.", min=0.0, max=45.0)
-
-    def __post_init__(self) -> None:
-        if not 8 <= self.image_size <= 1024:
-            raise ImageDataError(f"The image size must be between 8 and 1024 pixels, not {self.image_size}.")
-        for name in ("normalize_mean", "normalize_std"):
-            values = getattr(self, name)
-            if len(values) not in (1, self.channels):
-                raise ImageDataError(f"{name} needs one value or {self.channels} (one per channel), not {len(values)}.")
-        if any(v <= 0 for v in self.normalize_std):
-            raise ImageDataError("normalize_std values must be above zero: they divide every pixel.")
-        if not 0 <= self.rotation_degrees <= 180:
-            raise ImageDataError("The rotation must be between 0 and 180 degrees.")
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.grayscale else 3
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ImagePreprocessConfig:
-        """Rebuilt from `to_dict()` JSON; unknown keys (from a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
-
-
 def suggest_preprocess(summary: ImageSummary) -> ImagePreprocessConfig:
     """A starting point: grey when every image is grey, the most common size kept when it is small."""
     side = max(summary.most_common_size)
@@ -563,78 +276,7 @@ def suggest_preprocess(summary: ImageSummary) -> ImagePreprocessConfig:
     return ImagePreprocessConfig(image_size=image_size, grayscale=summary.all_grey)
 
 
-def _to_mode(image: Image.Image, grayscale: bool) -> Image.Image:
-    """'L' or 'RGB' from whatever was uploaded: photos turned upright, transparency put on white, 16-bit scaled."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        array = np.asarray(image, dtype=np.float32)
-        top = float(array.max()) or 1.0
-        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert("L" if grayscale else "RGB")
-
-
-def _augment(image: Image.Image, config: ImagePreprocessConfig, rng: random.Random) -> Image.Image:
-    if config.rotation_degrees:
-        angle = rng.uniform(-config.rotation_degrees, config.rotation_degrees)
-        image = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=0)
-    if config.horizontal_flip and rng.random() < 0.5:
-        image = ImageOps.mirror(image)
-    if config.random_crop:
-        # CIFAR's classic: pad by an eighth of the side, then cut a window of the original size at random.
-        pad = max(1, config.image_size // 8)
-        padded = ImageOps.expand(image, border=pad, fill=0)
-        left, top = rng.randint(0, 2 * pad), rng.randint(0, 2 * pad)
-        image = padded.crop((left, top, left + config.image_size, top + config.image_size))
-    return image
-
-
-def image_to_tensor(image: Image.Image, config: ImagePreprocessConfig, training: bool = False,
-                    rng: random.Random | None = None) -> torch.Tensor:
-    """A float tensor (channels, image_size, image_size), normalised; augmented only when `training`."""
-    image = _to_mode(image, config.grayscale)
-    image = image.resize((config.image_size, config.image_size), Image.Resampling.BILINEAR)
-    if training:
-        image = _augment(image, config, rng or random)
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    if array.ndim == 2:
-        array = array[:, :, None]
-    mean = np.asarray(config.normalize_mean, dtype=np.float32)
-    std = np.asarray(config.normalize_std, dtype=np.float32)
-    return torch.from_numpy(((array - mean) / std).transpose(2, 0, 1).copy())
-
-
-def make_batch_transform(config: ImagePreprocessConfig, training: bool,
-                         seed: int | None = None) -> Callable[[dict[str, list]], dict[str, list]]:
-    """For `Dataset.with_transform`: a batch of {image, label} becomes {pixel_values, labels}.
-
-    The dataset's columns change names, so a `Trainer` using it needs `remove_unused_columns=False`.
-    """
-    rng = random.Random(seed)
-
-    def transform(batch: dict[str, list]) -> dict[str, list]:
-        output: dict[str, list] = {
-            "pixel_values": [image_to_tensor(image, config, training, rng) for image in batch["image"]]}
-        if "label" in batch:
-            output["labels"] = list(batch["label"])
-        return output
-
-    return transform
-
-
-def images_to_batch(images: list[Image.Image], config: ImagePreprocessConfig) -> torch.Tensor:
-    """Images a person wants classified, as one (N, C, H, W) tensor without augmentation."""
-    if not images:
-        raise ImageDataError("Choose at least one image to classify.")
-    return torch.stack([image_to_tensor(image, config, training=False) for image in images])
-
-
 # ---------------------------------------------------------------------------------------------------- uploads
-
-MAX_UPLOADED_IMAGE_BYTES = 20 * MEGABYTE
 
 
 def extract_uploaded_zip(data: bytes, uploads: Path, **limits: Any) -> ExtractReport:
@@ -662,35 +304,6 @@ def save_uploaded_labels(data: bytes, uploads: Path) -> Path:
     path = Path(uploads) / f"labels-{hashlib.sha256(data).hexdigest()[:16]}.csv"
     path.write_bytes(data)
     return path
-
-
-def read_uploaded_image(data: bytes) -> Image.Image:
-    """An image a person wants classified, fully decoded, or an ImageDataError that says what is wrong with it."""
-    if len(data) > MAX_UPLOADED_IMAGE_BYTES:
-        raise ImageDataError(f"The image is over {MAX_UPLOADED_IMAGE_BYTES // MEGABYTE} MB. Save a smaller copy "
-                             "(a few hundred pixels wide is plenty) and upload that.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise ImageDataError("The image has too many pixels. Save a smaller copy and upload that.")
-            image.load()
-    except UnidentifiedImageError as error:
-        raise ImageDataError("This file is not an image this app can read. Upload a PNG, JPEG, GIF, BMP, WebP or "
-                             "TIFF file.") from error
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageDataError("The image has too many pixels. Save a smaller copy and upload that.") from error
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
-        raise ImageDataError("The image is damaged or cut short. Save it again and upload the new file.") from error
-    return image
-
-
-def preview_resized(path: str | Path, config: ImagePreprocessConfig) -> Image.Image:
-    """How the model will see an image: converted to grey or colour and resized, before normalisation."""
-    with Image.open(path) as image:
-        return _to_mode(image, config.grayscale).resize((config.image_size, config.image_size),
-                                                       Image.Resampling.BILINEAR)
 
 
 # ---------------------------------------------------------------------------------------------------- saving

@@ -2,7 +2,7 @@
 
 Being ordinary `PreTrainedModel`s means `Trainer`, `save_pretrained` (safetensors) and
 `AutoModelForSequenceClassification.from_pretrained` treat them like any downloaded model. The boundary: models
-take `pixel_values` tensors; turning files into those tensors is `core.image_data`'s job.
+take `pixel_values` tensors; turning files into those tensors is `core.image_transforms`'s job.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.image_data import ImagePreprocessConfig, images_to_batch
+from core.image_transforms import ImagePreprocessConfig, images_to_batch
 
 IMAGE_ARCHITECTURES = ("cnn", "mlp")
 

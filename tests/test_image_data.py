@@ -14,21 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from core.image_data import (
-    REASON_DAMAGED,
-    REASON_LINK,
-    REASON_NOT_IMAGE,
-    REASON_OUTSIDE,
-    ImageDataError,
-    ImagePreprocessConfig,
-    image_to_tensor,
-    load_image_dataset,
-    load_labelled_images,
-    make_batch_transform,
-    safe_extract_zip,
-    suggest_preprocess,
-    summarize_images,
-)
+from core.image_data import load_image_dataset, load_labelled_images, suggest_preprocess, summarize_images
+from core.image_files import REASON_DAMAGED, REASON_NOT_IMAGE, ImageDataError
+from core.image_transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
+from core.safe_zip import REASON_LINK, REASON_OUTSIDE, safe_extract_zip
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MNIST_ZIP = SHARED_DATASETS / "mnist_png_500.zip"

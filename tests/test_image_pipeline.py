@@ -20,8 +20,6 @@ from core.config import TrainConfig, default_config
 from core.dataset_store import DatasetError
 from core.image_data import (
     SAMPLE_NAME,
-    ImageDataError,
-    ImagePreprocessConfig,
     load_labelled_images,
     save_image_classification,
     split_images,
@@ -29,6 +27,8 @@ from core.image_data import (
     summarize_images,
     write_digits_sample,
 )
+from core.image_files import ImageDataError
+from core.image_transforms import ImagePreprocessConfig
 from core.runs import create_run
 from core.tasks import pipeline
 from core.tasks.image_classification import PREPROCESS_KEY, load_predictor, pretrained_preprocess

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.data import DataError
-from core.image_data import ImageDataError
+from core.image_files import ImageDataError
 from core.tabular import TabularError
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
@@ -42,14 +42,9 @@ def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     from dataclasses import replace
 
     from core.data import read_upload
-    from core.tabular import (
-        detect_column_roles,
-        fit_preprocessor,
-        guess_target,
-        infer_task,
-        split_table,
-        suggest_preprocess_config,
-    )
+    from core.tabular import detect_column_roles, infer_task, suggest_preprocess_config
+    from core.tabular_dataset import guess_target, split_table
+    from core.tabular_preprocessor import fit_preprocessor
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -86,7 +81,8 @@ def generation_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str
 
 def image_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """A zip of images: safe unpacking, then class folders or a labels CSV, then the summary."""
-    from core.image_data import load_labelled_images, safe_extract_zip, summarize_images
+    from core.image_data import load_labelled_images, summarize_images
+    from core.safe_zip import safe_extract_zip
 
     zip_path = workspace.uploads / name
     zip_path.write_bytes(raw)

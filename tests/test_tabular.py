@@ -15,26 +15,20 @@ from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
 from core.tabular import (
-    PREPROCESSOR_FILE,
     ROLE_CATEGORICAL,
     ROLE_CONSTANT,
     ROLE_ID,
     ROLE_NUMERIC,
     ROLE_TEXT,
     TabularError,
-    TabularMLP,
     TabularPreprocessConfig,
-    TabularPreprocessor,
-    arrays_to_hf_dataset,
-    build_tabular_model,
     detect_column_roles,
-    fit_preprocessor,
     infer_task,
-    predict_frame,
-    predict_one,
     prepare_frame,
     suggest_preprocess_config,
 )
+from core.tabular_model import TabularMLP, build_tabular_model, predict_frame, predict_one
+from core.tabular_preprocessor import PREPROCESSOR_FILE, TabularPreprocessor, arrays_to_hf_dataset, fit_preprocessor
 
 TITANIC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "titanic.csv"
 needs_titanic = pytest.mark.skipif(not TITANIC.is_file(), reason="shared datasets not present")

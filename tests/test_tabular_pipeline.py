@@ -21,18 +21,10 @@ from streamlit.testing.v1 import AppTest
 from core.config import TrainConfig, default_config
 from core.dataset_store import load_dataset_info
 from core.runs import create_run, update_status
-from core.tabular import (
-    PREPROCESSOR_FILE,
-    SAMPLE_TABLES,
-    TabularError,
-    build_tabular_model,
-    fit_preprocessor,
-    guess_target,
-    sample_table,
-    save_table_dataset,
-    split_table,
-    suggest_preprocess_config,
-)
+from core.tabular import TabularError, suggest_preprocess_config
+from core.tabular_dataset import SAMPLE_TABLES, guess_target, sample_table, save_table_dataset, split_table
+from core.tabular_model import build_tabular_model
+from core.tabular_preprocessor import PREPROCESSOR_FILE, fit_preprocessor
 from core.tasks import pipeline
 from core.tasks.tabular import load_predictor
 from core.training import TrainingError, plan_device

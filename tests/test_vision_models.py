@@ -9,14 +9,9 @@ import torch
 from PIL import Image
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.image_data import (
-    ImagePreprocessConfig,
-    image_to_tensor,
-    load_image_dataset,
-    load_labelled_images,
-    make_batch_transform,
-    safe_extract_zip,
-)
+from core.image_data import load_image_dataset, load_labelled_images
+from core.image_transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
+from core.safe_zip import safe_extract_zip
 from core.vision_models import (
     IMAGE_ARCHITECTURES,
     ImageClassifier,

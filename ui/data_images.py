@@ -14,14 +14,10 @@ import streamlit as st
 from core import charts
 from core.image_data import (
     SAMPLE_NAME,
-    ExtractReport,
-    ImageDataError,
-    ImagePreprocessConfig,
     ImageSummary,
     LabelledImages,
     extract_uploaded_zip,
     load_labelled_images,
-    preview_resized,
     save_image_classification,
     save_uploaded_labels,
     split_images,
@@ -29,6 +25,9 @@ from core.image_data import (
     summarize_images,
     write_digits_sample,
 )
+from core.image_files import ImageDataError
+from core.image_transforms import ImagePreprocessConfig, preview_resized
+from core.safe_zip import ExtractReport
 from core.workspace import Workspace
 from ui import state
 from ui.widgets import knob

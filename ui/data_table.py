@@ -21,21 +21,16 @@ from core.tabular import (
     NUMERIC_MISSING,
     ROLE_NOUNS,
     ROLE_NUMERIC,
-    SAMPLE_TABLES,
     TASKS,
     ColumnRole,
-    TableSplit,
     TabularError,
     TabularPreprocessConfig,
     detect_column_roles,
-    fit_preprocessor,
-    guess_target,
     infer_task,
-    sample_table,
-    save_table_dataset,
-    split_table,
     suggest_preprocess_config,
 )
+from core.tabular_dataset import SAMPLE_TABLES, TableSplit, guess_target, sample_table, save_table_dataset, split_table
+from core.tabular_preprocessor import fit_preprocessor
 from core.workspace import Workspace
 from ui.widgets import field_meta, read_upload_once, show_checks
 

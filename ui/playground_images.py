@@ -8,7 +8,7 @@ from PIL import Image
 
 from core import charts
 from core.dataset_store import DatasetError, load_dataset_info
-from core.image_data import ALLOWED_FORMATS, ImageDataError, read_uploaded_image
+from core.image_files import ALLOWED_FORMATS, ImageDataError, read_uploaded_image
 from core.runs import Run
 from ui import state
 from ui.predictors import predictor_for

@@ -32,7 +32,8 @@ from core.config import (
     scratch_tasks,
 )
 from core.dataset_store import DatasetInfo, PreparedDataset, list_datasets
-from core.image_data import ImageDataError, ImagePreprocessConfig
+from core.image_files import ImageDataError
+from core.image_transforms import ImagePreprocessConfig
 from core.tasks import pipeline
 from core.workspace import Workspace
 from ui import state

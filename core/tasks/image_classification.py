@@ -31,7 +31,8 @@ from transformers import (
 from core import vision_models
 from core.config import TrainConfig, architecture
 from core.dataset_store import DatasetError, PreparedDataset
-from core.image_data import ImageDataError, ImagePreprocessConfig, images_to_batch, make_batch_transform
+from core.image_files import ImageDataError
+from core.image_transforms import ImagePreprocessConfig, images_to_batch, make_batch_transform
 from core.metrics import accuracy_and_f1, classification_evaluation
 from core.runs import write_json_atomic
 from core.training import (

@@ -28,19 +28,10 @@ from core.metrics import (
     regression_report,
 )
 from core.runs import write_json_atomic
-from core.tabular import (
-    TASK_KEYS,
-    TabularError,
-    TabularPrediction,
-    TabularPreprocessConfig,
-    TabularPreprocessor,
-    arrays_to_hf_dataset,
-    build_tabular_model,
-    fit_preprocessor,
-    predict_frame,
-    predict_one,
-    row_problems,
-)
+from core.tabular import TabularError, TabularPreprocessConfig
+from core.tabular_dataset import TASK_KEYS
+from core.tabular_model import TabularPrediction, build_tabular_model, predict_frame, predict_one, row_problems
+from core.tabular_preprocessor import TabularPreprocessor, arrays_to_hf_dataset, fit_preprocessor
 from core.training import (
     DevicePlan,
     EvaluationMemory,

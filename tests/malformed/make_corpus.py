@@ -141,7 +141,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
             json.dumps({"prompt": f"question {i}?"}).encode() + b"\n" for i in range(20)), "response"),
         "generation_pairs_too_few.json": ("generation", json.dumps(
             [{"prompt": "hi", "response": "hello"}, {"prompt": "bye", "response": "goodbye"}]).encode(), "pairs"),
-        # ---- zips of images (core.image_data)
+        # ---- zips of images (core.safe_zip + core.image_data)
         "images_not_a_zip.zip": ("images", b"this is plain text, not a zip archive\n", "not a readable zip"),
         "images_empty.zip": ("images", zip_bytes([]), "no images"),
         "images_traversal.zip": ("images", zip_bytes([("../../escaped.png", png()), ("/etc/cron.png", png()),
