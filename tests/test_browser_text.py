@@ -13,9 +13,11 @@ from tests.browser import wait_for_app
 pytestmark = pytest.mark.browser
 
 
-def progress_step(page) -> int:
+def progress(page) -> tuple[int, int]:
+    """(step, total steps) from the progress line."""
     text = page.get_by_text(re.compile(r"step [\d,]+ of [\d,]+")).first.inner_text()
-    return int(re.search(r"step ([\d,]+) of", text).group(1).replace(",", ""))
+    step, total = re.search(r"step ([\d,]+) of ([\d,]+)", text).groups()
+    return int(step.replace(",", "")), int(total.replace(",", ""))
 
 
 def test_upload_train_watch_and_predict(app_server, page, tmp_path):
@@ -38,17 +40,19 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     page.get_by_role("option", name=re.compile("Bag of embeddings")).click()
     wait_for_app(page)
     epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("30")
+    epochs.fill("100")  # ~1,200 steps: long enough to be seen moving, even on a loaded machine
     epochs.press("Enter")
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
 
     # The progress line and the loss chart update while the run trains, without touching the page.
     expect(page.get_by_text(re.compile(r"step [1-9][\d,]* of"))).to_be_visible(timeout=60_000)
-    first = progress_step(page)
+    first, total = progress(page)
+    assert first < total, "the run ended before the page could show it live"
+    # Steps past 999 are written with a thousands comma ("step 1,024 of 1,350").
     page.wait_for_function(
-        f"() => /step (\\d+) of/.exec(document.body.innerText) && "
-        f"parseInt(/step (\\d+) of/.exec(document.body.innerText)[1]) > {first}", timeout=60_000)
+        f"() => {{ const m = /step ([\\d,]+) of/.exec(document.body.innerText); "
+        f"return m !== null && parseInt(m[1].replace(/,/g, '')) > {first}; }}", timeout=60_000)
     expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached()
     expect(page.get_by_text("completed")).to_be_visible(timeout=120_000)
 
