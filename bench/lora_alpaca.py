@@ -65,7 +65,7 @@ def random_gemma(folder: Path, dataset, tokenizer_folder: Path | None) -> Path:
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
     from core.generation_data import PROMPT_TEMPLATE
-    from core.tasks.text_generation import train_bpe_tokenizer
+    from core.lm_tokenizers import train_bpe_tokenizer
 
     if tokenizer_folder:
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder), trust_remote_code=False)
@@ -139,7 +139,7 @@ def merged_answer(run, target: Path, device: str) -> tuple[float, str]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from core.generation_data import PROMPT_TEMPLATE
-    from core.tasks.text_generation import export_merged
+    from core.lm_predictor import export_merged
 
     started = time.perf_counter()
     export_merged(run.model_dir, target)

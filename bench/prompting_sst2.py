@@ -53,7 +53,8 @@ def plain_loop(model, tokenizer, recipe, train_examples, examples, last_logits_o
     """
     import torch
 
-    from core.prompting import build_prompt, label_token_ids, select_examples
+    from core.prompt_examples import select_examples
+    from core.prompting import build_prompt, label_token_ids
 
     shots = select_examples(recipe, train_examples)
     word_ids = [ids[0] for ids in label_token_ids(tokenizer, recipe)]
@@ -122,7 +123,7 @@ def main() -> None:
 
     from core.dataset_store import load_dataset_info
     from core.lm import load_causal_lm
-    from core.prompting import PromptRecipe
+    from core.prompt_recipe import PromptRecipe
     from core.workspace import Workspace
 
     models_dir = arguments.models_dir or Workspace.default().models

@@ -129,7 +129,8 @@ def full_validation_loss(run, device: str) -> float:
     from transformers.utils import logging as transformers_logging
 
     from core.dataset_store import load_dataset_info
-    from core.tasks.text_generation import load_predictor, text_blocks
+    from core.lm_data import text_blocks
+    from core.tasks.text_generation import load_predictor
     from core.workspace import Workspace
 
     datasets.disable_progress_bars()

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from core.metrics import classification_report
-from core.prompting import Example, PromptRecipe, SimilarityIndex, predict_probabilities
+from core.prompt_examples import SimilarityIndex
+from core.prompt_recipe import Example, PromptRecipe
+from core.prompting import predict_probabilities
 
 # texts, and a progress callback (done, total) → one class name per text
 Classify = Callable[[list[str], Callable[[int, int], None] | None], list[str]]

@@ -3,7 +3,7 @@
     recipes/<safe name>.json    {"name": ..., "dataset": ..., "recipe": {template, label_words, few_shot_k, ...}}
 
 A recipe file is data a person may have edited or been sent: it is read as JSON and every field is checked by
-`core.prompting.recipe_from_dict` before use; nothing in it is ever executed. Writes go through a temporary file
+`core.prompt_recipe.recipe_from_dict` before use; nothing in it is ever executed. Writes go through a temporary file
 and a rename, so a reader never sees half a recipe.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.prompting import PromptRecipe, recipe_from_dict, recipe_to_dict
+from core.prompt_recipe import PromptRecipe, recipe_from_dict, recipe_to_dict
 from core.workspace import Workspace, safe_name
 
 FOLDER = "recipes"

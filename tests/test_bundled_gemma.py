@@ -10,7 +10,8 @@ import time
 import pytest
 
 from core.lm import load_causal_lm
-from core.prompting import PromptRecipe, evaluate_recipe
+from core.prompt_recipe import PromptRecipe
+from core.prompting import evaluate_recipe
 
 TRAIN = [
     {"text": "a gorgeous , witty , seductive movie .", "label": "positive"},

@@ -16,18 +16,17 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from core import prompting
+from core import prompt_examples, prompt_recipe, prompt_scoring, prompting
 from core.lm import BUNDLED_LMS, bundled_lm, load_causal_lm
+from core.prompt_examples import SimilarityIndex, select_examples
+from core.prompt_recipe import PromptRecipe
+from core.prompt_scoring import score_continuations
 from core.prompting import (
-    PromptRecipe,
-    SimilarityIndex,
     assemble_prompt,
     calibrate_probabilities,
     evaluate_recipe,
     label_token_ids,
     predict_probabilities,
-    score_continuations,
-    select_examples,
 )
 from core.text_models import ModelError
 
@@ -135,7 +134,7 @@ def test_cached_prefix_gives_the_same_scores_as_rereading_it(model, continuation
 
 def test_full_logits_fallback_gives_the_same_scores(model, monkeypatch):
     fast = score_continuations(model, PREFIX, CONTEXTS, [[40, 43], [41]])
-    monkeypatch.setitem(prompting._HEAD_IS_EXACT, model, False)
+    monkeypatch.setitem(prompt_scoring._HEAD_IS_EXACT, model, False)
     slow = score_continuations(model, PREFIX, CONTEXTS, [[40, 43], [41]])
     np.testing.assert_allclose(fast, slow, atol=1e-4)
 
@@ -226,7 +225,7 @@ def _bag_of_words(texts):
 
 
 def test_similar_selection_puts_the_nearest_example_last():
-    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    index = prompt_examples.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
     picked = select_examples(_recipe(selection="similar", few_shot_k=2, order="as-selected"), TRAIN,
                              "the plot is terrible and dull .", index)
     assert picked[-1]["text"] == "the plot is terrible ."
@@ -235,12 +234,12 @@ def test_similar_selection_puts_the_nearest_example_last():
 
 def test_minilm_finds_the_sentence_with_the_same_meaning():
     texts = ["stock prices fell sharply today", "a cat was sitting on a rug", "it will rain tomorrow"]
-    index = SimilarityIndex(texts, prompting.SentenceEmbedder())
+    index = SimilarityIndex(texts, prompt_examples.SentenceEmbedder())
     assert index.nearest(["the kitten sat on the mat"], 1) == [[1]]
 
 
 def test_evaluation_with_similar_examples_runs_without_a_shared_cache(model, tokenizer):
-    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    index = prompt_examples.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
     result = evaluate_recipe(model, tokenizer, _recipe(selection="similar", few_shot_k=2, calibrate=True),
                              TRAIN, HELD_OUT, index=index)
     assert len(result.rows) == len(HELD_OUT)
@@ -318,7 +317,7 @@ def test_invalid_recipes_say_what_is_wrong(changes, message):
 
 
 def test_every_recipe_field_has_help_text():
-    assert all(prompting.recipe_help().values())
+    assert all(prompt_recipe.recipe_help().values())
 
 
 # ------------------------------------------------------------------------------------------------- loading LMs
@@ -362,7 +361,7 @@ def test_a_folder_without_safetensors_is_refused(tmp_path):
 def test_similar_order_uses_a_fresh_random_generator():
     # Shuffling similar examples must not depend on how many queries came before.
     recipe = _recipe(selection="similar", few_shot_k=3, order="shuffled")
-    index = prompting.build_similarity_index(recipe, TRAIN, embed=_bag_of_words)
+    index = prompt_examples.build_similarity_index(recipe, TRAIN, embed=_bag_of_words)
     first = select_examples(recipe, TRAIN, "a great film", index)
     random.seed(123)
     assert select_examples(recipe, TRAIN, "a great film", index) == first
@@ -573,7 +572,7 @@ def test_calibration_texts_are_a_fixed_sample_that_leaves_out_the_shown_examples
 
 
 def test_similar_examples_for_a_training_text_never_show_the_text_itself(tokenizer, monkeypatch):
-    index = prompting.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
+    index = prompt_examples.build_similarity_index(_recipe(), TRAIN, embed=_bag_of_words)
     recipe = _recipe(selection="similar", few_shot_k=2, calibrate=True, calibrate_against="training-texts")
     calls = []
     original = prompting._tokenize_for_scoring

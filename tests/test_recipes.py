@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.prompting import PromptRecipe
+from core.prompt_recipe import PromptRecipe
 from core.recipes import RecipeError, delete_recipe, list_recipes, load_recipe, recipe_path, save_recipe
 
 WORDS = {"pos": "great", "neg": "terrible"}

@@ -29,19 +29,13 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
+from core.lm_callbacks import read_samples
+from core.lm_data import random_windows, text_blocks, tokenize_pairs
+from core.lm_models import add_lora
+from core.lm_predictor import export_merged
+from core.lm_tokenizers import train_bpe_tokenizer, train_char_tokenizer
 from core.runs import create_run, read_json, read_metrics
-from core.tasks.text_generation import (
-    add_lora,
-    estimate_parameters,
-    export_merged,
-    load_predictor,
-    random_windows,
-    read_samples,
-    text_blocks,
-    tokenize_pairs,
-    train_bpe_tokenizer,
-    train_char_tokenizer,
-)
+from core.tasks.text_generation import estimate_parameters, load_predictor
 from core.text_models import ModelError
 from core.workspace import HOME_VARIABLE, Workspace
 

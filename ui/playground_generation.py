@@ -102,7 +102,7 @@ def export_merged_button(run: Run, key: str) -> None:
                 "the base model gives one folder that loads anywhere without `peft`.")
     target = Workspace(run.folder.parent.parent).models / f"{run.id}-merged"
     if st.button("Export merged model", icon=":material/merge:", key=f"{key}_export"):
-        from core.tasks.text_generation import export_merged
+        from core.lm_predictor import export_merged
 
         with st.spinner("Merging the add-ons into the base model and saving it…"):
             try:

@@ -14,16 +14,9 @@ import streamlit as st
 
 from core import charts
 from core.dataset_store import PreparedDataset, list_datasets
-from core.prompting import (
-    ORDERS,
-    SELECTIONS,
-    PromptRecipe,
-    SimilarityIndex,
-    assemble_prompt,
-    classify_text,
-    default_label_words,
-    recipe_help,
-)
+from core.prompt_examples import SimilarityIndex
+from core.prompt_recipe import ORDERS, SELECTIONS, PromptRecipe, default_label_words, recipe_help
+from core.prompting import assemble_prompt, classify_text
 from core.recipes import RecipeError, list_recipes, load_recipe, save_recipe
 from core.workspace import Workspace
 from ui.prompt_models import LoadedModel
@@ -103,14 +96,14 @@ def _rows(records: list[dict]) -> list[dict[str, str]]:
 
 @st.cache_resource(max_entries=1, show_spinner="Loading MiniLM to compare texts…")
 def _embedder():
-    from core.prompting import SentenceEmbedder
+    from core.prompt_examples import SentenceEmbedder
 
     return SentenceEmbedder()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the training texts once to find similar examples…")
 def _index(folder: str, stamp: float, labels: tuple[str, ...], _train: list[dict[str, str]]) -> SimilarityIndex:
-    # The same examples, in the same order, as core.prompting.usable_examples picks for these label words.
+    # The same examples, in the same order, as core.prompt_examples.usable_examples picks for these label words.
     pool = [row for row in _train if row["label"] in labels and row["text"].strip()]
     return SimilarityIndex.from_examples(pool, _embedder())
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.prompt_comparison import Approach, Comparison, classifier_approach, compare, prompt_approach
-from core.prompting import recipe_to_dict
+from core.prompt_recipe import recipe_to_dict
 from core.runs import Run, list_runs
 from core.workspace import Workspace
 from ui.predictors import predictor_for

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.prompting import EvaluationResult, evaluate_recipe, recipe_to_dict
+from core.prompt_recipe import recipe_to_dict
+from core.prompting import EvaluationResult, evaluate_recipe
 from ui.prompt_classify import PromptSetup
 from ui.prompt_models import LoadedModel
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.runs import Run
 
-SAMPLES_FILE = "samples.jsonl"  # written by core.tasks.text_generation.SampleCallback
+SAMPLES_FILE = "samples.jsonl"  # written by core.lm_callbacks.SampleCallback
 EARLIER_SHOWN = 5
 
 
