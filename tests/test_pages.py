@@ -139,10 +139,18 @@ def test_runs_page_lists_opens_compares_and_deletes(workspace, sample_dataset):
     assert set(table["run"]) == {first.id, second.id} and set(table["state"]) == {"completed"}
     assert "Accuracy" in [m.label for m in at.metric]
     assert len(at.get("plotly_chart")) >= 4  # curves, confusion matrix, per-class scores
+    # Away through the sidebar (which drops the URL's parameters) and back: the run is still open.
+    at.query_params.clear()
+    at.switch_page("pages/data.py").run()
+    at.query_params.clear()
+    at.switch_page("pages/runs.py").run()
+    assert f"Run “{first.id}”" in [header.value for header in at.subheader]
+    assert at.query_params["run"] == first.id  # written back, so a refresh keeps it too
     at.multiselect(key="runs_compare").set_value([first.id, second.id]).run()
     assert "learning_rate" in at.dataframe[-1].value["setting"].tolist()
     at.button(key="runs_actions_delete").click().run()
     assert [run.id for run in list_runs(workspace)] == [second.id]
+    assert "run" not in at.query_params and not any(header.value.startswith("Run “") for header in at.subheader)
 
 
 def test_playground_predicts_with_probabilities(workspace, sample_dataset):

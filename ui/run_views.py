@@ -17,7 +17,7 @@ import streamlit as st
 from core import charts
 from core.config import TASKS, as_flat_dict, headless_command
 from core.runs import FINAL_STATES, Run, delete_run, is_live, request_stop, tail_log
-from ui import queue_view, samples_view
+from ui import queue_view, samples_view, state
 from ui.widgets import duration, number
 
 POLL_SECONDS = 1.0
@@ -232,5 +232,5 @@ def actions(run: Run, key: str) -> None:
         st.write("Delete this run and its model? This cannot be undone.")
         if st.button("Yes, delete", key=f"{key}_delete", type="primary"):
             delete_run(run)
-            st.query_params.pop("run", None)
+            state.select("run", None)
             st.rerun()

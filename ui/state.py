@@ -1,7 +1,8 @@
 """Per-session context: whose workspace this is, and which run or dataset the URL points at.
 
 A browser refresh starts a new Streamlit session, so anything that must survive it (the selected run) lives in
-`st.query_params`, not only in `st.session_state`.
+`st.query_params`. Moving to another page through the sidebar clears the URL's parameters, so the session also
+remembers the selection: the run a person opened is still open when they come back, and the Playground starts on it.
 """
 
 from __future__ import annotations
@@ -51,13 +52,24 @@ def upload_problem(uploaded) -> str | None:
     return people.upload_problem(uploaded.size, limits())
 
 
+def _remembered(param: str) -> str:
+    return f"selected_{param}"
+
+
 def selected(param: str) -> str | None:
-    value = st.query_params.get(param)
+    """The URL's choice, else this session's last one (written back into the URL, so a refresh keeps it)."""
+    value = st.query_params.get(param) or st.session_state.get(_remembered(param))
+    if value:
+        select(param, value)
     return value or None
 
 
 def select(param: str, value: str | None) -> None:
     if value:
-        st.query_params[param] = value
-    elif param in st.query_params:
+        st.session_state[_remembered(param)] = value
+        if st.query_params.get(param) != value:
+            st.query_params[param] = value
+        return
+    st.session_state.pop(_remembered(param), None)
+    if param in st.query_params:
         del st.query_params[param]
