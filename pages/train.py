@@ -41,7 +41,7 @@ if dataset is not None:
             else:  # the queue said why; the settings stay in the form for another try
                 delete_run(run)
 
-current = get_run(workspace, state.selected("run") or "")
+current = get_run(workspace, state.in_url("run") or "")
 if current is not None:
     st.divider()
     st.subheader(f"Run “{current.id}”")

@@ -64,6 +64,12 @@ def selected(param: str) -> str | None:
     return value or None
 
 
+def in_url(param: str) -> str | None:
+    """Only what the URL says, not the session's memory: the Train page follows the run it has just started, not
+    whichever run was opened last elsewhere."""
+    return st.query_params.get(param) or None
+
+
 def select(param: str, value: str | None) -> None:
     if value:
         st.session_state[_remembered(param)] = value
