@@ -3,7 +3,16 @@ fine-tuning works better on your own data."""
 
 import streamlit as st
 
-from ui import prompt_classify, prompt_compare, prompt_evaluate, prompt_generate, prompt_models, router, state
+from ui import (
+    prompt_classify,
+    prompt_compare,
+    prompt_draws,
+    prompt_evaluate,
+    prompt_generate,
+    prompt_models,
+    router,
+    state,
+)
 
 router.through_router()
 
@@ -26,6 +35,7 @@ with classify_tab:
     if setup is not None:
         st.divider()
         prompt_evaluate.render(lm, setup)
+        prompt_draws.render(lm, setup)
 with compare_tab:
     if setup is None:
         st.info("Pick a dataset and a valid recipe in the first tab; the comparison uses them.")

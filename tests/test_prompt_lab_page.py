@@ -214,3 +214,26 @@ def test_a_fine_tuned_language_model_run_is_offered_and_writes(workspace, tiny_l
     at.button(key="prompt_gen_go").click().run()
     assert not at.exception, at.exception
     assert "prompt_gen_output" in at.session_state
+
+
+def test_draws_of_worked_examples_are_compared_on_training_texts_and_the_best_seed_kept(workspace, sample_dataset,
+                                                                                        tiny_lm):
+    at = lab(tiny_lm)
+    for label, word in {"praise": "good", "complaint": "bad", "question": "ask"}.items():
+        at.text_input(key=f"prompt_word_cafe_{label}").set_value(word).run()
+    at.number_input(key="prompt_k").set_value(0).run()
+    assert not any("Compare several draws" in toggle.label for toggle in at.toggle)  # zero-shot: nothing drawn
+
+    at.number_input(key="prompt_k").set_value(2).run()
+    at.toggle(key="prompt_draws_open").set_value(True).run()
+    at.number_input(key="prompt_draws_count").set_value(3).run()
+    at.button(key="prompt_draws_go").click().run()
+    assert not at.exception, at.exception
+    table = table_with(at, "worked examples")
+    assert sorted(table["seed"]) == [0, 1, 2] and table["worked examples"].str.count(" · ").eq(1).all()
+    best = int(table["seed"].iloc[0])
+    assert table["accuracy"].iloc[0] == table["accuracy"].max()
+
+    at.button(key="prompt_draws_use").click().run()
+    assert at.number_input(key="prompt_seed").value == best
+    assert "earlier recipe" not in texts(at.caption)  # only the seed changed: the draws still apply

@@ -588,3 +588,44 @@ def test_similar_examples_for_a_training_text_never_show_the_text_itself(tokeniz
     for text, examples in zip(texts, examples_per_text):
         assert text not in [example["text"] for example in examples]
         assert len(examples) == 2
+
+
+def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(monkeypatch):
+    # The answer follows a text's last word: "good" → great (pos), "bad" → terrible (neg), and "meh", though its
+    # texts are labelled neg, → great: every text ending in "meh" is a mistake, whichever examples are shown.
+    table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5},
+             "meh": {"great": 0.3, "terrible": 0.0}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    words = ["good", "bad", "meh", "great", "terrible", "N/A"]
+    train = [{"text": f"{first} {second} {last}", "label": "pos" if last == "good" else "neg"}
+             for first in words for second in words for last in ("good", "bad", "meh")]
+    recipe = _review_recipe(few_shot_k=2, selection="class-balanced", example_separator=" ", seed=5)
+    scored_sets, reported = [], []
+    real_evaluate = prompting.evaluate_recipe
+
+    def spy(model, tokenizer, drawn, train_examples, eval_examples, **options):
+        scored_sets.append((drawn.seed, list(eval_examples)))
+        return real_evaluate(model, tokenizer, drawn, train_examples, eval_examples, **options)
+
+    monkeypatch.setattr(prompting, "evaluate_recipe", spy)
+    draws = prompting.compare_example_draws(bigram, word_tokenizer, recipe, train, 3, texts=60,
+                                            progress=lambda done, total: reported.append((done, total)))
+
+    assert sorted(draw.seed for draw in draws) == [5, 6, 7]
+    assert [(-d.accuracy, -d.macro_f1, d.seed) for d in draws] == sorted((-d.accuracy, -d.macro_f1, d.seed)
+                                                                         for d in draws)  # best first
+    by_seed = {draw.seed: draw for draw in draws}
+    for seed, scored in scored_sets:
+        shown = select_examples(replace(recipe, seed=seed), train)
+        assert by_seed[seed].examples == shown  # the seed reproduces the draw in the Prompt lab
+        assert 58 <= len(scored) <= 60 and not any(example in shown for example in scored)
+        right = sum(not example["text"].endswith("meh") for example in scored) / len(scored)
+        assert by_seed[seed].accuracy == pytest.approx(right)
+    every_text = sum(len(scored) for _, scored in scored_sets)
+    assert reported[-1] == (every_text, every_text)  # the progress bar ends full
+
+    for changes in ({"few_shot_k": 0}, {"selection": "similar"}):
+        with pytest.raises(ValueError, match="k above 0"):
+            prompting.compare_example_draws(bigram, word_tokenizer, replace(recipe, **changes), train, 2)
+    with pytest.raises(ValueError, match="at least 22 labelled"):
+        prompting.compare_example_draws(bigram, word_tokenizer, recipe, train[:15], 2)

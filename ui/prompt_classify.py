@@ -23,11 +23,13 @@ from ui.prompt_models import LoadedModel
 
 SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "similar": "Most similar (MiniLM)"}
 ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
+SEED_KEY = "prompt_seed"  # the recipe's seed box; the draws panel sets it too
 DEFAULTS = {"prompt_template": PromptRecipe.template, "prompt_k": 4, "prompt_selection": "class-balanced",
             "prompt_order": "shuffled", "prompt_calibrate": False, "prompt_calibrate_against": "content-free",
-            "prompt_seed": 0}
+            SEED_KEY: 0}
 CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "your training texts (average)",
                      "classified-texts": "the texts being classified (average)"}
+
 
 
 @dataclass(frozen=True)
@@ -143,13 +145,13 @@ def _recipe_editor(dataset: PreparedDataset, labels: list[str]) -> PromptRecipe 
     second.selectbox("Measure the bias on", list(CALIBRATION_NAMES), format_func=CALIBRATION_NAMES.get,
                      key="prompt_calibrate_against", help=help_for["calibrate_against"],
                      disabled=not st.session_state["prompt_calibrate"])
-    third.number_input("Seed", 0, 2**31 - 1, key="prompt_seed", help=help_for["seed"])
+    third.number_input("Seed", 0, 2**31 - 1, key=SEED_KEY, help=help_for["seed"])
 
     settings = {"template": st.session_state["prompt_template"], "label_words": words,
                 "few_shot_k": int(st.session_state["prompt_k"]), "selection": st.session_state["prompt_selection"],
                 "order": st.session_state["prompt_order"], "calibrate": bool(st.session_state["prompt_calibrate"]),
                 "calibrate_against": st.session_state["prompt_calibrate_against"],
-                "seed": int(st.session_state["prompt_seed"])}
+                "seed": int(st.session_state[SEED_KEY])}
     problems = _problems(settings)
     if problems:
         for problem in problems:
@@ -178,7 +180,7 @@ def _apply_recipe(workspace: Workspace, dataset: PreparedDataset, labels: list[s
     st.session_state.update({"prompt_template": recipe.template, "prompt_k": recipe.few_shot_k,
                              "prompt_selection": recipe.selection, "prompt_order": recipe.order,
                              "prompt_calibrate": recipe.calibrate,
-                             "prompt_calibrate_against": recipe.calibrate_against, "prompt_seed": recipe.seed})
+                             "prompt_calibrate_against": recipe.calibrate_against, SEED_KEY: recipe.seed})
     missing = [label for label in labels if label not in recipe.label_words]
     for label in labels:
         if label in recipe.label_words:
