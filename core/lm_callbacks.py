@@ -17,9 +17,9 @@ from transformers import TrainerCallback
 
 from core.config import TrainConfig
 from core.lm_sampling import Sampling, sample_text
+from core.runs import SAMPLES_FILE, read_jsonl
 from core.training import steps_per_epoch, total_steps
 
-SAMPLES_FILE = "samples.jsonl"
 LIVE_EVALUATIONS = 8  # checks per run when the person left "check every" at once per epoch and runs few epochs
 
 
@@ -65,17 +65,7 @@ class LiveEvaluation(TrainerCallback):
 
 
 def read_samples(run_dir: Path) -> list[dict[str, Any]]:
-    try:
-        lines = (run_dir / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    samples = []
-    for line in lines:
-        try:
-            samples.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written right now
-    return samples
+    return read_jsonl(run_dir / SAMPLES_FILE)
 
 
 def live_evaluation(config: TrainConfig, train_rows: int) -> LiveEvaluation | None:

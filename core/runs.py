@@ -4,6 +4,7 @@
         config.json      the TrainConfig, written once before the worker starts
         status.json      state, progress, device, message; rewritten whole (atomically) as training goes
         metrics.jsonl    one JSON object per log or evaluation, append-only
+        samples.jsonl    a language model's sample text at each evaluation, append-only
         train.log        everything the worker printed
         checkpoints/     Trainer checkpoints while a run can still be resumed
         model/           the final model as safetensors + its tokenizer
@@ -57,15 +58,19 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+SAMPLES_FILE = "samples.jsonl"  # written by core.lm_callbacks.SampleCallback, shown by ui.samples_view
+
+
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     with open(run_dir / "metrics.jsonl", "a") as file:
         file.write(json.dumps(record) + "\n")
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every complete line; a line the worker is still writing is skipped until the next poll."""
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete line of an append-only JSON-lines file; a line the worker is still writing is skipped until
+    the next poll."""
     try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
     records = []
@@ -75,6 +80,10 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    return read_jsonl(run_dir / "metrics.jsonl")
 
 
 def is_first_process() -> bool:

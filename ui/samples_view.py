@@ -7,30 +7,17 @@ updates with the rest of the live panel.
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-from core.runs import Run
+from core.runs import SAMPLES_FILE, Run, read_jsonl
 
-SAMPLES_FILE = "samples.jsonl"  # written by core.lm_callbacks.SampleCallback
 EARLIER_SHOWN = 5
 
 
 def read_samples(run: Run) -> list[dict]:
-    """Every complete line; one the worker is still writing waits for the next poll. Read here rather than
-    through the text-generation pipeline, which would import torch into every page that shows a run."""
-    try:
-        lines = (run.folder / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    samples = []
-    for line in lines:
-        try:
-            samples.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return samples
+    """Read from the run folder directly rather than through the text-generation pipeline, which would import
+    torch into every page that shows a run."""
+    return read_jsonl(run.folder / SAMPLES_FILE)
 
 
 def render(run: Run, key: str) -> None:
