@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from core.image_transforms import ImagePreprocessConfig
+from core.knobs import knob
 
 
 class ConfigError(ValueError):
     """A setting is impossible; the message says which one and what to change."""
-
-
-def knob(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field carrying its UI help text and, for numbers, the range the UI offers."""
-    return field(default=default, metadata={"help": help, **limits})
 
 
 # ---------------------------------------------------------------------------------------------------- catalogs

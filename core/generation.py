@@ -26,28 +26,26 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from core.knobs import knob
+
 MAX_STOP_SEQUENCES = 8
 STREAM_TIMEOUT_S = 600  # how long the reader waits for the next piece before giving up on a stuck model
 
 
-def _knob(default: Any, help: str, **extra: Any) -> Any:
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = _knob(120, "The most tokens (word pieces) the model writes.", min=1, max=2048)
-    temperature: float = _knob(0.8, "How adventurous the writing is: 0 always picks the likeliest word (the same "
-                               "text every time), higher values surprise more.", min=0.0, max=2.0)
-    top_p: float = _knob(0.95, "Only draw from the likeliest words that together make up this share of the "
-                         "probability (1 = all words).", min=0.01, max=1.0)
-    top_k: int = _knob(50, "Only draw from this many of the likeliest words (0 = no limit).", min=0, max=1000)
-    repetition_penalty: float = _knob(1.1, "Above 1 the model avoids repeating itself; 1 = no penalty.",
-                                      min=1.0, max=2.0)
+    max_new_tokens: int = knob(120, "The most tokens (word pieces) the model writes.", min=1, max=2048)
+    temperature: float = knob(0.8, "How adventurous the writing is: 0 always picks the likeliest word (the same "
+                              "text every time), higher values surprise more.", min=0.0, max=2.0)
+    top_p: float = knob(0.95, "Only draw from the likeliest words that together make up this share of the "
+                        "probability (1 = all words).", min=0.01, max=1.0)
+    top_k: int = knob(50, "Only draw from this many of the likeliest words (0 = no limit).", min=0, max=1000)
+    repetition_penalty: float = knob(1.1, "Above 1 the model avoids repeating itself; 1 = no penalty.",
+                                     min=1.0, max=2.0)
     stop_sequences: tuple[str, ...] = field(default=(), metadata={
         "help": "The model stops as soon as it writes one of these (e.g. a blank line); they are not shown."})
-    seed: int = _knob(0, "Fixes the random draws: the same seed and settings give the same text.",
-                      min=0, max=2**31 - 1)
+    seed: int = knob(0, "Fixes the random draws: the same seed and settings give the same text.",
+                     min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop_sequences", tuple(str(s) for s in self.stop_sequences if str(s)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +19,26 @@ import torch
 from PIL import Image, ImageOps
 
 from core.image_files import ImageDataError
-
-
-def _knob(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field carrying its UI help text and, for numbers, the range the UI offers."""
-    return field(default=default, metadata={"help": help, **limits})
+from core.knobs import knob
 
 
 @dataclass(frozen=True)
 class ImagePreprocessConfig:
-    image_size: int = _knob(28, "Every image is resized to this many pixels wide and high. Smaller trains faster; "
-                                "larger keeps more detail.", min=8, max=256)
-    grayscale: bool = _knob(True, "Turn images grey before training. Right for digits and scans; switch off when "
-                                  "colour tells the classes apart.")
-    normalize_mean: tuple[float, ...] = _knob(
+    image_size: int = knob(28, "Every image is resized to this many pixels wide and high. Smaller trains faster; "
+                               "larger keeps more detail.", min=8, max=256)
+    grayscale: bool = knob(True, "Turn images grey before training. Right for digits and scans; switch off when "
+                                 "colour tells the classes apart.")
+    normalize_mean: tuple[float, ...] = knob(
         (0.5,), "The average brightness subtracted from every pixel (one value, or one per colour channel), so the "
                 "model sees numbers around zero.")
-    normalize_std: tuple[float, ...] = _knob(
+    normalize_std: tuple[float, ...] = knob(
         (0.5,), "What pixels are divided by after subtracting the mean (one value, or one per channel).")
-    horizontal_flip: bool = _knob(False, "While training, mirror half of the images left to right. Good for photos "
-                                         "of objects; wrong for digits and letters, which change meaning.")
-    random_crop: bool = _knob(False, "While training, shift each image a little by padding its border and cutting a "
-                                     "random window, so the model does not rely on exact positions.")
-    rotation_degrees: float = _knob(0.0, "While training, turn each image by a random angle up to this many degrees "
-                                         "either way. 0 switches it off; 10–15 helps handwriting.", min=0.0, max=45.0)
+    horizontal_flip: bool = knob(False, "While training, mirror half of the images left to right. Good for photos "
+                                        "of objects; wrong for digits and letters, which change meaning.")
+    random_crop: bool = knob(False, "While training, shift each image a little by padding its border and cutting a "
+                                    "random window, so the model does not rely on exact positions.")
+    rotation_degrees: float = knob(0.0, "While training, turn each image by a random angle up to this many degrees "
+                                        "either way. 0 switches it off; 10–15 helps handwriting.", min=0.0, max=45.0)
 
     def __post_init__(self) -> None:
         if not 8 <= self.image_size <= 1024:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from core.knobs import knob
+
 TEXT_PLACEHOLDER = "{text}"
 SELECTIONS = ("random", "class-balanced", "similar")
 ORDERS = ("as-selected", "shuffled", "by-class")
@@ -30,31 +32,26 @@ MIN_TEXTS_FOR_BATCH_CALIBRATION = 16
 Example = dict[str, str]
 
 
-def _knob(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field carrying the plain-English sentence the UI shows beside it (and any options)."""
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass(frozen=True)
 class PromptRecipe:
-    template: str = _knob("Review: {text}\nSentiment:",
-                          "How each text is shown to the model; {text} marks where the text goes.")
+    template: str = knob("Review: {text}\nSentiment:",
+                         "How each text is shown to the model; {text} marks where the text goes.")
     label_words: dict[str, str] = field(default_factory=dict, metadata={
         "help": "The word the model should say for each class, e.g. positive → great."})
-    few_shot_k: int = _knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64)
-    selection: str = _knob("class-balanced", "Which worked examples to show: random ones, the same number per "
-                           "class, or those most similar to the text.", options=SELECTIONS)
-    order: str = _knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
-                       "by class.", options=ORDERS)
-    calibrate: bool = _knob(False, "Correct the model's bias towards some label words by measuring how it "
-                            "answers when the text should not matter, and dividing that out.")
-    calibrate_against: str = _knob("content-free", "What the bias is measured on: an empty input (N/A), the "
-                                   "model's average answer over up to 64 of your training texts, or its average "
-                                   "answer over the texts being classified (the steadiest with worked examples; "
-                                   f"needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once).",
-                                   options=CALIBRATIONS)
-    example_separator: str = _knob("\n\n", "What goes between two worked examples.")
-    seed: int = _knob(0, "Fixes which examples are picked and how they are shuffled.", min=0, max=2**31 - 1)
+    few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64)
+    selection: str = knob("class-balanced", "Which worked examples to show: random ones, the same number per "
+                          "class, or those most similar to the text.", options=SELECTIONS)
+    order: str = knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
+                      "by class.", options=ORDERS)
+    calibrate: bool = knob(False, "Correct the model's bias towards some label words by measuring how it "
+                           "answers when the text should not matter, and dividing that out.")
+    calibrate_against: str = knob("content-free", "What the bias is measured on: an empty input (N/A), the "
+                                  "model's average answer over up to 64 of your training texts, or its average "
+                                  "answer over the texts being classified (the steadiest with worked examples; "
+                                  f"needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once).",
+                                  options=CALIBRATIONS)
+    example_separator: str = knob("\n\n", "What goes between two worked examples.")
+    seed: int = knob(0, "Fixes which examples are picked and how they are shuffled.", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
         # A private copy, so that changing the caller's dict later cannot change a frozen recipe.

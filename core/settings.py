@@ -9,13 +9,14 @@ the file. Each field's `help` is the one line the docs and the admin page show.
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
 from core.gpus import parse_gpu_list
+from core.knobs import knob
 from core.workspace import HOME_VARIABLE, PROJECT_ROOT
 
 SETTINGS_FILE_VARIABLE = "AI_PLAYGROUND_SETTINGS"
@@ -29,42 +30,38 @@ class SettingsError(ValueError):
     """A setting has a value the app cannot use; the message names it and says what it accepts."""
 
 
-def setting(default: Any, help_text: str, **limits: Any) -> Any:
-    return field(default=default, metadata={"help": help_text, **limits})
-
-
 @dataclass(frozen=True)
 class Settings:
-    queue_backend: str = setting("sqlite", "Where queued runs wait: 'sqlite' (a file, no server to start) or "
-                                           "'redis' (one queue shared by several GPU machines).")
-    queue_file: str = setting("", "The SQLite queue file (empty = queue/jobs.db under the data folder).")
-    redis_url: str = setting("redis://localhost:6379/0", "The Redis server the 'redis' queue uses.")
-    consume_here: bool = setting(True, "This machine trains queued runs. Turn off on a web server without GPUs "
-                                       "whose runs are trained by GPU machines sharing its Redis queue.")
-    gpus: str = setting("", "Which GPUs the queue may use, as their numbers (e.g. '0,1'); empty = all of them.")
-    runs_per_gpu: int = setting(1, "How many runs may share one GPU at the same time.", min=1, max=16)
-    cpu_runs: int = setting(1, "On a machine without a GPU: how many runs train at the same time.", min=1, max=64)
-    checkpoint_every: int = setting(200, "Save a checkpoint every this many steps, so a crashed run resumes losing "
-                                        "at most this much work (0 = only at each check).", min=0, max=10_000_000)
+    queue_backend: str = knob("sqlite", "Where queued runs wait: 'sqlite' (a file, no server to start) or "
+                                        "'redis' (one queue shared by several GPU machines).")
+    queue_file: str = knob("", "The SQLite queue file (empty = queue/jobs.db under the data folder).")
+    redis_url: str = knob("redis://localhost:6379/0", "The Redis server the 'redis' queue uses.")
+    consume_here: bool = knob(True, "This machine trains queued runs. Turn off on a web server without GPUs "
+                                    "whose runs are trained by GPU machines sharing its Redis queue.")
+    gpus: str = knob("", "Which GPUs the queue may use, as their numbers (e.g. '0,1'); empty = all of them.")
+    runs_per_gpu: int = knob(1, "How many runs may share one GPU at the same time.", min=1, max=16)
+    cpu_runs: int = knob(1, "On a machine without a GPU: how many runs train at the same time.", min=1, max=64)
+    checkpoint_every: int = knob(200, "Save a checkpoint every this many steps, so a crashed run resumes losing "
+                                     "at most this much work (0 = only at each check).", min=0, max=10_000_000)
     # People and limits (hosting for a team). Off by default: a local user signs in to nothing.
-    hosted: bool = setting(False, "Hosting for a team: everyone signs in, gets their own workspace, and sees the "
-                                  "team's runs read-only.")
-    sign_in: str = setting("password", "How people sign in when hosted: 'password' (one team password from "
-                                       "secrets, for a small team) or 'oidc' (Google, Microsoft, Okta… via st.login).")
-    oidc_provider: str = setting("", "With sign_in = 'oidc': the provider's name under [auth] in secrets.toml "
-                                     "(empty = the [auth] section itself).")
-    allowed_emails: str = setting("", "With sign_in = 'oidc': e-mail addresses allowed in, separated by commas.")
-    allowed_domains: str = setting("", "With sign_in = 'oidc': e-mail domains allowed in, separated by commas "
-                                       "(example.org lets in everyone@example.org).")
-    admins: str = setting("", "With sign_in = 'oidc': the e-mails of those who may stop any run and set the "
-                              "limits, separated by commas. (With a team password, admins sign in with the "
-                              "admin_password from secrets instead.)")
-    max_live_runs: int = setting(0, "Runs one person may have waiting or training at once (0 = no limit).",
-                                 min=0, max=1000)
-    max_upload_mb: int = setting(0, "Largest file one person may upload, in MB (0 = only the server's limit).",
-                                 min=0, max=100_000)
-    max_epochs: float = setting(0.0, "Most epochs one run may ask for (0 = no limit).", min=0.0, max=1_000_000.0)
-    max_steps: int = setting(0, "Most training steps one run may ask for (0 = no limit).", min=0, max=100_000_000)
+    hosted: bool = knob(False, "Hosting for a team: everyone signs in, gets their own workspace, and sees the "
+                               "team's runs read-only.")
+    sign_in: str = knob("password", "How people sign in when hosted: 'password' (one team password from "
+                                    "secrets, for a small team) or 'oidc' (Google, Microsoft, Okta… via st.login).")
+    oidc_provider: str = knob("", "With sign_in = 'oidc': the provider's name under [auth] in secrets.toml "
+                                  "(empty = the [auth] section itself).")
+    allowed_emails: str = knob("", "With sign_in = 'oidc': e-mail addresses allowed in, separated by commas.")
+    allowed_domains: str = knob("", "With sign_in = 'oidc': e-mail domains allowed in, separated by commas "
+                                    "(example.org lets in everyone@example.org).")
+    admins: str = knob("", "With sign_in = 'oidc': the e-mails of those who may stop any run and set the "
+                           "limits, separated by commas. (With a team password, admins sign in with the "
+                           "admin_password from secrets instead.)")
+    max_live_runs: int = knob(0, "Runs one person may have waiting or training at once (0 = no limit).",
+                              min=0, max=1000)
+    max_upload_mb: int = knob(0, "Largest file one person may upload, in MB (0 = only the server's limit).",
+                              min=0, max=100_000)
+    max_epochs: float = knob(0.0, "Most epochs one run may ask for (0 = no limit).", min=0.0, max=1_000_000.0)
+    max_steps: int = knob(0, "Most training steps one run may ask for (0 = no limit).", min=0, max=100_000_000)
 
     def __post_init__(self) -> None:
         if self.queue_backend not in ("sqlite", "redis"):

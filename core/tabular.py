@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as pdtypes
+
+from core.knobs import knob
 
 ROLE_NUMERIC = "numeric"
 ROLE_CATEGORICAL = "categorical"
@@ -171,31 +173,26 @@ def title_share(series: pd.Series) -> float:
 # ---------------------------------------------------------------------------------------------------- config
 
 
-def _knob(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field carrying its UI help text and, for numbers, the range the UI offers."""
-    return field(default=default, metadata={"help": help, **limits})
-
-
 @dataclass(frozen=True)
 class TabularPreprocessConfig:
-    target: str = _knob("", "The column the model learns to predict.")
-    task: str = _knob("classification", "classification picks one of a few answers (survived or not); regression "
-                                        "predicts an amount (a price, a score).")
-    numeric_columns: tuple[str, ...] = _knob((), "Columns used as numbers: bigger and smaller mean something.")
-    categorical_columns: tuple[str, ...] = _knob(
+    target: str = knob("", "The column the model learns to predict.")
+    task: str = knob("classification", "classification picks one of a few answers (survived or not); regression "
+                                       "predicts an amount (a price, a score).")
+    numeric_columns: tuple[str, ...] = knob((), "Columns used as numbers: bigger and smaller mean something.")
+    categorical_columns: tuple[str, ...] = knob(
         (), "Columns used as categories: each value gets its own yes/no column (one-hot).")
-    scale_numeric: bool = _knob(True, "Shift and stretch every number column to average 0 and spread 1, so large "
-                                      "numbers (fares) do not drown out small ones (ages).")
-    numeric_missing: str = _knob("median", "How empty number cells are filled: median (the middle value, robust to "
-                                           "outliers), mean (the average) or zero.")
-    categorical_missing: str = _knob(
+    scale_numeric: bool = knob(True, "Shift and stretch every number column to average 0 and spread 1, so large "
+                                     "numbers (fares) do not drown out small ones (ages).")
+    numeric_missing: str = knob("median", "How empty number cells are filled: median (the middle value, robust to "
+                                          "outliers), mean (the average) or zero.")
+    categorical_missing: str = knob(
         "most_frequent", "How empty category cells are filled: most_frequent (the commonest value) or own_category "
                          "(an extra '(missing)' value, for when being empty itself means something).")
-    one_hot_max_categories: int = _knob(
+    one_hot_max_categories: int = knob(
         20, "At most this many values per category column get their own column; rarer ones count as none of them.",
         min=2, max=200)
-    title_from: str = _knob("", "Optional: a names column written 'Surname, Title. Given' (like Titanic's Name). Its "
-                                "title (Mr, Mrs, Miss…) becomes an extra category column.")
+    title_from: str = knob("", "Optional: a names column written 'Surname, Title. Given' (like Titanic's Name). Its "
+                               "title (Mr, Mrs, Miss…) becomes an extra category column.")
 
     def __post_init__(self) -> None:
         if not self.target:
