@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import getpass
 import itertools
-import json
 import logging
 import os
 import signal
@@ -31,19 +30,17 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from huey import PriorityRedisHuey, SqliteHuey
 from huey.exceptions import ConfigurationError
-from huey.registry import Message
-from huey.serializer import Serializer
 
+from core.gpu_slots import Placement, PlacementError, Slots, placement
 from core.gpus import list_gpus, parse_gpu_list
 from core.launcher import consumer_running, ensure_consumer, hold_consumer_lock
+from core.queue_messages import JsonSerializer
 from core.runs import (
     Run,
     launch,
@@ -72,150 +69,6 @@ log = logging.getLogger("core.jobs")
 
 class QueueError(Exception):
     """The queue cannot be reached or set up; the message says what to change."""
-
-
-class PlacementError(Exception):
-    """This machine can never run this run as asked (more GPUs than it has); the message says what to change."""
-
-
-# ---------------------------------------------------------------------------------------------------- messages
-
-
-def _to_json(value: Any) -> Any:
-    if isinstance(value, Message):
-        return {"__message__": [_to_json(item) for item in value]}
-    if isinstance(value, datetime):
-        return {"__datetime__": value.isoformat()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _to_json(item) for key, item in value.items()}
-    return value
-
-
-def _from_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "__message__" in value:
-            return Message(*[_from_json(item) for item in value["__message__"]])
-        if "__datetime__" in value:
-            return datetime.fromisoformat(value["__datetime__"])
-        return {key: _from_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_from_json(item) for item in value]
-    return value
-
-
-class JsonSerializer(Serializer):
-    """huey's messages (a run folder's path and a few numbers) as JSON instead of pickle."""
-
-    def _serialize(self, data: Any) -> bytes:
-        return json.dumps(_to_json(data)).encode()
-
-    def _deserialize(self, data: bytes) -> Any:
-        return _from_json(json.loads(data))
-
-
-# ---------------------------------------------------------------------------------------------------- placement
-
-
-@dataclass(frozen=True)
-class Placement:
-    gpus: int  # GPUs to reserve (0: a CPU slot)
-    processes: int  # worker processes (several: a torchrun group)
-
-
-def placement(config: dict[str, Any], gpu_count: int) -> Placement:
-    """What a run needs from this machine, from its config.json. Read as plain JSON: the consumer never imports
-    the training stack."""
-    device, wanted = config.get("device", "auto"), int(config.get("num_gpus") or 1)
-    if device == "cpu":
-        return Placement(0, 1)
-    if gpu_count == 0:
-        if device == "cuda" or wanted > 1:
-            raise PlacementError(f"This run asks for {wanted} GPU{'s' if wanted > 1 else ''}, but this machine has "
-                                 "none. Set the number of GPUs to 1 and the device to 'auto' to train on the CPU.")
-        return Placement(0, 1)
-    if wanted > gpu_count:
-        raise PlacementError(f"This run asks for {wanted} GPUs, but this machine has {gpu_count}. Ask for at most "
-                             f"{gpu_count}.")
-    return Placement(wanted, wanted)
-
-
-class Slots:
-    """Which GPUs (or CPU run slots) are taken, shared by the consumer's threads. Runs get them strictly in the
-    order they were taken off the queue."""
-
-    def __init__(self, gpus: list[int], runs_per_gpu: int, cpu_runs: int):
-        self.gpus = gpus
-        self.runs_per_gpu = runs_per_gpu
-        self.cpu_runs = cpu_runs
-        self.load = dict.fromkeys(gpus, 0)
-        self.cpu_in_use = 0
-        self.condition = threading.Condition()
-        self.tickets = itertools.count()
-        self.waiting: list[int] = []
-
-    @property
-    def capacity(self) -> int:
-        return len(self.gpus) * self.runs_per_gpu if self.gpus else self.cpu_runs
-
-    @property
-    def busy(self) -> bool:
-        with self.condition:
-            return bool(self.waiting) or self.cpu_in_use > 0 or any(self.load.values())
-
-    def free_gpus(self) -> list[int]:
-        return sorted((gpu for gpu in self.gpus if self.load[gpu] < self.runs_per_gpu), key=lambda g: self.load[g])
-
-    def _try_take(self, count: int) -> list[int] | None:
-        if count == 0:
-            if self.cpu_in_use >= self.cpu_runs:
-                return None
-            self.cpu_in_use += 1
-            return []
-        free = self.free_gpus()
-        if len(free) < count:
-            return None
-        for gpu in free[:count]:
-            self.load[gpu] += 1
-        return sorted(free[:count])
-
-    def take(self, count: int, cancelled: Callable[[], bool], waiting: Callable[[int], None]) -> list[int] | None:
-        """Block until `count` GPUs (0: a CPU slot) are free and this is the oldest waiting run; None if cancelled
-        meanwhile. `waiting(free)` is told how many are free whenever it has to wait."""
-        with self.condition:
-            ticket = next(self.tickets)
-            self.waiting.append(ticket)
-            try:
-                told = None
-                while not cancelled():
-                    if self.waiting[0] == ticket and (taken := self._try_take(count)) is not None:
-                        return taken
-                    free = len(self.free_gpus()) if count else self.cpu_runs - self.cpu_in_use
-                    if free != told:
-                        waiting(free)
-                        told = free
-                    self.condition.wait(timeout=1.0)
-                return None
-            finally:
-                self.waiting.remove(ticket)
-                self.condition.notify_all()
-
-    def adopt(self, gpus: list[int]) -> None:
-        """Count a worker that was already training when this consumer started."""
-        with self.condition:
-            if not gpus:
-                self.cpu_in_use += 1
-            for gpu in gpus:
-                self.load[gpu] = self.load.get(gpu, 0) + 1
-
-    def give_back(self, gpus: list[int]) -> None:
-        with self.condition:
-            if not gpus:
-                self.cpu_in_use = max(0, self.cpu_in_use - 1)
-            for gpu in gpus:
-                self.load[gpu] = max(0, self.load.get(gpu, 0) - 1)
-            self.condition.notify_all()
 
 
 # ---------------------------------------------------------------------------------------------------- the queue

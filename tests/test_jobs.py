@@ -16,7 +16,8 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import JobQueue, JsonSerializer, PlacementError, QueueError, Slots, cancel, placement
+from core.gpu_slots import PlacementError, Slots, placement
+from core.jobs import JobQueue, QueueError, cancel
 from core.launcher import (
     consumer_running,
     end_process_tree,
@@ -25,6 +26,7 @@ from core.launcher import (
     stop_consumer,
     worker_command,
 )
+from core.queue_messages import JsonSerializer
 from core.runs import launch, read_metrics, refresh_status, request_stop
 from core.settings import Settings, SettingsError, load_settings
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
