@@ -31,7 +31,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "sst2"
 
 
 def prepare_dataset(workspace, data_dir: Path):
-    from core.data import align_validation, check_classification, read_upload, save_text_classification
+    from core.data import align_validation, check_classification, save_text_classification
+    from core.uploads import read_upload
 
     train_file, dev_file = data_dir / "train_3k.tsv", data_dir / "dev.tsv"
     train = check_classification(read_upload(train_file.name, train_file.read_bytes(), workspace).frame,

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import default_config  # noqa: E402
-from core.data import read_upload  # noqa: E402
 from core.runs import create_run  # noqa: E402
 from core.tabular import suggest_preprocess_config  # noqa: E402
 from core.tabular_dataset import sample_table, save_table_dataset, split_table  # noqa: E402
+from core.uploads import read_upload  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 TITANIC = ROOT.parent / "shared" / "datasets" / "titanic.csv"

@@ -13,7 +13,7 @@ Two shapes of data, recorded as `details["format"]` of the saved dataset:
 
 The boundary: this module turns bytes into checked rows and a saved dataset; it knows nothing about models or
 tokens. Problems come back as `Check`s or a `DataError` whose message says how to fix the file. Reading and
-decoding reuse `core.data`.
+decoding reuse `core.uploads`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.data import MAX_UPLOAD_BYTES, Check, CheckedData, DataError, decode_text, read_upload
+from core.data import CheckedData
 from core.dataset_store import PreparedDataset, save_dataset
+from core.uploads import MAX_UPLOAD_BYTES, Check, DataError, decode_text, read_upload
 from core.workspace import Workspace
 
 TASK = "text-generation"

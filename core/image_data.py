@@ -320,7 +320,8 @@ def labelled_rows(labelled: LabelledImages, prefix: str = "images") -> pd.DataFr
 def split_images(labelled: LabelledImages, validation_share: float, seed: int = 42
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A stratified split: every class keeps the same share of its images in both parts."""
-    from core.data import DataError, split_train_validation
+    from core.data import split_train_validation
+    from core.uploads import DataError
 
     rows = labelled_rows(labelled)
     counts = rows["label"].value_counts()

@@ -22,7 +22,6 @@ import datasets
 import psutil
 
 from core.config import TASKS, ConfigError, TrainConfig
-from core.data import DataError
 from core.dataset_store import DatasetError, load_dataset_info
 from core.distributed import AgreeOnStop, end_with_parent, world_size
 from core.launcher import LOG_REDIRECTED
@@ -31,6 +30,7 @@ from core.settings import SettingsError, load_settings
 from core.tasks import pipeline
 from core.text_models import ModelError
 from core.training import StopSignal, TrainingError, build_trainer, latest_checkpoint, plan_device, steps_per_epoch
+from core.uploads import DataError
 from core.workspace import Workspace
 
 # Failures whose message is already written for the person (what went wrong and what to change).

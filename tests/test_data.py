@@ -11,15 +11,14 @@ import pandas as pd
 import pytest
 
 from core.data import (
-    DataError,
     align_validation,
     check_classification,
     guess_columns,
-    read_upload,
     save_text_classification,
     split_train_validation,
 )
 from core.dataset_store import list_datasets, load_dataset_info
+from core.uploads import DataError, read_upload
 from tests.conftest import shared_dataset
 
 ROWS = [("a lovely film", "pos"), ("dull and far too long", "neg"), ("I laughed all the way", "pos"),

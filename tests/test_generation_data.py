@@ -8,7 +8,6 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import DataError
 from core.dataset_store import load_dataset_info
 from core.generation_data import (
     FORMAT_INSTRUCTION,
@@ -28,6 +27,7 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
+from core.uploads import DataError
 from tests.conftest import shared_dataset
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.data import DataError
 from core.image_files import ImageDataError
 from core.tabular import TabularError
+from core.uploads import DataError
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -25,7 +25,8 @@ SMALL_LIMIT = 4096  # bytes: "over_size_limit.csv" is bigger, every other text f
 
 def text_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """Texts with labels: read → guess columns → check → split, as `ui.data_text` does."""
-    from core.data import check_classification, guess_columns, read_upload, split_train_validation
+    from core.data import check_classification, guess_columns, split_train_validation
+    from core.uploads import read_upload
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -41,10 +42,10 @@ def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """A table: read → column roles → target → task → split → fitted preprocessing, as `ui.data_table` does."""
     from dataclasses import replace
 
-    from core.data import read_upload
     from core.tabular import detect_column_roles, infer_task, suggest_preprocess_config
     from core.tabular_dataset import guess_target, split_table
     from core.tabular_preprocessor import fit_preprocessor
+    from core.uploads import read_upload
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -105,9 +106,9 @@ def test_the_corpus_is_large_and_varied():
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_malformed_upload_gets_a_plain_message(name, workspace, monkeypatch):
-    import core.data
+    import core.uploads
 
-    monkeypatch.setattr(core.data, "MAX_UPLOAD_BYTES", SMALL_LIMIT if name == "over_size_limit.csv" else 2**28)
+    monkeypatch.setattr(core.uploads, "MAX_UPLOAD_BYTES", SMALL_LIMIT if name == "over_size_limit.csv" else 2**28)
     entry = MANIFEST[name]
     raw = (CORPUS / name).read_bytes()
     try:

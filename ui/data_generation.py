@@ -13,7 +13,6 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.data import Check, DataError
 from core.generation_data import (
     FORMAT_TEXT,
     PROMPT_TEMPLATE,
@@ -35,6 +34,7 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
+from core.uploads import Check, DataError
 from core.workspace import Workspace
 from ui.widgets import read_upload_once, show_checks
 

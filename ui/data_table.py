@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.data import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
 from core.tabular import (
     CATEGORICAL_MISSING,
     NUMERIC_MISSING,
@@ -31,6 +30,7 @@ from core.tabular import (
 )
 from core.tabular_dataset import SAMPLE_TABLES, TableSplit, guess_target, sample_table, save_table_dataset, split_table
 from core.tabular_preprocessor import fit_preprocessor
+from core.uploads import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
 from core.workspace import Workspace
 from ui.widgets import field_meta, read_upload_once, show_checks
 

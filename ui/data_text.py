@@ -10,18 +10,15 @@ import streamlit as st
 
 from core import charts
 from core.data import (
-    SUPPORTED_EXTENSIONS,
     CheckedData,
-    DataError,
-    LoadedTable,
     align_validation,
     check_classification,
     guess_columns,
-    read_upload,
     save_text_classification,
     split_train_validation,
 )
 from core.samples import SAMPLE_NAME, cafe_feedback
+from core.uploads import SUPPORTED_EXTENSIONS, DataError, LoadedTable, read_upload
 from core.workspace import Workspace
 from ui.widgets import read_upload_once, show_checks
 

@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.data import SUPPORTED_EXTENSIONS, frame_to_csv_bytes, read_upload
+from core.data import frame_to_csv_bytes
 from core.runs import Run
 from core.tabular import TabularError
+from core.uploads import SUPPORTED_EXTENSIONS, read_upload
 from ui import state
 from ui.predictors import predictor_for
 from ui.widgets import read_upload_once

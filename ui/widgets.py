@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.data import Check, DataError
+from core.uploads import Check, DataError
 
 _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/check_circle:"}

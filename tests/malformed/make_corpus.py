@@ -85,7 +85,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
     ragged = "text,label\nnice soup,good\nbad soup,bad,extra,columns,here\n" + csv_text(good_rows).split("\n", 1)[1]
     truncated_png = png(32, 32)[:60]
     return {
-        # ---- texts with labels (core.data)
+        # ---- texts with labels (core.uploads, core.data)
         "empty.csv": ("text", b"", "empty"),
         "whitespace_only.csv": ("text", b"   \n\n\t \n", "empty"),
         "png_disguised_as.csv": ("text", png(), "binary"),
@@ -121,7 +121,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "text_in.parquet": ("text", b"text,label\nhello,good\n", "parquet"),
         "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "not supported"),
         "no_extension": ("text", csv_text(good_rows).encode(), "not supported"),
-        # ---- tables (core.data + core.tabular)
+        # ---- tables (core.uploads + core.tabular)
         "table_one_column.csv": ("table", b"age\n" + b"".join(b"%d\n" % i for i in range(30)), "two columns"),
         "table_target_all_empty.csv": ("table", b"age,answer\n" + b"".join(b"%d,\n" % i for i in range(30)),
                                        "empty"),
