@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 
-from core.config import BUNDLED_PREFIX, LoraSpec, ModelSpec, TrainConfig
+from core.catalog import BUNDLED_PREFIX
+from core.config import LoraSpec, ModelSpec, TrainConfig
 from core.lm import bundled_lm_folder, load_causal_lm
 from core.lm_tokenizers import load_tokenizer, train_bpe_tokenizer, train_char_tokenizer
 from core.runs import update_status

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, TextIteratorStreamer
 
-from core.config import BUNDLED_PREFIX
+from core.catalog import BUNDLED_PREFIX
 from core.generation_data import FORMAT_INSTRUCTION
 from core.lm_models import lm_source
 from core.lm_sampling import Sampling, context_of, cut_at_stop, generate_ids, never_written, prompt_ids

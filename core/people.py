@@ -19,7 +19,8 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from core.config import BUNDLED_PREFIX, TrainConfig
+from core.catalog import BUNDLED_PREFIX
+from core.config import TrainConfig
 from core.dataset_store import DatasetError, load_dataset_info
 from core.runs import Run, get_run, is_live, list_runs, read_json, write_json_atomic
 from core.settings import Settings

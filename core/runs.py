@@ -275,7 +275,7 @@ def is_live(status: dict[str, Any]) -> bool:
 
 def best_metric(task: str, records: list[dict[str, Any]]) -> tuple[str, float | None]:
     """The validation number that matters for this task, at its best so far: (name, value)."""
-    from core.config import TASKS
+    from core.catalog import TASKS
 
     spec = TASKS[task]
     key = "eval_loss" if spec.metric == "loss" else f"eval_{spec.metric}"

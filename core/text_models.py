@@ -23,7 +23,8 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.config import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel, ModelSpec
+from core.catalog import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel
+from core.config import ModelSpec
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                   "mask_token": "[MASK]"}

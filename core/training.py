@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
-from core.config import TASKS, TrainConfig
+from core.catalog import TASKS
+from core.config import TrainConfig
 from core.runs import append_metrics, update_status
 
 # About this many points on the loss chart, whatever the run's length: enough to see the trend, few enough to

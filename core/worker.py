@@ -21,7 +21,8 @@ from pathlib import Path
 import datasets
 import psutil
 
-from core.config import TASKS, ConfigError, TrainConfig
+from core.catalog import TASKS, ConfigError
+from core.config import TrainConfig
 from core.dataset_store import DatasetError, load_dataset_info
 from core.distributed import AgreeOnStop, end_with_parent, world_size
 from core.launcher import LOG_REDIRECTED

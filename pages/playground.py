@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.config import TASKS
+from core.catalog import TASKS
 from core.runs import list_runs
 from ui import playground_generation, playground_images, playground_table, playground_text, router, state
 

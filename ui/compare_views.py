@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import charts
-from core.config import TASKS, as_flat_dict
+from core.catalog import TASKS
+from core.config import as_flat_dict
 from core.runs import Run
 
 # The validation curve that matters for each kind of task (TASKS[...].metric), as metrics.jsonl names it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import TASKS
+from core.catalog import TASKS
 from core.dataset_store import delete_dataset, list_datasets
 from core.workspace import Workspace
 

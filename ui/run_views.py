@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 from core import charts
-from core.config import TASKS, as_flat_dict, headless_command
+from core.catalog import TASKS
+from core.config import as_flat_dict, headless_command
 from core.runs import FINAL_STATES, Run, delete_run, is_live, request_stop, tail_log
 from ui import queue_view, samples_view, state
 from ui.widgets import duration, number

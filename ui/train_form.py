@@ -14,22 +14,24 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import (
+from core.catalog import (
     BUNDLED_PREFIX,
-    DEFAULT_PRESET,
-    PRESET_DESCRIPTIONS,
-    PRESET_NAMES,
     TASKS,
     ConfigError,
-    LoraSpec,
-    ModelSpec,
-    TrainConfig,
     architecture,
     architectures_for,
     bundled_models_for,
-    default_config,
     pretrained_tasks,
     scratch_tasks,
+)
+from core.config import (
+    DEFAULT_PRESET,
+    PRESET_DESCRIPTIONS,
+    PRESET_NAMES,
+    LoraSpec,
+    ModelSpec,
+    TrainConfig,
+    default_config,
 )
 from core.dataset_store import DatasetInfo, PreparedDataset, list_datasets
 from core.image_files import ImageDataError

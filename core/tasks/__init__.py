@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from core.config import TASKS
+from core.catalog import TASKS
 
 PIPELINE_MODULES = {
     "text-classification": "core.tasks.text_classification",

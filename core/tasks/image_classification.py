@@ -29,7 +29,8 @@ from transformers import (
 )
 
 from core import vision_models
-from core.config import TrainConfig, architecture
+from core.catalog import architecture
+from core.config import TrainConfig
 from core.dataset_store import DatasetError, PreparedDataset
 from core.image_files import ImageDataError
 from core.image_transforms import ImagePreprocessConfig, images_to_batch, make_batch_transform

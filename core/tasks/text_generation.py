@@ -41,7 +41,8 @@ from transformers import (
     TrainerCallback,
 )
 
-from core.config import BUNDLED_PREFIX, TrainConfig
+from core.catalog import BUNDLED_PREFIX
+from core.config import TrainConfig
 from core.dataset_store import PreparedDataset
 from core.generation_data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE, dataset_format, join_document
 from core.lm_callbacks import SampleCallback, live_evaluation, read_samples
