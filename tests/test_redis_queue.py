@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,8 @@ from streamlit.testing.v1 import AppTest
 from core.jobs import JobQueue, QueueError
 from core.launcher import consumer_running, stop_consumer
 from core.runs import list_runs, update_status
+from tests.browser import ROOT, free_port
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
