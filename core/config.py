@@ -25,7 +25,7 @@ from core.catalog import (
     pretrained_tasks,
 )
 from core.image_transforms import ImagePreprocessConfig
-from core.knobs import knob
+from core.knobs import knob, known_fields
 
 # ---------------------------------------------------------------------------------------------------- settings
 
@@ -164,9 +164,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        values = _known_fields(cls, data)
-        values["model"] = ModelSpec(**_known_fields(ModelSpec, values.get("model") or {}))
-        values["lora"] = LoraSpec(**_known_fields(LoraSpec, values.get("lora") or {}))
+        values = known_fields(cls, data)
+        values["model"] = ModelSpec(**known_fields(ModelSpec, values.get("model") or {}))
+        values["lora"] = LoraSpec(**known_fields(LoraSpec, values.get("lora") or {}))
         values["image"] = ImagePreprocessConfig.from_dict(values.get("image") or {})
         return cls(**values)
 
@@ -176,12 +176,6 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         return cls.from_dict(json.loads(path.read_text()))
-
-
-def _known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    # Configs written by an older version may hold fields we have since dropped: ignore them, keep the rest.
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
 
 
 def field_help(cls: type, name: str) -> str:

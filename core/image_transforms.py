@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps
 
 from core.image_files import ImageDataError
-from core.knobs import knob
+from core.knobs import from_plain, knob, to_plain
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,12 @@ class ImagePreprocessConfig:
         return 1 if self.grayscale else 3
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ImagePreprocessConfig:
         """Rebuilt from `to_dict()` JSON; unknown keys (from a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
+        return from_plain(cls, values)
 
 
 def _to_mode(image: Image.Image, grayscale: bool) -> Image.Image:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as pdtypes
 
-from core.knobs import knob
+from core.knobs import from_plain, knob, to_plain
 
 ROLE_NUMERIC = "numeric"
 ROLE_CATEGORICAL = "categorical"
@@ -227,12 +227,11 @@ class TabularPreprocessConfig:
         return list(self.categorical_columns) + ([self.title_column] if self.title_from else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TabularPreprocessConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
+        return from_plain(cls, values)
 
 
 def suggest_preprocess_config(frame: pd.DataFrame, target: str, task: str | None = None) -> TabularPreprocessConfig:
