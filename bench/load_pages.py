@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+from playwright.async_api import async_playwright  # noqa: E402
 
 from core.workspace import HOME_VARIABLE, Workspace  # noqa: E402
 
@@ -173,8 +174,6 @@ def report(timings: dict[str, list[float]], sessions: int, think: float, run_sta
 
 async def drive(url: str, sessions: int, rounds: int, open_run: bool, chromium: str,
                 think: float) -> dict[str, list[float]]:
-    from playwright.async_api import async_playwright
-
     timings: dict[str, list[float]] = {}
     shown: list[float] = []  # click → the new page's title on screen (the rest of the page may still be coming)
     async with async_playwright() as playwright:

@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=""
+apt_update() {  # once, and only when something is missing
+    [ -n "$APT_UPDATED" ] || { $SUDO apt-get update -qq && APT_UPDATED=1; }
+}
 if [ ! -x /usr/bin/chromium ]; then
-    $SUDO apt-get update -qq
+    apt_update
     $SUDO apt-get install -y -qq chromium chromium-driver > /dev/null
 fi
 if [ ! -x /usr/bin/redis-server ]; then
-    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server > /dev/null; } \
+    { apt_update && $SUDO apt-get install -y -qq redis-server > /dev/null; } \
         || echo "tests/setup.sh: redis-server could not be installed; the Redis queue tests will be skipped."
 fi

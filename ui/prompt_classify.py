@@ -31,7 +31,6 @@ CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "
                      "classified-texts": "the texts being classified (average)"}
 
 
-
 @dataclass(frozen=True)
 class PromptSetup:
     """What the evaluation and comparison views need: the data, the recipe, and the similarity index on demand."""
