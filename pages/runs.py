@@ -34,13 +34,7 @@ if run is not None:
     st.subheader(f"Run “{run.id}”")
     run_views.live_panel(run, key="runs_live")
     run_views.actions(run, key="runs_actions")
-    evaluation, settings, log = st.tabs(["Evaluation", "Settings", "Log"])
-    with evaluation:
-        run_views.evaluation_view(run, key="runs_eval")
-    with settings:
-        run_views.config_view(run)
-    with log:
-        run_views.log_view(run)
+    run_views.detail_tabs(run, key="runs")
 
 st.divider()
 compare_views.render(runs)

@@ -23,11 +23,11 @@ def free_port() -> int:
 
 
 def start_app(workspace_root: Path, extra_env: dict[str, str] | None = None,
-              timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+              timeout: float = 60.0, streamlit_module: str = "streamlit") -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "AI_PLAYGROUND_HOME": str(workspace_root), **(extra_env or {})}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
+        [sys.executable, "-m", streamlit_module, "run", str(ROOT / "app.py"), "--server.headless=true",
          f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
          "--server.fileWatcherType=none"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)

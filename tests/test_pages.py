@@ -102,6 +102,9 @@ def test_train_page_builds_the_config_and_follows_the_run_live(workspace, sample
     at.button_group(key="train_preset").set_value("quick").run()
     assert at.number_input(key="train_hp_epochs").value == 3.0
     at.number_input(key="train_model_vocab_size").set_value(400).run()
+    assert not at.code  # the exact settings are filled in once their expander is opened
+    at.session_state["train_exact"] = True
+    at.run()
     assert "python -m core.worker --config config.json" in texts(at.code)
 
     at.button(key="train_start").click().run()
@@ -146,6 +149,14 @@ def test_runs_page_lists_opens_compares_and_deletes(workspace, sample_dataset):
     at.switch_page("pages/runs.py").run()
     assert f"Run “{first.id}”" in [header.value for header in at.subheader]
     assert at.query_params["run"] == first.id  # written back, so a refresh keeps it too
+    # Settings and Log are filled in when their tab is opened, not at every visit.
+    assert "core.worker" not in texts(at.code)
+    at.session_state["runs_tabs"] = "Settings"
+    at.run()
+    assert f"--config {first.folder / 'config.json'}" in texts(at.code)
+    at.session_state["runs_tabs"] = "Log"
+    at.run()
+    assert "core.worker" not in texts(at.code) and at.code  # the training log instead
     at.multiselect(key="runs_compare").set_value([first.id, second.id]).run()
     assert "learning_rate" in at.dataframe[-1].value["setting"].tolist()
     at.button(key="runs_actions_delete").click().run()

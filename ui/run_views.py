@@ -196,6 +196,22 @@ def generation_view(report: dict) -> None:
 # ---------------------------------------------------------------------------------------------------- details
 
 
+def detail_tabs(run: Run, key: str) -> None:
+    """The run's evaluation, settings and log, one tab each. Only the open tab is computed and sent: a run's page
+    is drawn again at every visit, and the others would cost the server and each browser for nothing until a
+    person opens them (the code blocks of Settings and Log alone load 1.5 MB of JavaScript)."""
+    evaluation, settings, log = st.tabs(["Evaluation", "Settings", "Log"], key=f"{key}_tabs", on_change="rerun")
+    if evaluation.open:
+        with evaluation:
+            evaluation_view(run, key=f"{key}_eval")
+    if settings.open:
+        with settings:
+            config_view(run)
+    if log.open:
+        with log:
+            log_view(run)
+
+
 def config_view(run: Run) -> None:
     st.markdown("Run it again without the app (same settings, a new run folder):")
     st.code(f"python -m core.worker --config {run.folder / 'config.json'}", language="bash")

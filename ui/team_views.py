@@ -43,13 +43,7 @@ def run_detail(item: TeamRun, me: Person, workspace: Workspace) -> None:
     run_views.live_panel(item.run, key="team_live", can_stop=mine or me.is_admin)
     if not mine:
         copy_button(item, workspace)
-    evaluation, settings, log = st.tabs(["Evaluation", "Settings", "Log"])
-    with evaluation:
-        run_views.evaluation_view(item.run, key="team_eval")
-    with settings:
-        run_views.config_view(item.run)
-    with log:
-        run_views.log_view(item.run)
+    run_views.detail_tabs(item.run, key="team")
 
 
 def copy_button(item: TeamRun, workspace: Workspace) -> None:
