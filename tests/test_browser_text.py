@@ -56,6 +56,14 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     expect(page.locator(".js-plotly-plot .scatterlayer .trace").first).to_be_attached()
     expect(page.get_by_text("completed")).to_be_visible(timeout=120_000)
 
+    # On the Runs page, the run's settings and log are filled in when their tab is opened.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Runs", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("Run “"))).to_be_visible()
+    page.get_by_test_id("stTab").filter(has_text="Settings").click()
+    expect(page.get_by_text("Run it again without the app")).to_be_visible()
+    page.get_by_test_id("stTab").filter(has_text="Log").click()
+    expect(page.get_by_text(re.compile("eval_loss")).first).to_be_visible()
+
     page.goto(f"{app_server}/playground")
     page.get_by_label(re.compile("Text to classify")).fill("Is the soup vegan?")
     page.keyboard.press("Control+Enter")
