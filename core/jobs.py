@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -115,22 +116,31 @@ class JobQueue:
 
     @contextlib.contextmanager
     def _reaching(self):
-        """A Redis server that is down or unreachable becomes a QueueError that says what to do."""
+        """A queue that cannot be reached (a Redis server down, a queue database on a full or read-only disk)
+        becomes a QueueError that says what to do."""
         try:
             yield
-        except UNREACHABLE as error:
-            raise QueueError(f"The queue's Redis server ({self.settings.redis_url}) does not answer: start it, "
-                             "check redis_url, or set queue_backend to 'sqlite'.") from error
+        except (*UNREACHABLE, sqlite3.Error) as error:
+            if self.settings.queue_backend == "redis":
+                raise QueueError(f"The queue's Redis server ({self.settings.redis_url}) does not answer: start it, "
+                                 "check redis_url, or set queue_backend to 'sqlite'.") from error
+            raise QueueError(f"The queue's database ({self.settings.queue_path}) cannot be used ({error}): check "
+                             "that its folder is writable and the disk is not full.") from error
 
     def submit(self, run: Run, owner: str = "") -> None:
         """Put a run (new, or a stopped/failed one to resume) at the end of the line, and make sure this machine
         has a consumer to take it. Nothing changes in the run folder if the queue cannot be reached."""
         with self._reaching():
             self.huey.storage.queue_size()  # reachable? (a run marked queued that no queue holds would wait forever)
+        before = run.status
         update_status(run.folder, state="queued", message="Waiting in the queue.", owner=owner or local_user(),
                       queued_at=time.time(), finished_at=None, pid=None, gpus=[])
-        with self._reaching():
-            self.task(str(run.folder))
+        try:
+            with self._reaching():
+                self.task(str(run.folder))
+        except QueueError:  # the queue went away since the check: the run is as it was, not waiting in no queue
+            write_json_atomic(run.folder / "status.json", before)
+            raise
         if self.settings.consume_here:
             ensure_consumer(self.folder)
 

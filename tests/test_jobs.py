@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from core.launcher import (
     worker_command,
 )
 from core.queue_messages import JsonSerializer
-from core.runs import launch, read_metrics, refresh_status, request_stop
+from core.runs import launch, read_metrics, refresh_status, request_stop, update_status
 from core.settings import Settings, SettingsError, load_settings
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
 
@@ -96,6 +97,21 @@ def test_the_runs_page_shows_the_line_and_a_waiting_run_can_be_cancelled_there(q
     at.button(key=f"queue_{second.id}").click().run()
     assert state(second) == "stopped" and state(first) == "queued"
     assert second.id not in " ".join(str(element.value) for element in at.markdown if "`" in str(element.value))
+
+
+def test_a_queue_failing_after_the_check_leaves_the_run_as_it_was_and_says_what_to_do(queue, workspace,
+                                                                                      monkeypatch):
+    (run,) = tiny_runs(workspace, 1)
+    update_status(run.folder, state="stopped", message="Stopped by you.")  # a run someone wants to resume
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(queue.huey, "enqueue", disk_full)  # the queue answered the check, then failed
+    with pytest.raises(QueueError, match="writable and the disk is not full"):
+        queue.submit(run)
+    assert (run.status["state"], run.status["message"]) == ("stopped", "Stopped by you.")  # not waiting in no queue
+    assert queue.pending_count() == 0
 
 
 def test_only_one_consumer_per_machine(queue):
