@@ -83,12 +83,30 @@ def loss_figure(records: Sequence[dict[str, Any]]) -> go.Figure:
     return figure
 
 
+# Scores that cannot leave these bounds. Plotly pads a flat line by ±1 (a perfect accuracy would show an axis up to 2),
+# so the axis is clipped to them; within them it still zooms in on the curve.
+SCORE_BOUNDS = {"eval_accuracy": (0.0, 1.0), "eval_f1": (0.0, 1.0), "eval_r2": (None, 1.0)}
+
+
+def _clip_to_bounds(figure: go.Figure, keys: Sequence[str]) -> None:
+    bounds = [SCORE_BOUNDS.get(key, (None, None)) for key in keys]
+    lows, highs = [low for low, _ in bounds], [high for _, high in bounds]
+    options = {}
+    if lows and None not in lows:
+        options["clipmin"] = min(lows)
+    if highs and None not in highs:
+        options["clipmax"] = max(highs)
+    if options:
+        figure.update_yaxes(autorangeoptions=options)
+
+
 def metric_figure(records: Sequence[dict[str, Any]], keys: Sequence[str], title: str) -> go.Figure:
     figure = _figure(title)
     for key in keys:
         steps, values = latest_per_step(records, key)
         if steps:
             figure.add_scatter(x=steps, y=values, name=METRIC_TITLES.get(key, key), mode="lines+markers")
+    _clip_to_bounds(figure, keys)
     return figure
 
 
@@ -108,6 +126,7 @@ def comparison_figure(curves: dict[str, Sequence[dict[str, Any]]], key: str, smo
         steps, values = latest_per_step(records, key)
         if steps:
             figure.add_scatter(x=steps, y=smooth(values) if smoothed else values, name=name, mode="lines")
+    _clip_to_bounds(figure, [key])
     return figure
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from core import charts
 from core.config import default_config
 from core.metrics import classification_evaluation, largest_errors, regression_report
 from core.runs import append_metrics, create_run, update_status, write_json_atomic
@@ -157,3 +158,14 @@ def test_runs_of_different_tasks_compare_by_loss(workspace):
     assert not at.exception
     assert "only their loss curves are comparable" in texts(at.info)
     assert "task" in table_with(at, "setting", text.id)["setting"].tolist()
+
+
+def test_score_axes_never_go_past_what_the_score_can_be():
+    # Plotly pads a flat line by ±1: a run at 100 % accuracy drew an axis up to 2.
+    perfect = [{"step": 10, "eval_accuracy": 1.0, "eval_f1": 1.0}, {"step": 20, "eval_accuracy": 1.0, "eval_f1": 1.0}]
+    accuracy = charts.metric_figure(perfect, ("eval_accuracy", "eval_f1"), "Validation accuracy and F1")
+    assert (accuracy.layout.yaxis.autorangeoptions.clipmin, accuracy.layout.yaxis.autorangeoptions.clipmax) == (0, 1)
+    r2 = charts.comparison_figure({"a": [{"step": 1, "eval_r2": -0.5}], "b": [{"step": 1, "eval_r2": 0.4}]}, "eval_r2")
+    assert (r2.layout.yaxis.autorangeoptions.clipmin, r2.layout.yaxis.autorangeoptions.clipmax) == (None, 1)
+    perplexity = charts.metric_figure([{"step": 1, "eval_perplexity": 30.0}], ("eval_perplexity",), "Perplexity")
+    assert perplexity.layout.yaxis.autorangeoptions.clipmax is None  # no upper bound
