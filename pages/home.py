@@ -5,6 +5,7 @@ import streamlit as st
 from core.runs import list_runs
 from core.training import plan_device
 from ui import router, state
+from ui.widgets import counted
 
 router.through_router()
 
@@ -28,4 +29,4 @@ device = plan_device("auto")
 st.info(f"Training here runs on: **{device.description}**.", icon=":material/memory:")
 runs = list_runs(state.workspace())
 if runs:
-    st.caption(f"{len(runs)} run(s) in your workspace; the newest is “{runs[0].id}”.")
+    st.caption(f"{counted(len(runs), 'run')} in your workspace; the newest is “{runs[0].id}”.")

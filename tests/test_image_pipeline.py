@@ -213,7 +213,7 @@ def test_data_section_lists_what_it_skipped_and_saves_the_rest(workspace):
     at.file_uploader(key="data_images_zip").set_value(("pets.zip", pets_zip(), "application/zip")).run()
     assert not at.exception, at.exception
     warning = texts(at.warning)
-    assert "3 file(s) were skipped" in warning and "8 images were kept" in warning
+    assert "3 files were skipped" in warning and "8 images were kept" in warning
     skipped = at.dataframe[0].value
     assert dict(zip(skipped["file"], skipped["reason"])) == {
         "../escape.png": "outside the folder", "pets/dogs/notes.txt": "not an image",

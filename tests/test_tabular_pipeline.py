@@ -284,7 +284,7 @@ def test_playground_form_and_table_predictions(workspace):
     at.file_uploader(key=f"play_table_file_{run_id}").set_value(("rows.csv", upload, "text/csv")).run()
     assert not at.exception, at.exception
     warning = texts(at.warning)
-    assert "1 row(s) had something odd" in warning and "Row 2: 'income' is 'lots', not a number" in warning
+    assert "1 row had something odd" in warning and "Row 2: 'income' is 'lots', not a number" in warning
     result = next(frame.value for frame in at.dataframe if "prediction" in frame.value.columns)
     assert result["prediction"].tolist()[0] == "yes" and len(result) == 3
     assert [b.label for b in at.get("download_button")][-1] == "Download predictions (.csv)"

@@ -30,7 +30,7 @@ from core.image_transforms import ImagePreprocessConfig, preview_resized
 from core.safe_zip import ExtractReport
 from core.workspace import Workspace
 from ui import state
-from ui.widgets import knob
+from ui.widgets import counted, knob
 
 SOURCE_UPLOAD = "Upload a zip of images"
 SOURCE_SAMPLE = "Use the built-in sample (handwritten digits)"
@@ -107,7 +107,9 @@ def show_skipped(report: ExtractReport) -> None:
         st.caption(f"{len(report.kept):,} images unpacked; nothing was skipped.")
         return
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.skipped_reasons().items())
-    st.warning(f"{len(report.skipped):,} file(s) were skipped ({reasons}); {len(report.kept):,} images were kept.",
+    skipped = counted(len(report.skipped), "file")
+    st.warning(f"{skipped} {'was' if len(report.skipped) == 1 else 'were'} skipped ({reasons}); "
+               f"{counted(len(report.kept), 'image')} {'was' if len(report.kept) == 1 else 'were'} kept.",
                icon=":material/warning:")
     with st.expander("Which files were skipped, and why"):
         st.dataframe(pd.DataFrame([{"file": s.name, "reason": s.reason} for s in report.skipped]),

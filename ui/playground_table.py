@@ -15,7 +15,7 @@ from core.tabular import TabularError
 from core.uploads import SUPPORTED_EXTENSIONS, read_upload
 from ui import state
 from ui.predictors import predictor_for
-from ui.widgets import read_upload_once
+from ui.widgets import counted, read_upload_once
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 FORM_COLUMNS = 3
@@ -130,7 +130,8 @@ def show_problems(problems: pd.Series) -> None:
     lines = [f"- Row {i + 1}: {text}." for i, text in flagged[:PROBLEMS_LISTED]]
     if len(flagged) > PROBLEMS_LISTED:
         lines.append(f"- …and {len(flagged) - PROBLEMS_LISTED} more (see the 'problem' column).")
-    st.warning(f"{len(flagged)} row(s) had something odd; they still got a prediction.\n\n" + "\n".join(lines),
+    st.warning(f"{counted(len(flagged), 'row')} had something odd; they still got a prediction.\n\n"
+               + "\n".join(lines),
                icon=":material/warning:")
 
 
