@@ -25,8 +25,13 @@ LOG_VARIABLE = "BENCH_ANSWER_LOG"
 
 
 def stopwatch(log_path: str) -> None:
+    # Two of Streamlit's own session methods are wrapped (written against Streamlit 1.67); should a release rename
+    # them, say so plainly instead of serving an app that times nothing.
+    on_event = getattr(AppSession, "_handle_scriptrunner_event_on_event_loop", None)
+    if on_event is None:
+        sys.exit("bench.timed_app: this Streamlit release has no AppSession._handle_scriptrunner_event_on_event_loop;"
+                 " run the load bench with --url against an app started as usual (no server-side times).")
     handle_backmsg = AppSession.handle_backmsg
-    on_event = AppSession._handle_scriptrunner_event_on_event_loop
 
     def request_arrived(self, message) -> None:
         if (message.WhichOneof("type") == "rerun_script" and not message.rerun_script.fragment_id
