@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from core.dataset_store import PreparedDataset, save_dataset
 from core.uploads import Check, DataError
+from core.wording import agree, counted
 from core.workspace import Workspace
 
 TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "comment", "body", "document", "tweet")
@@ -116,11 +117,15 @@ def _drop_missing(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
     checks = []
     no_text = rows["text"] == ""
     if no_text.any():
-        checks.append(Check("warning", f"{int(no_text.sum())} row(s) with missing or empty text were left out."))
+        left_out = int(no_text.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'row')} with missing or empty text "
+                                       f"{agree(left_out, 'was', 'were')} left out."))
     no_label = (rows["label"] == "") & ~no_text
     if no_label.any():
-        checks.append(Check("warning", f"{int(no_label.sum())} row(s) with no label were left out. "
-                                       "Give them a label if they should count."))
+        left_out = int(no_label.sum())
+        advice = agree(left_out, "Give it a label if it should count.", "Give them a label if they should count.")
+        checks.append(Check("warning", f"{counted(left_out, 'row')} with no label {agree(left_out, 'was', 'were')} "
+                                       f"left out. {advice}"))
     return rows[~no_text & ~no_label], checks
 
 
@@ -142,13 +147,16 @@ def _drop_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
     checks = []
     exact = rows.duplicated(subset=["text", "label"])
     if exact.any():
-        checks.append(Check("warning", f"{int(exact.sum())} exact duplicate row(s) were left out, so no example "
-                                       "counts twice or leaks from training into validation."))
+        left_out = int(exact.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'exact duplicate row')} {agree(left_out, 'was', 'were')} "
+                                       "left out, so no example counts twice or leaks from training into validation."))
         rows = rows[~exact]
     conflicting = rows[rows.duplicated(subset=["text"], keep=False)]
     if not conflicting.empty:
         sample = conflicting["text"].iloc[0][:60]
-        checks.append(Check("warning", f"{conflicting['text'].nunique()} text(s) appear with different labels "
+        texts = conflicting["text"].nunique()
+        checks.append(Check("warning", f"{counted(texts, 'text')} {agree(texts, 'appears', 'appear')} with "
+                                       "different labels "
                                        f"(e.g. “{sample}”). Check which label is right; the model will be unsure."))
     return rows, checks
 
@@ -197,8 +205,10 @@ def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[
     checks = []
     if unknown.any():
         names = ", ".join(sorted(validation.frame.loc[unknown, "label"].unique())[:5])
-        checks.append(Check("warning", f"{int(unknown.sum())} validation row(s) have labels the training data "
-                                       f"lacks ({names}) and were left out."))
+        left_out = int(unknown.sum())
+        has = agree(left_out, "has a label", "have labels")
+        checks.append(Check("warning", f"{counted(left_out, 'validation row')} {has} the training data lacks "
+                                       f"({names}) and {agree(left_out, 'was', 'were')} left out."))
     return validation.frame[~unknown].reset_index(drop=True), checks
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from core.data import CheckedData
 from core.dataset_store import PreparedDataset, save_dataset
 from core.uploads import MAX_UPLOAD_BYTES, Check, DataError, decode_text, read_upload
+from core.wording import agree, counted
 from core.workspace import Workspace
 
 TASK = "text-generation"
@@ -151,17 +152,20 @@ def check_pairs(frame: pd.DataFrame, columns: PairColumns) -> CheckedData:
     checks: list[Check] = []
     missing = (rows["prompt"] == "") | (rows["response"] == "")
     if missing.any():
-        checks.append(Check("warning", f"{int(missing.sum())} example(s) with an empty prompt or response were left "
-                                       "out."))
+        left_out = int(missing.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'example')} with an empty prompt or response "
+                                       f"{agree(left_out, 'was', 'were')} left out."))
         rows = rows[~missing]
     duplicated = rows.duplicated()
     if duplicated.any():
-        checks.append(Check("warning", f"{int(duplicated.sum())} exact duplicate example(s) were left out, so none "
-                                       "counts twice or leaks from training into validation."))
+        left_out = int(duplicated.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'exact duplicate example')} "
+                                       f"{agree(left_out, 'was', 'were')} left out, so none counts twice or leaks from "
+                                       "training into validation."))
         rows = rows[~duplicated]
     if len(rows) < MIN_PAIRS:
-        checks.append(Check("error", f"Only {len(rows)} usable example(s); at least {MIN_PAIRS} are needed to train "
-                                     "and check a model. Add more prompt/response pairs."))
+        checks.append(Check("error", f"Only {counted(len(rows), 'usable example')}; at least {MIN_PAIRS} are needed "
+                                     "to train and check a model. Add more prompt/response pairs."))
     else:
         if len(rows) < FEW_PAIRS:
             checks.append(Check("warning", f"{len(rows)} examples is few: the model may only copy their style. "

@@ -40,6 +40,7 @@ from core.image_files import (
 )
 from core.image_transforms import ImagePreprocessConfig
 from core.safe_zip import ExtractReport, safe_extract_zip
+from core.wording import agree, counted
 
 MIN_CLASSES = 2
 
@@ -120,7 +121,8 @@ def _labelled_from_folders(root: Path, grouping: ClassGrouping) -> LabelledImage
         labels += [index] * len(grouping.classes[name])
     notes = []
     if grouping.loose:
-        notes.append(f"{len(grouping.loose)} image(s) outside the class folders were left out "
+        notes.append(f"{counted(len(grouping.loose), 'image')} outside the class folders "
+                     f"{agree(len(grouping.loose), 'was', 'were')} left out "
                      f"(for example {grouping.loose[0]}).")
     return LabelledImages(root, files, labels, class_names, notes)
 
@@ -176,11 +178,13 @@ def _labelled_from_csv(root: Path, images: list[str], csv_path: Path) -> Labelle
     paths = sorted(matched)
     notes = []
     if missing:
-        notes.append(f"{len(missing)} row(s) of {csv_path.name} name no image in the zip or have no label "
-                     f"(for example '{missing[0]}') and were left out.")
+        notes.append(f"{counted(len(missing), 'row')} of {csv_path.name} {agree(len(missing), 'names', 'name')} no "
+                     f"image in the zip or {agree(len(missing), 'has', 'have')} no label (for example '{missing[0]}') "
+                     f"and {agree(len(missing), 'was', 'were')} left out.")
     unlabelled = len(images) - len(paths)
     if unlabelled:
-        notes.append(f"{unlabelled} image(s) have no row in {csv_path.name} and were left out.")
+        notes.append(f"{counted(unlabelled, 'image')} {agree(unlabelled, 'has', 'have')} no row in {csv_path.name} "
+                     f"and {agree(unlabelled, 'was', 'were')} left out.")
     return LabelledImages(root, [root / p for p in paths], [index[matched[p]] for p in paths], class_names, notes)
 
 

@@ -53,6 +53,7 @@ from core.runs import (
     write_json_atomic,
 )
 from core.settings import Settings, load_settings
+from core.wording import counted
 
 try:  # the Redis client is needed only with queue_backend = "redis"
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -338,8 +339,8 @@ def _note_waiting(run_dir: Path, gpus: int, free: int) -> None:
 
 def _describe(slots: Slots) -> str:
     if slots.gpus:
-        return f"GPUs {slots.gpus}, {slots.runs_per_gpu} run(s) per GPU"
-    return f"no GPU, {slots.cpu_runs} run(s) at a time on the CPU"
+        return f"GPUs {slots.gpus}, {counted(slots.runs_per_gpu, 'run')} per GPU"
+    return f"no GPU, {counted(slots.cpu_runs, 'run')} at a time on the CPU"
 
 
 def local_user() -> str:

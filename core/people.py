@@ -24,6 +24,7 @@ from core.config import TrainConfig
 from core.dataset_store import DatasetError, load_dataset_info
 from core.runs import Run, get_run, is_live, list_runs, read_json, write_json_atomic
 from core.settings import Settings
+from core.wording import counted
 from core.workspace import PROJECT_ROOT, Workspace, safe_name
 
 PEOPLE_FOLDER = "people"
@@ -192,8 +193,8 @@ def save_limits(root: Path, limits: Limits) -> None:
 def limit_problem(config: TrainConfig, limits: Limits, live_runs: int, train_rows: int | None) -> str | None:
     """Why this person may not start this run now, in plain words; None when they may."""
     if limits.max_live_runs and live_runs >= limits.max_live_runs:
-        return (f"You already have {live_runs} run(s) waiting or training; the limit is {limits.max_live_runs} per "
-                "person. Wait for one to finish, or stop one on the Runs page.")
+        return (f"You already have {counted(live_runs, 'run')} waiting or training; the limit is "
+                f"{limits.max_live_runs} per person. Wait for one to finish, or stop one on the Runs page.")
     if limits.max_epochs and config.epochs > limits.max_epochs and config.max_steps <= 0:
         return f"Runs here may train for at most {limits.max_epochs:g} epochs. Lower 'Epochs' to {limits.max_epochs:g}."
     steps = planned_steps(config, train_rows)

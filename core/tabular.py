@@ -19,6 +19,7 @@ import pandas as pd
 from pandas.api import types as pdtypes
 
 from core.knobs import from_plain, knob, to_plain
+from core.wording import agree
 
 ROLE_NUMERIC = "numeric"
 ROLE_CATEGORICAL = "categorical"
@@ -140,7 +141,9 @@ def detect_column_roles(frame: pd.DataFrame) -> dict[str, ColumnRole]:
     """Every column's suggested role, in the table's order. The person can change any of them."""
     if frame.columns.duplicated().any():
         duplicated = frame.columns[frame.columns.duplicated()].tolist()
-        raise TabularError(f"The column name(s) {duplicated} appear more than once. Rename them so each is unique.")
+        raise TabularError(f"The column {agree(len(duplicated), 'name', 'names')} {duplicated} "
+                           f"{agree(len(duplicated), 'appears', 'appear')} more than once. Rename the columns so "
+                           "each name is used once.")
     return {str(name): column_role(str(name), frame[name]) for name in frame.columns}
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.tabular import TabularError, TabularPreprocessConfig, category_text, is_blank, name_tokens
 from core.tabular_preprocessor import fit_preprocessor
+from core.wording import agree, counted
 
 # ---------------------------------------------------------------------------------------------------- samples
 
@@ -94,7 +95,9 @@ def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: f
     notes: list[tuple[str, str]] = []
     rows = frame[frame[target].map(lambda v: not is_blank(v))]
     if len(rows) < len(frame):
-        notes.append(("warning", f"{len(frame) - len(rows):,} row(s) have no '{target}' value and were left out."))
+        left_out = len(frame) - len(rows)
+        notes.append(("warning", f"{counted(left_out, 'row')} {agree(left_out, 'has', 'have')} no '{target}' value "
+                                 f"and {agree(left_out, 'was', 'were')} left out."))
     stratify = None
     if task == "classification":
         labels = rows[target].map(category_text)
@@ -107,7 +110,7 @@ def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: f
             rows, labels = rows[keep], labels[keep]
         stratify = labels
     if len(rows) < 10:
-        raise TabularError(f"Only {len(rows)} usable row(s): add more rows (a few dozen at the very least).")
+        raise TabularError(f"Only {counted(len(rows), 'usable row')}: add more rows (a few dozen at the very least).")
     size = max(int(round(len(rows) * validation_share)), 1)
     if stratify is not None:
         classes = stratify.nunique()

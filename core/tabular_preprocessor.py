@@ -32,6 +32,7 @@ from core.tabular import (
     prepare_frame,
     require_columns,
 )
+from core.wording import agree, counted
 
 MAX_CLASSES = 100
 PREPROCESSOR_FILE = "tabular_preprocessor.json"
@@ -159,7 +160,8 @@ class TabularPreprocessor:
             texts = [category_text(v) for v in values]
             unknown = sorted({t for t in texts if t not in index}, key=str)
             if unknown:
-                raise TabularError(f"'{self.target.column}' has value(s) the model does not know: {unknown[:5]}. "
+                values = agree(len(unknown), "a value", "values")
+                raise TabularError(f"'{self.target.column}' has {values} the model does not know: {unknown[:5]}. "
                                    "Remove those rows.")
             return np.array([index[t] for t in texts], dtype=np.int64)
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
@@ -267,7 +269,9 @@ class TabularPreprocessor:
 
 
 def _target_sentence(target: TargetInfo) -> str:
-    dropped = f" {target.dropped_rows} row(s) without a value were left out." if target.dropped_rows else ""
+    left_out = target.dropped_rows
+    dropped = (f" {counted(left_out, 'row')} without a value {agree(left_out, 'was', 'were')} left out."
+               if left_out else "")
     if target.task == "classification":
         shown = ", ".join(target.classes[:8]) + ("…" if len(target.classes) > 8 else "")
         return f"The thing to predict: one of {len(target.classes)} classes ({shown}).{dropped}"
@@ -296,7 +300,8 @@ def _categorical_sentence(column: CategoricalColumn, config: TabularPreprocessCo
     steps.append(f"turned into {len(column.categories)} yes/no columns ({shown})")
     sentence = ", then ".join(steps)
     if column.dropped:
-        sentence += f"; {column.dropped} rarer value(s) count as none of them"
+        sentence += (f"; {counted(column.dropped, 'rarer value')} {agree(column.dropped, 'counts', 'count')} as none "
+                     "of them")
     return sentence[0].upper() + sentence[1:] + "."
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import datasets
 import pandas as pd
 
+from core.wording import agree
 from core.workspace import Workspace, safe_name
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
@@ -135,7 +136,8 @@ def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -
         raise DataError(f"The JSON records could not be turned into a table ({_first_line(error)}). "
                         "Give every record the same keys with plain text or number values.") from error
     nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (dict, list))).any()]
-    checks = [Check("warning", f"Column(s) {', '.join(nested)} hold nested values; they are shown as text and "
+    checks = [Check("warning", f"{agree(len(nested), 'Column', 'Columns')} {', '.join(nested)} "
+                               f"{agree(len(nested), 'holds', 'hold')} nested values, shown as text; such a column "
                                "cannot be used as the text or label.")] if nested else []
     return LoadedTable(frame, "JSON Lines" if extension == ".jsonl" else "JSON", checks)
 

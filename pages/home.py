@@ -4,8 +4,8 @@ import streamlit as st
 
 from core.runs import list_runs
 from core.training import plan_device
+from core.wording import counted
 from ui import router, state
-from ui.widgets import counted
 
 router.through_router()
 

@@ -121,15 +121,15 @@ def test_missing_text_and_labels_are_dropped_and_counted():
     checked = check_classification(frame, "text", "label")
     assert checked.ok
     assert sorted(checked.frame["text"]) == ["awful", "fine", "good", "poor"]
-    assert "2 row(s) with missing or empty text" in messages(checked)
-    assert "2 row(s) with no label" in messages(checked)
+    assert "2 rows with missing or empty text were left out" in messages(checked)
+    assert "2 rows with no label were left out" in messages(checked)
 
 
 def test_duplicates_are_dropped_and_conflicts_flagged():
     frame = pd.DataFrame({"text": ["great", "great", "great", "bad", "bad", "meh", "meh"],
                           "label": ["pos", "pos", "neg", "neg", "neg", "neg", "pos"]})
     checked = check_classification(frame, "text", "label")
-    assert "2 exact duplicate row(s) were left out" in messages(checked)
+    assert "2 exact duplicate rows were left out" in messages(checked)
     assert "appear with different labels" in messages(checked)
 
 
@@ -195,3 +195,11 @@ def test_real_sst2_file_reads_with_the_right_columns(workspace):
     assert guess_columns(table.frame) == ("sentence", "label")
     checked = check_classification(table.frame, "sentence", "label")
     assert checked.ok and checked.labels == ["0", "1"]
+
+
+def test_counts_in_messages_read_as_plain_words():
+    from core.wording import agree, counted
+
+    assert counted(1, "row") == "1 row" and counted(1204, "file") == "1,204 files"
+    assert counted(3, "example of the class", "examples of the class") == "3 examples of the class"
+    assert [agree(n, "was", "were") for n in (0, 1, 2)] == ["were", "was", "were"]

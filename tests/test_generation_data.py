@@ -119,7 +119,7 @@ def test_missing_or_empty_columns_are_explained(workspace):
     frame = pd.DataFrame({"prompt": [f"q{i}" for i in range(12)], "response": [""] * 6 + ["a"] * 6})
     checked = check_pairs(frame, PairColumns("prompt", "response"))
     assert not checked.ok
-    assert "6 example(s) with an empty prompt or response were left out" in messages(checked.checks)
+    assert "6 examples with an empty prompt or response were left out" in messages(checked.checks)
     assert "at least 10" in messages(checked.checks)
 
     only_text = pd.DataFrame({"text": ["hello"] * 20})

@@ -187,7 +187,7 @@ def test_images_plus_a_csv_of_labels(tmp_path):
     assert labelled.class_names == ["even", "odd"]
     assert labelled.class_counts() == {"even": 3, "odd": 2}
     assert any("gone.png" in note for note in labelled.notes)  # named in the CSV, not in the zip
-    assert any("1 image(s) have no row" in note for note in labelled.notes)  # 5.png has no label
+    assert any("1 image has no row" in note for note in labelled.notes)  # 5.png has no label
     dataset, _, _ = load_image_dataset(report.root, report.root / "labels.csv")
     assert len(dataset) == 5
 

@@ -152,7 +152,7 @@ def test_limits_come_from_settings_and_an_admin_can_change_them(tmp_path):
 def test_limits_refuse_too_many_runs_too_many_epochs_and_steps():
     config = default_config("text-classification", "cafe")
     assert limit_problem(config, Limits(), live_runs=50, train_rows=10_000) is None  # 0 = no limit
-    assert "already have 2 run(s)" in limit_problem(config, Limits(max_live_runs=2), 2, 100)
+    assert "already have 2 runs" in limit_problem(config, Limits(max_live_runs=2), 2, 100)
     assert limit_problem(config, Limits(max_live_runs=2), 1, 100) is None
     assert "at most 1 epochs" in limit_problem(replace(config, epochs=3.0), Limits(max_epochs=1.0), 0, 100)
     assert limit_problem(replace(config, epochs=3.0, max_steps=20), Limits(max_epochs=1.0, max_steps=50), 0, 100) \

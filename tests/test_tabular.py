@@ -206,7 +206,7 @@ def test_own_category_for_missing_and_rare_values_capped():
     preprocessor = fit_preprocessor(frame, config)
     assert preprocessor.categorical[0].categories == ["a", "b", "c"]
     assert preprocessor.categorical[0].dropped == 2  # 'd' and '(missing)' count as none of the columns
-    assert "2 rarer value(s)" in "\n".join(preprocessor.summary())
+    assert "2 rarer values count as none" in "\n".join(preprocessor.summary())
 
 
 def test_rows_without_a_target_are_left_out_and_said_so():
@@ -215,7 +215,7 @@ def test_rows_without_a_target_are_left_out_and_said_so():
     preprocessor = fit_preprocessor(frame, suggest_preprocess_config(frame, "outcome"))
     features, targets = preprocessor.training_arrays(frame)
     assert features.shape[0] == targets.shape[0] == 38 and preprocessor.rows == 38
-    assert "2 row(s) without a value were left out" in preprocessor.summary()[0]
+    assert "2 rows without a value were left out" in preprocessor.summary()[0]
 
 
 def test_a_text_target_cannot_be_regression():

@@ -105,7 +105,7 @@ def test_split_leaves_out_rows_without_a_target_and_lonely_classes():
     split = split_table(frame, "bought", "classification", 0.2)
     assert split.stratified and len(split.train) + len(split.validation) == 117
     notes = " ".join(message for _, message in split.notes)
-    assert "2 row(s) have no 'bought' value" in notes and "single row (maybe)" in notes
+    assert "2 rows have no 'bought' value" in notes and "single row (maybe)" in notes
     with pytest.raises(TabularError, match="between 5% and 50%"):
         split_table(frame, "bought", "classification", 0.9)
     with pytest.raises(TabularError, match="usable row"):

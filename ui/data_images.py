@@ -28,9 +28,10 @@ from core.image_data import (
 from core.image_files import ImageDataError
 from core.image_transforms import ImagePreprocessConfig, preview_resized
 from core.safe_zip import ExtractReport
+from core.wording import agree, counted
 from core.workspace import Workspace
 from ui import state
-from ui.widgets import counted, knob
+from ui.widgets import knob
 
 SOURCE_UPLOAD = "Upload a zip of images"
 SOURCE_SAMPLE = "Use the built-in sample (handwritten digits)"
@@ -108,8 +109,8 @@ def show_skipped(report: ExtractReport) -> None:
         return
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.skipped_reasons().items())
     skipped = counted(len(report.skipped), "file")
-    st.warning(f"{skipped} {'was' if len(report.skipped) == 1 else 'were'} skipped ({reasons}); "
-               f"{counted(len(report.kept), 'image')} {'was' if len(report.kept) == 1 else 'were'} kept.",
+    st.warning(f"{skipped} {agree(len(report.skipped), 'was', 'were')} skipped ({reasons}); "
+               f"{counted(len(report.kept), 'image')} {agree(len(report.kept), 'was', 'were')} kept.",
                icon=":material/warning:")
     with st.expander("Which files were skipped, and why"):
         st.dataframe(pd.DataFrame([{"file": s.name, "reason": s.reason} for s in report.skipped]),

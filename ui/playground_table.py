@@ -13,9 +13,10 @@ from core.data import frame_to_csv_bytes
 from core.runs import Run
 from core.tabular import TabularError
 from core.uploads import SUPPORTED_EXTENSIONS, read_upload
+from core.wording import counted
 from ui import state
 from ui.predictors import predictor_for
-from ui.widgets import counted, read_upload_once
+from ui.widgets import read_upload_once
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 FORM_COLUMNS = 3

@@ -72,11 +72,6 @@ def show_checks(checks: list[Check] | list[dict]) -> None:
         _LEVELS.get(level, st.info)(message, icon=_ICONS.get(level))
 
 
-def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """"1 run", "3 runs", "1,204 files": plain words instead of "run(s)"."""
-    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds:  # None or NaN
         return "–"

@@ -46,6 +46,7 @@ from core.training import (
     save_trained_model,
 )
 from core.vision_models import ImageClassifierConfig, VisionModelError
+from core.wording import agree, counted
 
 PREPROCESS_KEY = "image_preprocess"  # the model config attribute that remembers how images were prepared
 # Models trained on ImageNet with no stated normalisation: transformers' own default ("IMAGENET_STANDARD").
@@ -75,7 +76,8 @@ def resolved_split(dataset: PreparedDataset, split: str) -> tuple[list[str], lis
             paths.append(str(path))
             ids.append(index[label])
     if missing:
-        raise DatasetError(f"{len(missing)} image(s) of the dataset '{dataset.name}' are missing (for example "
+        raise DatasetError(f"{counted(len(missing), 'image')} of the dataset '{dataset.name}' "
+                           f"{agree(len(missing), 'is', 'are')} missing (for example "
                            f"{missing[0]}). Prepare the dataset again on the Data page.")
     if unknown:
         raise DatasetError(f"Some {split} images have a class the dataset does not list ('{unknown[0]}'). Prepare "
