@@ -202,8 +202,9 @@ async def drive(url: str, sessions: int, rounds: int, open_run: bool, chromium: 
                                for seed in range(sessions)))
         await browser.close()
     timings["title shown"] = shown
-    if server_answers(answers, since):
-        timings[SERVER] = server_answers(answers, since)
+    answered = server_answers(answers, since)
+    if answered:
+        timings[SERVER] = answered
     return timings
 
 

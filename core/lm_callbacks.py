@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 
 from core.config import TrainConfig
 from core.lm_sampling import Sampling, sample_text
-from core.runs import SAMPLES_FILE, read_jsonl
+from core.runs import SAMPLES_FILE
 from core.training import steps_per_epoch, total_steps
 
 LIVE_EVALUATIONS = 8  # checks per run when the person left "check every" at once per epoch and runs few epochs
@@ -62,10 +62,6 @@ class LiveEvaluation(TrainerCallback):
             control.should_evaluate = True
             control.should_save = control.should_save or self.save
         return control
-
-
-def read_samples(run_dir: Path) -> list[dict[str, Any]]:
-    return read_jsonl(run_dir / SAMPLES_FILE)
 
 
 def live_evaluation(config: TrainConfig, train_rows: int) -> LiveEvaluation | None:

@@ -86,6 +86,10 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return read_jsonl(run_dir / "metrics.jsonl")
 
 
+def read_samples(run_dir: Path) -> list[dict[str, Any]]:
+    return read_jsonl(run_dir / SAMPLES_FILE)
+
+
 def is_first_process() -> bool:
     """False in the second and later processes of a multi-GPU (torchrun) run: only the first one writes the run's
     files, so a run on 4 GPUs logs once, not four times."""

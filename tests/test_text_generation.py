@@ -29,12 +29,11 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
-from core.lm_callbacks import read_samples
 from core.lm_data import random_windows, text_blocks, tokenize_pairs
 from core.lm_models import add_lora
 from core.lm_predictor import export_merged
 from core.lm_tokenizers import train_bpe_tokenizer, train_char_tokenizer
-from core.runs import create_run, read_json, read_metrics
+from core.runs import create_run, read_json, read_metrics, read_samples
 from core.tasks.text_generation import estimate_parameters, load_predictor
 from core.text_models import ModelError
 from core.workspace import HOME_VARIABLE, Workspace

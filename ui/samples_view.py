@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.runs import SAMPLES_FILE, Run, read_jsonl
+from core.runs import Run, read_samples
 
 EARLIER_SHOWN = 5
-
-
-def read_samples(run: Run) -> list[dict]:
-    """Read from the run folder directly rather than through the text-generation pipeline, which would import
-    torch into every page that shows a run."""
-    return read_jsonl(run.folder / SAMPLES_FILE)
 
 
 def render(run: Run, key: str) -> None:
     """Nothing for tasks other than text generation, so the live panel can call it for every run."""
     if run.config.task != "text-generation":
         return
-    samples = read_samples(run)
+    samples = read_samples(run.folder)  # from core.runs, which imports no torch
     st.markdown("**What the model writes** — the same prompt, continued at every check")
     if not samples:
         st.caption("The first sample appears at the first check of the validation data.")

@@ -45,13 +45,13 @@ from core.catalog import BUNDLED_PREFIX
 from core.config import TrainConfig
 from core.dataset_store import PreparedDataset
 from core.generation_data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE, dataset_format, join_document
-from core.lm_callbacks import SampleCallback, live_evaluation, read_samples
+from core.lm_callbacks import SampleCallback, live_evaluation
 from core.lm_data import random_windows, text_blocks, tokenize_pairs, training_texts
 from core.lm_models import load_model
 from core.lm_predictor import FORMAT_FILE, TextGeneratorPredictor
 from core.lm_sampling import Sampling, never_written
 from core.lm_tokenizers import SPECIAL_TOKENS
-from core.runs import SAMPLES_FILE, write_json_atomic
+from core.runs import SAMPLES_FILE, read_samples, write_json_atomic
 from core.text_models import ModelError
 from core.training import DevicePlan, TrainingJob, count_parameters, save_trained_model
 from core.workspace import Workspace
