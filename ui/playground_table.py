@@ -13,7 +13,7 @@ from core.data import frame_to_csv_bytes
 from core.runs import Run
 from core.tabular import TabularError
 from core.uploads import SUPPORTED_EXTENSIONS, read_upload
-from core.wording import counted
+from core.wording import agree, counted
 from ui import state
 from ui.predictors import predictor_for
 from ui.widgets import read_upload_once
@@ -131,7 +131,8 @@ def show_problems(problems: pd.Series) -> None:
     lines = [f"- Row {i + 1}: {text}." for i, text in flagged[:PROBLEMS_LISTED]]
     if len(flagged) > PROBLEMS_LISTED:
         lines.append(f"- …and {len(flagged) - PROBLEMS_LISTED} more (see the 'problem' column).")
-    st.warning(f"{counted(len(flagged), 'row')} had something odd; they still got a prediction.\n\n"
+    st.warning(f"{counted(len(flagged), 'row')} had something odd; {agree(len(flagged), 'it', 'they')} still got a "
+               "prediction.\n\n"
                + "\n".join(lines),
                icon=":material/warning:")
 
