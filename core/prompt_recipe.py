@@ -10,7 +10,7 @@ prompts and predictions in `core.prompting`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from core.knobs import knob
@@ -23,7 +23,9 @@ CONTENT_FREE_INPUT = "N/A"
 # ... or from the average answer over real in-domain texts (Fei et al., 2023), which with worked examples is much
 # steadier; or over the very texts being classified ("batch calibration", Zhou et al., 2024), which needs no extra
 # scoring and matches their style (SST-2 4-shot with Gemma 270M over six draws: 0.51-0.87 raw, 0.80-0.87 on
-# training texts, 0.85-0.88 on the texts themselves).
+# training texts, 0.85-0.88 on the texts themselves; over twenty draws, 0.51-0.88 raw and 0.83-0.89 on the texts
+# themselves). That is why a new recipe calibrates on the texts being classified: without it an unlucky draw of
+# worked examples gives a coin toss, and a person would blame the model, not the draw.
 CALIBRATIONS = ("content-free", "training-texts", "classified-texts")
 CALIBRATION_TEXTS = 64  # training texts averaged: enough for a steady mean, cheap next to an evaluation
 # Fewer texts than this give a noisy average (and one text would always come out 50/50): use training texts instead.
@@ -43,12 +45,13 @@ class PromptRecipe:
                           "class, or those most similar to the text.", options=SELECTIONS)
     order: str = knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
                       "by class.", options=ORDERS)
-    calibrate: bool = knob(False, "Correct the model's bias towards some label words by measuring how it "
+    calibrate: bool = knob(True, "Correct the model's bias towards some label words by measuring how it "
                            "answers when the text should not matter, and dividing that out.")
-    calibrate_against: str = knob("content-free", "What the bias is measured on: an empty input (N/A), the "
+    calibrate_against: str = knob("classified-texts", "What the bias is measured on: an empty input (N/A), the "
                                   "model's average answer over up to 64 of your training texts, or its average "
                                   "answer over the texts being classified (the steadiest with worked examples; "
-                                  f"needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once).",
+                                  f"needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once, so one text "
+                                  "tried by hand is calibrated on your training texts).",
                                   options=CALIBRATIONS)
     example_separator: str = knob("\n\n", "What goes between two worked examples.")
     seed: int = knob(0, "Fixes which examples are picked and how they are shuffled.", min=0, max=2**31 - 1)
@@ -63,6 +66,10 @@ class PromptRecipe:
     @property
     def labels(self) -> list[str]:
         return list(self.label_words)
+
+
+# What a new recipe starts from, for forms that fill their widgets before a recipe exists.
+RECIPE_DEFAULTS = {f.name: f.default for f in fields(PromptRecipe) if f.default is not MISSING}
 
 
 def recipe_problems(recipe: PromptRecipe) -> list[str]:

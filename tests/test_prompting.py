@@ -93,7 +93,9 @@ def model(request, tokenizer):
 
 
 def _recipe(**changes) -> PromptRecipe:
-    settings = {"label_words": WORDS, "few_shot_k": 3, "selection": "class-balanced", "order": "shuffled"}
+    # Raw scores unless a test asks for calibration, and then on "N/A", so each test names what it checks.
+    settings = {"label_words": WORDS, "few_shot_k": 3, "selection": "class-balanced", "order": "shuffled",
+                "calibrate": False, "calibrate_against": "content-free"}
     return PromptRecipe(**{**settings, **changes})
 
 
@@ -482,7 +484,8 @@ def _bigram_model(table: dict[str, dict[str, float]]):
 
 def _review_recipe(**changes) -> PromptRecipe:
     """The recipe the known-logits tests share: "Review: {text}", answered by "great" (pos) or "terrible" (neg)."""
-    return PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, **changes)
+    settings = {"calibrate": False, "calibrate_against": "content-free", **changes}
+    return PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, **settings)
 
 
 def _answers(table: dict[str, dict[str, float]], texts: list[str]) -> np.ndarray:
@@ -561,6 +564,20 @@ def test_calibration_against_the_classified_texts_divides_out_their_own_average_
     alone = predict_probabilities(bigram, word_tokenizer, recipe, train, ["meh"])
     assert "training texts were used instead" in alone.warnings[0]
     assert alone.probabilities[0].max() > 0.51
+
+
+def test_a_new_recipe_corrects_the_models_lean_without_being_asked():
+    # A person who never opens the calibration settings still gets the lean divided out: with worked examples an
+    # unlucky draw otherwise makes the model answer one class for everything (SST-2 draws scored as low as 0.51).
+    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
+             "meh": {"great": 1.5, "terrible": 0.0}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    fresh = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0)
+    texts = ["good", "bad", "meh"] * 6
+    predicted = predict_probabilities(bigram, word_tokenizer, fresh, [], texts).probabilities.argmax(axis=1)
+    raw = predict_probabilities(bigram, word_tokenizer, replace(fresh, calibrate=False), [], texts)
+    assert raw.probabilities.argmax(axis=1).tolist()[:3] == [0, 0, 0]  # "great" for everything
+    assert predicted.tolist()[:3] == [0, 1, 0]  # "bad" is now "terrible"
 
 
 def test_calibration_texts_are_a_fixed_sample_that_leaves_out_the_shown_examples():

@@ -15,7 +15,14 @@ import streamlit as st
 from core import charts
 from core.dataset_store import PreparedDataset, list_datasets
 from core.prompt_examples import SimilarityIndex
-from core.prompt_recipe import ORDERS, SELECTIONS, PromptRecipe, default_label_words, recipe_help
+from core.prompt_recipe import (
+    ORDERS,
+    RECIPE_DEFAULTS,
+    SELECTIONS,
+    PromptRecipe,
+    default_label_words,
+    recipe_help,
+)
 from core.prompting import assemble_prompt, classify_text
 from core.recipes import RecipeError, list_recipes, load_recipe, save_recipe
 from core.workspace import Workspace
@@ -24,9 +31,10 @@ from ui.prompt_models import LoadedModel
 SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "similar": "Most similar (MiniLM)"}
 ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
 SEED_KEY = "prompt_seed"  # the recipe's seed box; the draws panel sets it too
-DEFAULTS = {"prompt_template": PromptRecipe.template, "prompt_k": 4, "prompt_selection": "class-balanced",
-            "prompt_order": "shuffled", "prompt_calibrate": False, "prompt_calibrate_against": "content-free",
-            SEED_KEY: 0}
+DEFAULTS = {"prompt_template": RECIPE_DEFAULTS["template"], "prompt_k": RECIPE_DEFAULTS["few_shot_k"],
+            "prompt_selection": RECIPE_DEFAULTS["selection"], "prompt_order": RECIPE_DEFAULTS["order"],
+            "prompt_calibrate": RECIPE_DEFAULTS["calibrate"],
+            "prompt_calibrate_against": RECIPE_DEFAULTS["calibrate_against"], SEED_KEY: RECIPE_DEFAULTS["seed"]}
 CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "your training texts (average)",
                      "classified-texts": "the texts being classified (average)"}
 
@@ -235,6 +243,14 @@ def _try_one_text(lm: LoadedModel, setup: PromptSetup) -> None:
     if st.button("Classify this text", key="prompt_try_go", icon=":material/label:"):
         probabilities = classify_text(lm.model, lm.tokenizer, setup.recipe, setup.train, text, index=index)
         best = max(probabilities, key=probabilities.get)
-        st.markdown(f"**{best}** ({probabilities[best]:.0%})"
-                    + (" — calibrated" if setup.recipe.calibrate else ""))
+        st.markdown(f"**{best}** ({probabilities[best]:.0%}){_calibration_note(setup.recipe)}")
         st.plotly_chart(charts.probability_bars(probabilities), key="prompt_try_bars")
+
+
+def _calibration_note(recipe: PromptRecipe) -> str:
+    """How one text's answer was calibrated: a single text cannot be its own average, so "the texts being
+    classified" falls back to the training texts (`core.prompting.predict_probabilities`)."""
+    if not recipe.calibrate:
+        return ""
+    against = "training-texts" if recipe.calibrate_against == "classified-texts" else recipe.calibrate_against
+    return f" — calibrated on {CALIBRATION_NAMES[against]}"
