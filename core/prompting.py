@@ -256,10 +256,30 @@ def _training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
 
 def classify_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                   train_examples: Sequence[Example], text: str, *,
-                  index: SimilarityIndex | None = None) -> dict[str, float]:
-    """One text's class probabilities, for trying a recipe by hand."""
-    predictions = predict_probabilities(model, tokenizer, recipe, train_examples, [text], index=index)
-    return {label: float(p) for label, p in zip(predictions.labels, predictions.probabilities[0])}
+                  index: SimilarityIndex | None = None, bias: np.ndarray | None = None) -> dict[str, float]:
+    """One text's class probabilities, for trying a recipe by hand.
+
+    One text cannot be its own average, so a recipe calibrated on the texts being classified is calibrated on the
+    training texts here; `bias` is that average from `training_text_bias`, passed in so that a person trying text
+    after text with the same recipe does not wait for the training texts to be scored again each time.
+    """
+    if bias is not None and recipe.calibrate and recipe.calibrate_against != "content-free":
+        raw = predict_probabilities(model, tokenizer, replace(recipe, calibrate=False), train_examples, [text],
+                                    index=index).probabilities
+        probabilities = calibrate_probabilities(raw, bias)[0]
+    else:
+        probabilities = predict_probabilities(model, tokenizer, recipe, train_examples, [text],
+                                              index=index).probabilities[0]
+    return {label: float(p) for label, p in zip(recipe.labels, probabilities)}
+
+
+def training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
+                       train_examples: Sequence[Example], *, index: SimilarityIndex | None = None,
+                       batch_size: int = 16) -> np.ndarray | None:
+    """The model's average answer over a fixed sample of training texts with this recipe (None without any)."""
+    pool = usable_examples(recipe, train_examples)
+    shown = select_examples(recipe, pool) if recipe.selection != "similar" else []
+    return _training_text_bias(model, tokenizer, recipe, pool, shown, index, None, batch_size)
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:

@@ -24,6 +24,7 @@ from transformers import (
 from core.config import default_config
 from core.runs import create_run, update_status
 from core.samples import cafe_feedback
+from ui import prompt_classify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +105,7 @@ def test_without_a_dataset_the_lab_points_to_the_data_page_and_can_still_write(w
     assert at.session_state["prompt_gen_output"]  # the streamed text was written and kept
 
 
-def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, tiny_lm):
+def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, tiny_lm, monkeypatch):
     run = finished_classifier_run(workspace, "cafe", sample_dataset.info.labels)
     at = lab(tiny_lm)
     assert at.selectbox(key="prompt_dataset").value == "cafe"
@@ -117,8 +118,15 @@ def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, 
     assert prompt.count("Review:") == 3 and prompt.endswith("\nSentiment:")
     assert sum(f"Sentiment: {word}" in prompt for word in ("good", "bad", "ask")) == 2
     assert any("tokens of the 256 the model reads" in e.label for e in at.expander)
+    # A new recipe is calibrated; one text is calibrated on the training texts, scored once for text after text.
+    measured = []
+    measure = prompt_classify.training_text_bias
+    monkeypatch.setattr(prompt_classify, "training_text_bias", lambda *a, **k: measured.append(1) or measure(*a, **k))
     at.button(key="prompt_try_go").click().run()
-    assert "%" in texts(at.markdown)
+    assert "%) — calibrated on your training texts" in texts(at.markdown)
+    at.text_area(key="prompt_try_cafe").set_value("Is the terrace open on Sundays?").run()
+    at.button(key="prompt_try_go").click().run()
+    assert "%) — calibrated on your training texts" in texts(at.markdown) and len(measured) == 1
 
     # Evaluate on the held-out part: metrics, confusion matrix, one row per example.
     at.number_input(key="prompt_eval_count").set_value(20).run()

@@ -646,3 +646,19 @@ def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(
             prompting.compare_example_draws(bigram, word_tokenizer, replace(recipe, **changes), train, 2)
     with pytest.raises(ValueError, match="at least 22 labelled"):
         prompting.compare_example_draws(bigram, word_tokenizer, recipe, train[:15], 2)
+
+
+def test_one_text_with_a_measured_bias_gets_the_same_answer_as_measuring_it_again():
+    # The Prompt lab measures the training texts' average answer once and reuses it for text after text.
+    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
+             "meh": {"great": 1.5, "terrible": 0.0}}
+    bigram, word_tokenizer, _ = _bigram_model(table)
+    recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="classified-texts")
+    train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "meh", "label": "pos"}]
+    bias = prompting.training_text_bias(bigram, word_tokenizer, recipe, train)
+    np.testing.assert_allclose(bias, _answers(table, ["good", "bad", "meh"]).mean(axis=0), atol=1e-5)
+    for text in ("bad", "meh"):
+        again = prompting.classify_text(bigram, word_tokenizer, recipe, train, text)
+        reused = prompting.classify_text(bigram, word_tokenizer, recipe, train, text, bias=bias)
+        assert reused == pytest.approx(again, abs=1e-6)
+    assert prompting.classify_text(bigram, word_tokenizer, recipe, train, "bad", bias=bias)["neg"] > 0.5

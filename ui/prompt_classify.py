@@ -7,9 +7,11 @@ in a button callback, before the widgets are drawn, which is the one moment Stre
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 from core import charts
@@ -22,14 +24,16 @@ from core.prompt_recipe import (
     PromptRecipe,
     default_label_words,
     recipe_help,
+    recipe_to_dict,
 )
-from core.prompting import assemble_prompt, classify_text
+from core.prompting import assemble_prompt, classify_text, training_text_bias
 from core.recipes import RecipeError, list_recipes, load_recipe, save_recipe
 from core.workspace import Workspace
 from ui.prompt_models import LoadedModel
 
 SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "similar": "Most similar (MiniLM)"}
 ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
+BIAS_KEY = "prompt_try_bias"  # (what it was measured for, the training texts' average answer)
 SEED_KEY = "prompt_seed"  # the recipe's seed box; the draws panel sets it too
 DEFAULTS = {"prompt_template": RECIPE_DEFAULTS["template"], "prompt_k": RECIPE_DEFAULTS["few_shot_k"],
             "prompt_selection": RECIPE_DEFAULTS["selection"], "prompt_order": RECIPE_DEFAULTS["order"],
@@ -241,10 +245,26 @@ def _try_one_text(lm: LoadedModel, setup: PromptSetup) -> None:
     if assembled.warning:
         st.warning(assembled.warning, icon=":material/warning:")
     if st.button("Classify this text", key="prompt_try_go", icon=":material/label:"):
-        probabilities = classify_text(lm.model, lm.tokenizer, setup.recipe, setup.train, text, index=index)
+        probabilities = classify_text(lm.model, lm.tokenizer, setup.recipe, setup.train, text, index=index,
+                                      bias=_training_text_bias(lm, setup, index))
         best = max(probabilities, key=probabilities.get)
         st.markdown(f"**{best}** ({probabilities[best]:.0%}){_calibration_note(setup.recipe)}")
         st.plotly_chart(charts.probability_bars(probabilities), key="prompt_try_bars")
+
+
+def _training_text_bias(lm: LoadedModel, setup: PromptSetup, index: SimilarityIndex | None) -> np.ndarray | None:
+    """The training texts' average answer that calibrates one text, kept in this session for the latest model,
+    dataset and recipe: scoring those texts takes seconds, and a person tries text after text."""
+    recipe = setup.recipe
+    if not recipe.calibrate or recipe.calibrate_against == "content-free":
+        return None
+    key = (lm.name, str(setup.dataset.folder), setup.dataset.train_path.stat().st_mtime_ns,
+           json.dumps(recipe_to_dict(recipe), sort_keys=True))
+    cached = st.session_state.get(BIAS_KEY)
+    if cached is None or cached[0] != key:
+        cached = (key, training_text_bias(lm.model, lm.tokenizer, recipe, setup.train, index=index))
+        st.session_state[BIAS_KEY] = cached
+    return cached[1]
 
 
 def _calibration_note(recipe: PromptRecipe) -> str:
