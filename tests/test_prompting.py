@@ -546,10 +546,13 @@ def test_calibration_against_training_texts_divides_out_their_average_answer():
     assert "N/A" in without_texts.warnings[0]
 
 
+# A bigram model that says "great" after every text, after "bad" only a little less so: its average shows the lean.
+LEANING = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
+           "meh": {"great": 1.5, "terrible": 0.0}}
+
+
 def test_calibration_against_the_classified_texts_divides_out_their_own_average_answer():
-    # The model says "great" for everything, "bad" only a little less so: its own average shows the lean.
-    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
-             "meh": {"great": 1.5, "terrible": 0.0}}
+    table = LEANING
     bigram, word_tokenizer, _ = _bigram_model(table)
     recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="classified-texts")
     texts = ["good", "bad", "meh"] * 6  # enough texts for their average to be the bias
@@ -569,8 +572,7 @@ def test_calibration_against_the_classified_texts_divides_out_their_own_average_
 def test_a_new_recipe_corrects_the_models_lean_without_being_asked():
     # A person who never opens the calibration settings still gets the lean divided out: with worked examples an
     # unlucky draw otherwise makes the model answer one class for everything (SST-2 draws scored as low as 0.51).
-    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
-             "meh": {"great": 1.5, "terrible": 0.0}}
+    table = LEANING
     bigram, word_tokenizer, _ = _bigram_model(table)
     fresh = PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, few_shot_k=0)
     texts = ["good", "bad", "meh"] * 6
@@ -650,8 +652,7 @@ def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(
 
 def test_one_text_with_a_measured_bias_gets_the_same_answer_as_measuring_it_again():
     # The Prompt lab measures the training texts' average answer once and reuses it for text after text.
-    table = {"good": {"great": 3.0, "terrible": 0.0}, "bad": {"great": 0.5, "terrible": 0.0},
-             "meh": {"great": 1.5, "terrible": 0.0}}
+    table = LEANING
     bigram, word_tokenizer, _ = _bigram_model(table)
     recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="classified-texts")
     train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "meh", "label": "pos"}]
