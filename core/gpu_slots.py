@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.wording import counted
+
 
 class PlacementError(Exception):
     """This machine can never run this run as asked (more GPUs than it has); the message says what to change."""
@@ -32,7 +34,7 @@ def placement(config: dict[str, Any], gpu_count: int) -> Placement:
         return Placement(0, 1)
     if gpu_count == 0:
         if device == "cuda" or wanted > 1:
-            raise PlacementError(f"This run asks for {wanted} GPU{'s' if wanted > 1 else ''}, but this machine has "
+            raise PlacementError(f"This run asks for {counted(wanted, 'GPU')}, but this machine has "
                                  "none. Set the number of GPUs to 1 and the device to 'auto' to train on the CPU.")
         return Placement(0, 1)
     if wanted > gpu_count:

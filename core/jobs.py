@@ -331,7 +331,7 @@ def _still_queued(run_dir: Path) -> bool:
 
 def _note_waiting(run_dir: Path, gpus: int, free: int) -> None:
     if gpus:
-        message = f"Waiting for {gpus} free GPU{'s' if gpus > 1 else ''} ({free} free now)."
+        message = f"Waiting for {counted(gpus, 'free GPU')} ({free} free now)."
     else:
         message = "Waiting for the run before it to finish."
     update_status(run_dir, message=message)
