@@ -95,6 +95,14 @@ def recipe_problems(recipe: PromptRecipe) -> list[str]:
     return problems
 
 
+def one_text_calibration(recipe: PromptRecipe) -> str | None:
+    """What one text on its own is calibrated on (None: not calibrated). A text cannot be its own average, so
+    "the texts being classified" means the training texts for it."""
+    if not recipe.calibrate:
+        return None
+    return "training-texts" if recipe.calibrate_against == "classified-texts" else recipe.calibrate_against
+
+
 def recipe_help() -> dict[str, str]:
     return {f.name: f.metadata["help"] for f in fields(PromptRecipe)}
 

@@ -27,6 +27,7 @@ from core.prompt_recipe import (
     TEXT_PLACEHOLDER,
     Example,
     PromptRecipe,
+    one_text_calibration,
 )
 from core.prompt_scoring import Progress, encode, encode_after, leading_special_ids, score_continuations
 
@@ -263,7 +264,7 @@ def classify_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, re
     training texts here; `bias` is that average from `training_text_bias`, passed in so that a person trying text
     after text with the same recipe does not wait for the training texts to be scored again each time.
     """
-    if bias is not None and recipe.calibrate and recipe.calibrate_against != "content-free":
+    if bias is not None and one_text_calibration(recipe) == "training-texts":
         raw = predict_probabilities(model, tokenizer, replace(recipe, calibrate=False), train_examples, [text],
                                     index=index).probabilities
         probabilities = calibrate_probabilities(raw, bias)[0]

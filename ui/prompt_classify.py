@@ -23,6 +23,7 @@ from core.prompt_recipe import (
     SELECTIONS,
     PromptRecipe,
     default_label_words,
+    one_text_calibration,
     recipe_help,
     recipe_to_dict,
 )
@@ -256,7 +257,7 @@ def _training_text_bias(lm: LoadedModel, setup: PromptSetup, index: SimilarityIn
     """The training texts' average answer that calibrates one text, kept in this session for the latest model,
     dataset and recipe: scoring those texts takes seconds, and a person tries text after text."""
     recipe = setup.recipe
-    if not recipe.calibrate or recipe.calibrate_against == "content-free":
+    if one_text_calibration(recipe) != "training-texts":
         return None
     key = (lm.name, str(setup.dataset.folder), setup.dataset.train_path.stat().st_mtime_ns,
            json.dumps(recipe_to_dict(recipe), sort_keys=True))
@@ -268,9 +269,5 @@ def _training_text_bias(lm: LoadedModel, setup: PromptSetup, index: SimilarityIn
 
 
 def _calibration_note(recipe: PromptRecipe) -> str:
-    """How one text's answer was calibrated: a single text cannot be its own average, so "the texts being
-    classified" falls back to the training texts (`core.prompting.predict_probabilities`)."""
-    if not recipe.calibrate:
-        return ""
-    against = "training-texts" if recipe.calibrate_against == "classified-texts" else recipe.calibrate_against
-    return f" — calibrated on {CALIBRATION_NAMES[against]}"
+    against = one_text_calibration(recipe)
+    return f" — calibrated on {CALIBRATION_NAMES[against]}" if against else ""
