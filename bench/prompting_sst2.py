@@ -44,8 +44,6 @@ TEMPLATE = "Review: {text}\nSentiment:"
 LABEL_WORDS = {"0": "negative", "1": "positive"}  # SST-2's classes are named 0 and 1
 
 
-
-
 def plain_loop(model, tokenizer, recipe, train_examples, examples, last_logits_only: bool) -> list[str]:
     """One forward per example over the whole prompt: the baseline a person writes first.
 

@@ -14,7 +14,6 @@ class ConfigError(ValueError):
     """A setting is impossible; the message says which one and what to change."""
 
 
-
 @dataclass(frozen=True)
 class Task:
     key: str

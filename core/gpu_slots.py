@@ -19,7 +19,6 @@ class PlacementError(Exception):
     """This machine can never run this run as asked (more GPUs than it has); the message says what to change."""
 
 
-
 @dataclass(frozen=True)
 class Placement:
     gpus: int  # GPUs to reserve (0: a CPU slot)

@@ -43,7 +43,6 @@ class LoadedTable:
     checks: list[Check] = field(default_factory=list)
 
 
-
 def decode_text(raw: bytes) -> tuple[str, list[Check]]:
     """UTF-8 when it is; UTF-16 when it starts with its byte-order mark; otherwise Windows-1252 (a superset of
     Latin-1 that spreadsheets on Windows write)."""
