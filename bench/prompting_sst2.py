@@ -17,8 +17,9 @@
    for the speed-up. The loops must agree with the batched predictions.
    Goal: speed-up >= 5x.
 4. 4-shot calibrated on the average answer over training texts and over the classified texts themselves (the
-   Prompt lab's default for a new recipe), and the spread of 4-shot accuracy over several draws of worked
-   examples (`--draws`), raw and both calibrations.
+   Prompt lab's default for a new recipe), 4-shot raw with instructions at the top of the prompt, and the spread
+   of 4-shot accuracy over several draws of worked examples (`--draws`): raw, raw with instructions, and both
+   calibrations.
 5. Zero-shot with contextual calibration (the model's answer for "N/A" divided out), calibrated on training
    texts, and not calibrated. Goal: calibrated (N/A) accuracy >= 0.80.
 
@@ -42,6 +43,7 @@ from sst2_minilm import prepare_dataset  # noqa: E402 - the same SST-2 preparati
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "sst2"
 TEMPLATE = "Review: {text}\nSentiment:"
 LABEL_WORDS = {"0": "negative", "1": "positive"}  # SST-2's classes are named 0 and 1
+INSTRUCTIONS = "Classify each text as {labels}."  # the generic wording a person might type, not tuned to SST-2
 
 
 def plain_loop(model, tokenizer, recipe, train_examples, examples, last_logits_only: bool) -> list[str]:
@@ -83,11 +85,12 @@ def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) 
 
     if draws < 2:
         return
-    for against in (None, "training-texts", "classified-texts"):
-        scores = [evaluate_recipe(model, tokenizer, replace(recipe, seed=seed, calibrate=against is not None,
-                                                            calibrate_against=against or "content-free"),
-                                  train_examples, eval_examples).accuracy for seed in range(draws)]
-        how = f"calibrated on {against}" if against else "raw"
+    variants = {"raw": recipe, "raw, with instructions": replace(recipe, instructions=INSTRUCTIONS),
+                **{f"calibrated on {against}": replace(recipe, calibrate=True, calibrate_against=against)
+                   for against in ("training-texts", "classified-texts")}}
+    for how, variant in variants.items():
+        scores = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples,
+                                  eval_examples).accuracy for seed in range(draws)]
         print(f"4-shot over {draws} draws (seeds 0-{draws - 1}), {how}: mean {sum(scores) / len(scores):.3f}, "
               f"min {min(scores):.3f}, max {max(scores):.3f} "
               f"({', '.join(f'{score:.3f}' for score in scores)})", flush=True)
@@ -162,6 +165,8 @@ def main() -> None:
     calibrated_few = {against: evaluate(model, tokenizer, replace(few_shot, calibrate=True, calibrate_against=against),
                                         train_examples, dev_examples, f"4-shot class-balanced, calibrated on {against}")
                       for against in ("training-texts", "classified-texts")}
+    evaluate(model, tokenizer, replace(few_shot, instructions=INSTRUCTIONS), train_examples, dev_examples,
+             f"4-shot class-balanced, raw, instructions {INSTRUCTIONS!r}")
     spread(model, tokenizer, few_shot, train_examples, dev_examples, arguments.draws)
 
     zero_shot = PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=0, calibrate=True,

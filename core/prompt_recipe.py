@@ -16,6 +16,7 @@ from typing import Any
 from core.knobs import knob
 
 TEXT_PLACEHOLDER = "{text}"
+LABELS_PLACEHOLDER = "{labels}"  # in the instructions: the label words, "positive or negative"
 SELECTIONS = ("random", "class-balanced", "similar")
 ORDERS = ("as-selected", "shuffled", "by-class")
 # Zhao et al. (2021) estimate the model's bias from an input that carries no content.
@@ -38,6 +39,13 @@ Example = dict[str, str]
 class PromptRecipe:
     template: str = knob("Review: {text}\nSentiment:",
                          "How each text is shown to the model; {text} marks where the text goes.")
+    # Empty by default: with calibration on (the default) instructions change little, and zero-shot with
+    # calibration did worse with them (SST-2, Gemma 270M: 0.83 -> 0.77). Without calibration they steady 4-shot
+    # answers a lot (six draws: 0.51-0.87 -> 0.83-0.88), which is what the help says.
+    instructions: str = knob("", "Words shown once at the top of the prompt, before the worked examples, e.g. "
+                             "\"Classify each review as {labels}.\" ({labels} becomes your label words: "
+                             "\"positive or negative\"). Most useful with calibration off, where they make "
+                             "few-shot answers depend much less on which worked examples were drawn.")
     label_words: dict[str, str] = field(default_factory=dict, metadata={
         "help": "The word the model should say for each class, e.g. positive → great."})
     few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64)
@@ -77,6 +85,8 @@ def recipe_problems(recipe: PromptRecipe) -> list[str]:
     problems = []
     if recipe.template.count(TEXT_PLACEHOLDER) != 1:
         problems.append("The template must contain {text} exactly once.")
+    if TEXT_PLACEHOLDER in recipe.instructions:
+        problems.append("The instructions come once, before any text: they cannot contain {text}.")
     if len(recipe.label_words) < 2:
         problems.append("Give at least two classes a label word.")
     words = [word.strip() for word in recipe.label_words.values()]
@@ -103,6 +113,13 @@ def one_text_calibration(recipe: PromptRecipe) -> str | None:
     return "training-texts" if recipe.calibrate_against == "classified-texts" else recipe.calibrate_against
 
 
+def rendered_instructions(recipe: PromptRecipe) -> str:
+    """The instructions as the model reads them: {labels} spelled out as "a, b or c"."""
+    words = [word.strip() for word in recipe.label_words.values()]
+    spelled = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+    return recipe.instructions.strip().replace(LABELS_PLACEHOLDER, spelled)
+
+
 def recipe_help() -> dict[str, str]:
     return {f.name: f.metadata["help"] for f in fields(PromptRecipe)}
 
@@ -124,8 +141,8 @@ def recipe_from_dict(data: dict[str, Any]) -> PromptRecipe:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"Unknown recipe settings: {', '.join(unknown)}.")
-    expected_types = {"template": str, "few_shot_k": int, "selection": str, "order": str, "calibrate": bool,
-                      "calibrate_against": str, "example_separator": str, "seed": int}
+    expected_types = {"template": str, "instructions": str, "few_shot_k": int, "selection": str, "order": str,
+                      "calibrate": bool, "calibrate_against": str, "example_separator": str, "seed": int}
     for name, kind in expected_types.items():
         value = data.get(name)
         # bool is a subclass of int: reject `true` where a count is expected.

@@ -28,6 +28,7 @@ from core.prompt_recipe import (
     Example,
     PromptRecipe,
     one_text_calibration,
+    rendered_instructions,
 )
 from core.prompt_scoring import Progress, encode, encode_after, leading_special_ids, score_continuations
 
@@ -51,9 +52,12 @@ def render_example(template: str, text: str, label_word: str) -> str:
 
 
 def examples_prefix(recipe: PromptRecipe, examples: Sequence[Example]) -> str:
-    """The worked examples, each followed by the separator: everything before the query."""
-    return "".join(render_example(recipe.template, example["text"], recipe.label_words[example["label"]])
-                   + recipe.example_separator for example in examples)
+    """The instructions and the worked examples, each followed by the separator: everything before the query."""
+    instructions = rendered_instructions(recipe)
+    parts = [instructions] if instructions else []
+    parts += [render_example(recipe.template, example["text"], recipe.label_words[example["label"]])
+              for example in examples]
+    return "".join(part + recipe.example_separator for part in parts)
 
 
 def build_prompt(recipe: PromptRecipe, examples: Sequence[Example], query_text: str) -> str:

@@ -114,7 +114,9 @@ def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, 
     for label, word in {"praise": "good", "complaint": "bad", "question": "ask"}.items():
         at.text_input(key=f"prompt_word_cafe_{label}").set_value(word).run()
     at.number_input(key="prompt_k").set_value(2).run()
+    at.text_input(key="prompt_instructions").set_value("Is each review {labels}?").run()
     prompt = at.code[0].value
+    assert prompt.startswith("Is each review bad, good or ask?\n\nReview:")  # the classes' order
     assert prompt.count("Review:") == 3 and prompt.endswith("\nSentiment:")
     assert sum(f"Sentiment: {word}" in prompt for word in ("good", "bad", "ask")) == 2
     assert any("tokens of the 256 the model reads" in e.label for e in at.expander)
@@ -151,10 +153,12 @@ def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, 
     saved = json.loads((workspace.root / "recipes" / "cafe-two-shot.json").read_text())
     assert saved["recipe"]["few_shot_k"] == 2 and saved["recipe"]["label_words"]["complaint"] == "bad"
     at.number_input(key="prompt_k").set_value(0).run()
+    at.text_input(key="prompt_instructions").set_value("").run()
     at.text_input(key="prompt_word_cafe_complaint").set_value("awful").run()
     at.button(key="prompt_recipe_load").click().run()
     assert at.number_input(key="prompt_k").value == 2
     assert at.text_input(key="prompt_word_cafe_complaint").value == "bad"
+    assert at.text_input(key="prompt_instructions").value == "Is each review {labels}?"
     assert "Loaded “cafe two-shot”." in texts(at.success)
 
 

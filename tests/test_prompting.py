@@ -161,8 +161,9 @@ def test_label_words_are_tokenized_with_their_leading_space(tokenizer):
     assert [tokenizer.decode(word) for word in on_a_new_line] == ["great", "terrible", "okay"]
 
 
-def test_predictions_score_exactly_the_assembled_prompt(model, tokenizer):
-    recipe = _recipe(calibrate=False)
+@pytest.mark.parametrize("instructions", ["", "Classify each review as {labels}."])
+def test_predictions_score_exactly_the_assembled_prompt(model, tokenizer, instructions):
+    recipe = _recipe(calibrate=False, instructions=instructions)
     text = HELD_OUT[0]["text"]
     probabilities = predict_probabilities(model, tokenizer, recipe, TRAIN, [text]).probabilities[0]
     prompt = assemble_prompt(recipe, TRAIN, text, tokenizer).text
@@ -262,6 +263,17 @@ def test_prompt_shows_examples_with_their_words_then_the_query(tokenizer):
     assert assembled.warning is None
 
 
+@pytest.mark.parametrize("k", [0, 2])
+def test_instructions_come_once_at_the_top_with_the_label_words_spelled_out(tokenizer, k):
+    recipe = _recipe(few_shot_k=k, selection="random", instructions="  Classify each review as {labels}. ")
+    text = assemble_prompt(recipe, TRAIN, "a new film", tokenizer).text
+    instructions = "Classify each review as great, terrible or okay."
+    assert text.startswith(instructions + "\n\n")
+    assert text.count(instructions) == 1
+    assert text.removeprefix(instructions + "\n\n") == assemble_prompt(_recipe(few_shot_k=k, selection="random"),
+                                                                       TRAIN, "a new film", tokenizer).text
+
+
 def test_a_prompt_longer_than_the_limit_comes_with_a_warning(model, tokenizer):
     assembled = assemble_prompt(_recipe(few_shot_k=6), TRAIN, "a new film", tokenizer, model, max_tokens=40)
     assert assembled.context_limit == 40
@@ -308,6 +320,7 @@ def test_zero_shot_needs_no_training_examples(model, tokenizer):
 
 @pytest.mark.parametrize("changes, message", [
     ({"template": "no placeholder"}, "{text}"),
+    ({"instructions": "Classify {text}."}, "instructions"),
     ({"label_words": {"a": "same", "b": "same"}}, "share"),
     ({"label_words": {"a": "only"}}, "two classes"),
     ({"selection": "best"}, "selection"),

@@ -17,7 +17,7 @@ def _recipe(**changes) -> PromptRecipe:
 
 
 def test_a_saved_recipe_comes_back_the_same(workspace):
-    recipe = _recipe(template="Text: {text}\nAnswer:", few_shot_k=6, selection="similar", order="by-class",
+    recipe = _recipe(template="Text: {text}\nAnswer:", instructions="Say {labels}.", few_shot_k=6, selection="similar", order="by-class",
                      calibrate=True, seed=7, example_separator="\n---\n")
     path = save_recipe(workspace, "My sentiment / recipe", recipe, dataset="reviews")
     assert path.parent == workspace.root / "recipes" and path.suffix == ".json"
@@ -62,3 +62,11 @@ def test_a_tampered_recipe_file_is_refused_with_a_reason(workspace, content, mes
     with pytest.raises(RecipeError, match=message):
         load_recipe(workspace, "bad")
     assert [saved.name for saved in list_recipes(workspace)] == ["good"]  # the damaged one does not hide others
+
+
+def test_a_recipe_saved_before_instructions_existed_still_loads(workspace):
+    path = save_recipe(workspace, "older", _recipe(few_shot_k=2))
+    content = json.loads(path.read_text())
+    del content["recipe"]["instructions"]
+    path.write_text(json.dumps(content))
+    assert load_recipe(workspace, "older").recipe == _recipe(few_shot_k=2)

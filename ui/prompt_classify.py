@@ -36,7 +36,8 @@ SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "simi
 ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
 BIAS_KEY = "prompt_try_bias"  # (what it was measured for, the training texts' average answer)
 SEED_KEY = "prompt_seed"  # the recipe's seed box; the draws panel sets it too
-DEFAULTS = {"prompt_template": RECIPE_DEFAULTS["template"], "prompt_k": RECIPE_DEFAULTS["few_shot_k"],
+DEFAULTS = {"prompt_template": RECIPE_DEFAULTS["template"],
+            "prompt_instructions": RECIPE_DEFAULTS["instructions"], "prompt_k": RECIPE_DEFAULTS["few_shot_k"],
             "prompt_selection": RECIPE_DEFAULTS["selection"], "prompt_order": RECIPE_DEFAULTS["order"],
             "prompt_calibrate": RECIPE_DEFAULTS["calibrate"],
             "prompt_calibrate_against": RECIPE_DEFAULTS["calibrate_against"], SEED_KEY: RECIPE_DEFAULTS["seed"]}
@@ -143,6 +144,8 @@ def _recipe_editor(dataset: PreparedDataset, labels: list[str]) -> PromptRecipe 
     for label, word in default_label_words(labels).items():
         st.session_state.setdefault(_word_key(dataset, label), word)
 
+    st.text_input("Instructions (optional)", key="prompt_instructions", help=help_for["instructions"],
+                  placeholder="Classify each review as {labels}.")
     st.text_area("Template", key="prompt_template", height=90, help=help_for["template"])
     st.markdown("**Label words** — the word the model should answer with for each class")
     columns = st.columns(min(len(labels), 4))
@@ -159,7 +162,8 @@ def _recipe_editor(dataset: PreparedDataset, labels: list[str]) -> PromptRecipe 
                      disabled=not st.session_state["prompt_calibrate"])
     third.number_input("Seed", 0, 2**31 - 1, key=SEED_KEY, help=help_for["seed"])
 
-    settings = {"template": st.session_state["prompt_template"], "label_words": words,
+    settings = {"template": st.session_state["prompt_template"],
+                "instructions": st.session_state["prompt_instructions"], "label_words": words,
                 "few_shot_k": int(st.session_state["prompt_k"]), "selection": st.session_state["prompt_selection"],
                 "order": st.session_state["prompt_order"], "calibrate": bool(st.session_state["prompt_calibrate"]),
                 "calibrate_against": st.session_state["prompt_calibrate_against"],
@@ -189,7 +193,8 @@ def _apply_recipe(workspace: Workspace, dataset: PreparedDataset, labels: list[s
         st.session_state["prompt_recipe_message"] = ("error", str(error))
         return
     recipe = saved.recipe
-    st.session_state.update({"prompt_template": recipe.template, "prompt_k": recipe.few_shot_k,
+    st.session_state.update({"prompt_template": recipe.template, "prompt_instructions": recipe.instructions,
+                             "prompt_k": recipe.few_shot_k,
                              "prompt_selection": recipe.selection, "prompt_order": recipe.order,
                              "prompt_calibrate": recipe.calibrate,
                              "prompt_calibrate_against": recipe.calibrate_against, SEED_KEY: recipe.seed})
