@@ -39,13 +39,13 @@ Example = dict[str, str]
 class PromptRecipe:
     template: str = knob("Review: {text}\nSentiment:",
                          "How each text is shown to the model; {text} marks where the text goes.")
-    # Empty by default: with calibration on (the default) instructions change little, and zero-shot with
-    # calibration did worse with them (SST-2, Gemma 270M: 0.83 -> 0.77). Without calibration they steady 4-shot
-    # answers a lot (six draws: 0.51-0.87 -> 0.83-0.88), which is what the help says.
+    # Empty by default because they did not help the default recipe. SST-2, Gemma 270M, "Classify each text as
+    # {labels}.", six draws of 4 worked examples: raw 0.51-0.87 (mean 0.735) became 0.60-0.87 (mean 0.777), but
+    # calibrated on the classified texts 0.856-0.881 became 0.830-0.881, and zero-shot so calibrated 0.830 -> 0.759.
     instructions: str = knob("", "Words shown once at the top of the prompt, before the worked examples, e.g. "
                              "\"Classify each review as {labels}.\" ({labels} becomes your label words: "
-                             "\"positive or negative\"). Most useful with calibration off, where they make "
-                             "few-shot answers depend much less on which worked examples were drawn.")
+                             "\"positive or negative\"). Whether they help depends on the model and your data: "
+                             "evaluate the prompt with and without them.")
     label_words: dict[str, str] = field(default_factory=dict, metadata={
         "help": "The word the model should say for each class, e.g. positive → great."})
     few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64)

@@ -17,7 +17,8 @@ def _recipe(**changes) -> PromptRecipe:
 
 
 def test_a_saved_recipe_comes_back_the_same(workspace):
-    recipe = _recipe(template="Text: {text}\nAnswer:", instructions="Say {labels}.", few_shot_k=6, selection="similar", order="by-class",
+    recipe = _recipe(template="Text: {text}\nAnswer:", instructions="Say {labels}.", few_shot_k=6,
+                     selection="similar", order="by-class",
                      calibrate=True, seed=7, example_separator="\n---\n")
     path = save_recipe(workspace, "My sentiment / recipe", recipe, dataset="reviews")
     assert path.parent == workspace.root / "recipes" and path.suffix == ".json"
