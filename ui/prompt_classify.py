@@ -36,11 +36,12 @@ SELECTION_NAMES = {"random": "Random", "class-balanced": "Class-balanced", "simi
 ORDER_NAMES = {"as-selected": "As picked", "shuffled": "Shuffled", "by-class": "Grouped by class"}
 BIAS_KEY = "prompt_try_bias"  # (what it was measured for, the training texts' average answer)
 SEED_KEY = "prompt_seed"  # the recipe's seed box; the draws panel sets it too
-DEFAULTS = {"prompt_template": RECIPE_DEFAULTS["template"],
-            "prompt_instructions": RECIPE_DEFAULTS["instructions"], "prompt_k": RECIPE_DEFAULTS["few_shot_k"],
-            "prompt_selection": RECIPE_DEFAULTS["selection"], "prompt_order": RECIPE_DEFAULTS["order"],
-            "prompt_calibrate": RECIPE_DEFAULTS["calibrate"],
-            "prompt_calibrate_against": RECIPE_DEFAULTS["calibrate_against"], SEED_KEY: RECIPE_DEFAULTS["seed"]}
+# The widget that edits each recipe setting (the label words have one box per class, see _word_key): the one
+# mapping the form's defaults, the recipe it builds and the loading of a saved recipe all go through.
+WIDGET_KEYS = {"template": "prompt_template", "instructions": "prompt_instructions", "few_shot_k": "prompt_k",
+               "selection": "prompt_selection", "order": "prompt_order", "calibrate": "prompt_calibrate",
+               "calibrate_against": "prompt_calibrate_against", "seed": SEED_KEY}
+DEFAULTS = {key: RECIPE_DEFAULTS[name] for name, key in WIDGET_KEYS.items()}
 CALIBRATION_NAMES = {"content-free": "an empty input (N/A)", "training-texts": "your training texts (average)",
                      "classified-texts": "the texts being classified (average)"}
 
@@ -162,12 +163,9 @@ def _recipe_editor(dataset: PreparedDataset, labels: list[str]) -> PromptRecipe 
                      disabled=not st.session_state["prompt_calibrate"])
     third.number_input("Seed", 0, 2**31 - 1, key=SEED_KEY, help=help_for["seed"])
 
-    settings = {"template": st.session_state["prompt_template"],
-                "instructions": st.session_state["prompt_instructions"], "label_words": words,
-                "few_shot_k": int(st.session_state["prompt_k"]), "selection": st.session_state["prompt_selection"],
-                "order": st.session_state["prompt_order"], "calibrate": bool(st.session_state["prompt_calibrate"]),
-                "calibrate_against": st.session_state["prompt_calibrate_against"],
-                "seed": int(st.session_state[SEED_KEY])}
+    # Each value as the type the recipe holds (a number box may hand back a float, a toggle anything truthy).
+    settings = {name: type(RECIPE_DEFAULTS[name])(st.session_state[key]) for name, key in WIDGET_KEYS.items()}
+    settings["label_words"] = words
     problems = _problems(settings)
     if problems:
         for problem in problems:
@@ -193,11 +191,7 @@ def _apply_recipe(workspace: Workspace, dataset: PreparedDataset, labels: list[s
         st.session_state["prompt_recipe_message"] = ("error", str(error))
         return
     recipe = saved.recipe
-    st.session_state.update({"prompt_template": recipe.template, "prompt_instructions": recipe.instructions,
-                             "prompt_k": recipe.few_shot_k,
-                             "prompt_selection": recipe.selection, "prompt_order": recipe.order,
-                             "prompt_calibrate": recipe.calibrate,
-                             "prompt_calibrate_against": recipe.calibrate_against, SEED_KEY: recipe.seed})
+    st.session_state.update({key: getattr(recipe, name) for name, key in WIDGET_KEYS.items()})
     missing = [label for label in labels if label not in recipe.label_words]
     for label in labels:
         if label in recipe.label_words:
