@@ -141,8 +141,7 @@ def recipe_from_dict(data: dict[str, Any]) -> PromptRecipe:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ValueError(f"Unknown recipe settings: {', '.join(unknown)}.")
-    expected_types = {"template": str, "instructions": str, "few_shot_k": int, "selection": str, "order": str,
-                      "calibrate": bool, "calibrate_against": str, "example_separator": str, "seed": int}
+    expected_types = {name: type(default) for name, default in RECIPE_DEFAULTS.items()}  # all but the label words
     for name, kind in expected_types.items():
         value = data.get(name)
         # bool is a subclass of int: reject `true` where a count is expected.
