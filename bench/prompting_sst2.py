@@ -19,7 +19,9 @@
 4. 4-shot calibrated on the average answer over training texts and over the classified texts themselves (the
    Prompt lab's default for a new recipe), 4-shot raw with instructions at the top of the prompt, and the spread
    of 4-shot accuracy over several draws of worked examples (`--draws`): raw, raw with instructions, and both
-   calibrations.
+   calibrations. For each draw, also the ceiling of every calibration: the best accuracy a threshold on the
+   model's log-odds reaches when it is chosen by looking at the dev labels (with two classes, every way of
+   dividing out a bias is such a threshold), which says how far any calibration could still lift that draw.
 5. Zero-shot with contextual calibration (the model's answer for "N/A" divided out), calibrated on training
    texts, and not calibrated. Goal: calibrated (N/A) accuracy >= 0.80.
 
@@ -29,11 +31,14 @@ The first run converts the bundled GGUF into `<models dir>/gemma-3-270m/` (about
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,8 +84,29 @@ def timed(work):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def calibration_ceiling(result) -> float | None:
+    """The best accuracy any calibration could give a two-class evaluation's answers (None for more classes).
+
+    Dividing the probabilities by any bias and renormalising moves the decision threshold on the log-odds and
+    nothing else, so the best threshold, chosen with the gold labels in hand, bounds every calibration. It peeks
+    at the labels: a diagnostic of how much a draw of worked examples leaves to calibration, never a result.
+    """
+    if len(result.labels) != 2:
+        return None
+    first, second = result.labels
+    floor = 1e-30
+    log_odds = np.array([math.log(max(row["probabilities"][second], floor))
+                         - math.log(max(row["probabilities"][first], floor)) for row in result.rows])
+    is_second = np.array([row["gold"] == second for row in result.rows])[np.argsort(log_odds, kind="stable")]
+    # Cutting the sorted answers after position i says `first` for those below and `second` for the rest.
+    firsts_below = np.concatenate([[0], np.cumsum(~is_second)])
+    seconds_from = np.concatenate([np.cumsum(is_second[::-1])[::-1], [0]])
+    return float((firsts_below + seconds_from).max() / len(result.rows))
+
+
 def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) -> None:
-    """Few-shot accuracy depends on which worked examples are drawn: the range over `draws` seeds."""
+    """Few-shot accuracy depends on which worked examples are drawn: the range over `draws` seeds, and for each
+    draw the ceiling of any calibration."""
     from core.prompting import evaluate_recipe
 
     if draws < 2:
@@ -89,11 +115,20 @@ def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) 
                 **{f"calibrated on {against}": replace(recipe, calibrate=True, calibrate_against=against)
                    for against in ("training-texts", "classified-texts")}}
     for how, variant in variants.items():
-        scores = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples,
-                                  eval_examples).accuracy for seed in range(draws)]
-        print(f"4-shot over {draws} draws (seeds 0-{draws - 1}), {how}: mean {sum(scores) / len(scores):.3f}, "
-              f"min {min(scores):.3f}, max {max(scores):.3f} "
-              f"({', '.join(f'{score:.3f}' for score in scores)})", flush=True)
+        results = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples, eval_examples)
+                   for seed in range(draws)]
+        summarise_draws(f"4-shot over {draws} draws (seeds 0-{draws - 1}), {how}",
+                        [result.accuracy for result in results])
+        if how == "raw":
+            ceilings = [calibration_ceiling(result) for result in results]
+            if None not in ceilings:
+                summarise_draws("  the ceiling of any calibration of those draws (threshold chosen on the dev "
+                                "labels)", ceilings)
+
+
+def summarise_draws(title: str, scores: list[float]) -> None:
+    print(f"{title}: mean {sum(scores) / len(scores):.3f}, min {min(scores):.3f}, max {max(scores):.3f} "
+          f"({', '.join(f'{score:.3f}' for score in scores)})", flush=True)
 
 
 def evaluate(model, tokenizer, recipe, train_examples, eval_examples, title: str):
@@ -145,6 +180,9 @@ def main() -> None:
                             order="shuffled", seed=arguments.seed, calibrate=False)
     batched, batched_wall, batched_cpu = timed(
         lambda: evaluate(model, tokenizer, few_shot, train_examples, dev_examples, "4-shot class-balanced"))
+    ceiling = calibration_ceiling(batched)
+    if ceiling is not None:
+        print(f"  the ceiling of any calibration of this draw (threshold chosen on the dev labels): {ceiling:.3f}")
 
     subset = dev_examples[:max(1, min(arguments.loop_examples, len(dev_examples)))]
     scale = len(dev_examples) / len(subset)
