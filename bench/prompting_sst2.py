@@ -22,6 +22,7 @@
    calibrations. For each draw, also the ceiling of every calibration: the best accuracy a threshold on the
    model's log-odds reaches when it is chosen by looking at the dev labels (with two classes, every way of
    dividing out a bias is such a threshold), which says how far any calibration could still lift that draw.
+   With `--more-shots 8 16`, the same spread for more worked examples, calibrated as the Prompt lab starts.
 5. Zero-shot with contextual calibration (the model's answer for "N/A" divided out), calibrated on training
    texts, and not calibrated. Goal: calibrated (N/A) accuracy >= 0.80.
 
@@ -126,6 +127,19 @@ def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) 
                                 "labels)", ceilings)
 
 
+def more_shots(model, tokenizer, recipe, train_examples, eval_examples, draws: int, shots: list[int]) -> None:
+    """Whether more worked examples would lift the model: k-shot class-balanced, calibrated on the classified
+    texts (the Prompt lab's default), over the same draws."""
+    from core.prompting import evaluate_recipe
+
+    for k in shots:
+        variant = replace(recipe, few_shot_k=k, calibrate=True, calibrate_against="classified-texts")
+        results = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples, eval_examples)
+                   for seed in range(max(1, draws))]
+        summarise_draws(f"{k}-shot class-balanced, calibrated on classified-texts, over {len(results)} draws",
+                        [result.accuracy for result in results])
+
+
 def summarise_draws(title: str, scores: list[float]) -> None:
     print(f"{title}: mean {sum(scores) / len(scores):.3f}, min {min(scores):.3f}, max {max(scores):.3f} "
           f"({', '.join(f'{score:.3f}' for score in scores)})", flush=True)
@@ -154,6 +168,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="which worked examples are picked")
     parser.add_argument("--draws", type=int, default=5, help="seeds over which the few-shot spread is measured "
                         "(0 = skip)")
+    parser.add_argument("--more-shots", type=int, nargs="*", default=[], metavar="K",
+                        help="also measure K-shot over the draws, calibrated as the Prompt lab starts")
     arguments = parser.parse_args()
     if not (arguments.data_dir / "train_3k.tsv").is_file():
         sys.exit(f"SST-2 files not found in {arguments.data_dir}: pass --data-dir.")
@@ -206,6 +222,7 @@ def main() -> None:
     evaluate(model, tokenizer, replace(few_shot, instructions=INSTRUCTIONS), train_examples, dev_examples,
              f"4-shot class-balanced, raw, instructions {INSTRUCTIONS!r}")
     spread(model, tokenizer, few_shot, train_examples, dev_examples, arguments.draws)
+    more_shots(model, tokenizer, few_shot, train_examples, dev_examples, arguments.draws, arguments.more_shots)
 
     zero_shot = PromptRecipe(template=TEMPLATE, label_words=LABEL_WORDS, few_shot_k=0, calibrate=True,
                              calibrate_against="content-free")
