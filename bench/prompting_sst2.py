@@ -105,19 +105,24 @@ def calibration_ceiling(result) -> float | None:
     return float((firsts_below + seconds_from).max() / len(result.rows))
 
 
+def over_draws(model, tokenizer, recipe, train_examples, eval_examples, draws: int) -> list:
+    """The recipe evaluated with each of the draws of worked examples that seeds 0 to draws - 1 give."""
+    from core.prompting import evaluate_recipe
+
+    return [evaluate_recipe(model, tokenizer, replace(recipe, seed=seed), train_examples, eval_examples)
+            for seed in range(draws)]
+
+
 def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) -> None:
     """Few-shot accuracy depends on which worked examples are drawn: the range over `draws` seeds, and for each
     draw the ceiling of any calibration."""
-    from core.prompting import evaluate_recipe
-
     if draws < 2:
         return
     variants = {"raw": recipe, "raw, with instructions": replace(recipe, instructions=INSTRUCTIONS),
                 **{f"calibrated on {against}": replace(recipe, calibrate=True, calibrate_against=against)
                    for against in ("training-texts", "classified-texts")}}
     for how, variant in variants.items():
-        results = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples, eval_examples)
-                   for seed in range(draws)]
+        results = over_draws(model, tokenizer, variant, train_examples, eval_examples, draws)
         summarise_draws(f"4-shot over {draws} draws (seeds 0-{draws - 1}), {how}",
                         [result.accuracy for result in results])
         if how == "raw":
@@ -130,12 +135,9 @@ def spread(model, tokenizer, recipe, train_examples, eval_examples, draws: int) 
 def more_shots(model, tokenizer, recipe, train_examples, eval_examples, draws: int, shots: list[int]) -> None:
     """Whether more worked examples would lift the model: k-shot class-balanced, calibrated on the classified
     texts (the Prompt lab's default), over the same draws."""
-    from core.prompting import evaluate_recipe
-
     for k in shots:
         variant = replace(recipe, few_shot_k=k, calibrate=True, calibrate_against="classified-texts")
-        results = [evaluate_recipe(model, tokenizer, replace(variant, seed=seed), train_examples, eval_examples)
-                   for seed in range(max(1, draws))]
+        results = over_draws(model, tokenizer, variant, train_examples, eval_examples, max(1, draws))
         summarise_draws(f"{k}-shot class-balanced, calibrated on classified-texts, over {len(results)} draws",
                         [result.accuracy for result in results])
 
