@@ -26,8 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 def prepare_dataset(workspace) -> int:
     """The café sample, larger than the tests' one; returns its number of training rows."""
-    from core.data import check_classification, save_text_classification, split_train_validation
-    from core.samples import cafe_feedback
+    from core.data.sample_datasets import cafe_feedback
+    from core.tasks.text_classification.data import (
+        check_classification,
+        save_text_classification,
+        split_train_validation,
+    )
 
     checked = check_classification(cafe_feedback(rows_per_class=400), "message", "category")
     train, validation = split_train_validation(checked.frame, 0.2)
@@ -37,7 +41,7 @@ def prepare_dataset(workspace) -> int:
 
 def plan_runs(workspace, device: str, gpu_count: int, steps: int):
     """(label, run) pairs in queue order."""
-    from core.runs import create_run
+    from core.engine.runs import create_run
     from tests.queue_helpers import tiny_config
 
     plan = []
@@ -56,8 +60,8 @@ def plan_runs(workspace, device: str, gpu_count: int, steps: int):
 
 def watch(plan, timeout: float) -> dict[str, dict]:
     """Poll until every run ends; note the GPUs each held, its peak GPU memory, and the most runs per GPU."""
-    from core.gpus import memory_by_process
-    from core.launcher import process_tree
+    from core.engine.launcher import process_tree
+    from core.hosting.gpus import memory_by_process
 
     seen = {run.id: {"gpus": set(), "peak_mb": 0} for _, run in plan}
     most_per_gpu: dict[int, int] = {}
@@ -93,8 +97,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="gpu-queue-"))
     os.environ.update({"AI_PLAYGROUND_HOME": str(home), "AI_PLAYGROUND_WORKER_MODULE": "tests.fault_worker",
                        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    from core.jobs import JobQueue
-    from core.launcher import stop_consumer
+    from core.engine.launcher import stop_consumer
+    from core.hosting.queue import JobQueue
     from core.workspace import Workspace
 
     workspace = Workspace.default()

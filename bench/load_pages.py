@@ -60,11 +60,15 @@ SETTLED = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 def start_training(workspace: Workspace, device: str, epochs: float):
     """The café sample prepared in the workspace and a long enough run on it, queued like the Train page does."""
-    from core.config import default_config
-    from core.data import check_classification, save_text_classification, split_train_validation
-    from core.jobs import JobQueue
-    from core.runs import create_run
-    from core.samples import cafe_feedback
+    from core.config.train_config import default_config
+    from core.data.sample_datasets import cafe_feedback
+    from core.engine.runs import create_run
+    from core.hosting.queue import JobQueue
+    from core.tasks.text_classification.data import (
+        check_classification,
+        save_text_classification,
+        split_train_validation,
+    )
 
     checked = check_classification(cafe_feedback(), "message", "category")
     train, validation = split_train_validation(checked.frame, 0.2)
@@ -222,7 +226,7 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     arguments = parser.parse_args()
 
-    from core.runs import request_stop
+    from core.engine.runs import request_stop
     from tests.browser import start_app, stop_app
 
     root = (arguments.workspace or Path(tempfile.mkdtemp(prefix="load-pages-"))).resolve()

@@ -4,8 +4,8 @@
     python bench/lora_alpaca.py --device cuda --steps 300 --random-weights  # Gemma 3 270M's shape, random weights
     python bench/lora_alpaca.py --device cuda --steps 300 --random-weights --tokenizer DIR  # with Gemma's tokenizer
 
-The JSON goes through the Data page's code (`core.generation_data`: instruction + input → prompt, output →
-response, 10% kept for validation) and is trained by the worker process (`python -m core.worker RUN_DIR`) as the
+The JSON goes through the Data page's code (`core.tasks.text_generation.data`: instruction + input → prompt, output →
+response, 10% kept for validation) and is trained by the worker process (`python -m core.engine.worker RUN_DIR`) as the
 Train page starts it: LoRA rank 8 on the attention projections, the loss on the response tokens only, a sample
 answer at every check. Then the adapter is merged into a standalone folder (`export_merged`), loaded back with
 plain `transformers` and asked to answer.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "alpaca_1k.json"
 QUESTION = "Give three tips for staying healthy."
-# Gemma 3 270M's configuration, as the bundled GGUF converts to (core.lm), for --random-weights.
+# Gemma 3 270M's configuration, as the bundled GGUF converts to (core.lm.loading), for --random-weights.
 GEMMA_3_270M = {
     "vocab_size": 262144, "hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18,
     "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "max_position_embeddings": 32768,
@@ -49,7 +49,13 @@ SHAPES = {"cuda": {"batch_size": 8, "context": 256, "validation_examples": 100},
 
 
 def prepare_dataset(workspace, path: Path, validation_examples: int):
-    from core.generation_data import check_pairs, guess_pair_columns, read_generation_upload, save_pairs, split_pairs
+    from core.tasks.text_generation.data import (
+        check_pairs,
+        guess_pair_columns,
+        read_generation_upload,
+        save_pairs,
+        split_pairs,
+    )
 
     upload = read_generation_upload(path.name, path.read_bytes(), workspace)
     columns = guess_pair_columns(upload.frame)
@@ -64,8 +70,8 @@ def random_gemma(folder: Path, dataset, tokenizer_folder: Path | None) -> Path:
     import torch
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-    from core.generation_data import PROMPT_TEMPLATE
-    from core.lm_tokenizers import train_bpe_tokenizer
+    from core.tasks.text_generation.data import PROMPT_TEMPLATE
+    from core.tasks.text_generation.tokenizers import train_bpe_tokenizer
 
     if tokenizer_folder:
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder), trust_remote_code=False)
@@ -82,13 +88,13 @@ def random_gemma(folder: Path, dataset, tokenizer_folder: Path | None) -> Path:
 
 
 def train(workspace, config):
-    from core.launcher import LOG_REDIRECTED
-    from core.runs import create_run, read_json, read_metrics
+    from core.engine.launcher import LOG_REDIRECTED
+    from core.engine.runs import create_run, read_json, read_metrics
 
     run = create_run(workspace, config)
     started = time.perf_counter()
     with open(run.folder / "train.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, stdout=log,
+        process = subprocess.Popen([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, env={**os.environ, LOG_REDIRECTED: "1"})
     printed, message = 0, ""
     while process.poll() is None:
@@ -124,7 +130,7 @@ def seconds_per_step(records: list[dict], summary: dict) -> float:
 def mean_tokens_per_example(dataset, model_dir: Path, context: int) -> float:
     from transformers import AutoTokenizer
 
-    from core.generation_data import PROMPT_TEMPLATE
+    from core.tasks.text_generation.data import PROMPT_TEMPLATE
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
     train, _ = dataset.frames()
@@ -138,8 +144,8 @@ def merged_answer(run, target: Path, device: str) -> tuple[float, str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.generation_data import PROMPT_TEMPLATE
-    from core.lm_predictor import export_merged
+    from core.lm.predictor import export_merged
+    from core.tasks.text_generation.data import PROMPT_TEMPLATE
 
     started = time.perf_counter()
     export_merged(run.model_dir, target)
@@ -171,8 +177,8 @@ def main() -> None:
     if not arguments.data.is_file():
         sys.exit(f"{arguments.data} not found: pass --data PATH/alpaca_1k.json.")
 
-    from core.config import LoraSpec, ModelSpec, TrainConfig
-    from core.runs import read_metrics
+    from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
+    from core.engine.runs import read_metrics
     from core.workspace import HOME_VARIABLE, Workspace
 
     app_models = Workspace.default().models  # the bundled model is converted once, into the app's own workspace

@@ -2,7 +2,7 @@
 
 Does what a person does in the app, through the same code: unpack the zip safely, take the suggested image
 settings, split 80/20 stratified, save the dataset, build the Train page's default config for a from-scratch
-image model with the "balanced" preset, and train it with the real worker (`python -m core.worker`). Prints the
+image model with the "balanced" preset, and train it with the real worker (`python -m core.engine.worker`). Prints the
 held-out (validation) accuracy and the wall time against the 3-minute budget.
 
     python bench/mnist_cnn.py                   # CPU, as the acceptance asks
@@ -24,17 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import default_config  # noqa: E402
-from core.image_data import (  # noqa: E402
+from core.config.train_config import default_config  # noqa: E402
+from core.engine.runs import create_run  # noqa: E402
+from core.tasks.image_classification.data import (  # noqa: E402
     load_labelled_images,
     save_image_classification,
     split_images,
     suggest_preprocess,
     summarize_images,
 )
-from core.image_transforms import ImagePreprocessConfig  # noqa: E402
-from core.runs import create_run  # noqa: E402
-from core.safe_zip import safe_extract_zip  # noqa: E402
+from core.tasks.image_classification.safe_zip import safe_extract_zip  # noqa: E402
+from core.tasks.image_classification.transforms import ImagePreprocessConfig  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 DEFAULT_ZIP = ROOT.parent / "shared" / "datasets" / "mnist_png_500.zip"
@@ -69,7 +69,7 @@ def main() -> int:
                          seed=arguments.seed,
                          image=ImagePreprocessConfig.from_dict(dataset.info.details["image_preprocess"]))
         run = create_run(workspace, config)
-        result = subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT,
+        result = subprocess.run([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT,
                                 capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:

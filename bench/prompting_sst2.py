@@ -4,9 +4,11 @@
     python bench/prompting_sst2.py --device cuda --models-dir DIR --data-dir DIR --loop-examples 872
 
 1. The training file (train_3k.tsv) and the dev file (dev.tsv, 872 examples) go through the app's own checks
-   (`core.data`) and are saved as a prepared dataset, exactly as the Data page saves them; the bench then reads
+   (`core.tasks.text_classification.data`) and are saved as a prepared dataset, exactly as the Data page saves them;
+   the bench then reads
    the held-out split back from the workspace the way the Prompt lab does.
-2. 4-shot, class-balanced, not calibrated: `core.prompting.evaluate_recipe` scores every dev example (batched, the
+2. 4-shot, class-balanced, not calibrated: `core.prompting.classify.evaluate_recipe` scores every dev example
+(batched, the
    worked examples' key/value cache read once and shared). Goal: accuracy >= 0.90.
 3. The same prompts scored by a plain per-example loop as a person would write it from the transformers docs
    (tokenize the whole prompt, one forward, compare the label words' logits at the last position), once as
@@ -60,8 +62,8 @@ def plain_loop(model, tokenizer, recipe, train_examples, examples, last_logits_o
     """
     import torch
 
-    from core.prompt_examples import select_examples
-    from core.prompting import build_prompt, label_token_ids
+    from core.prompting.classify import build_prompt, label_token_ids
+    from core.prompting.examples import select_examples
 
     shots = select_examples(recipe, train_examples)
     word_ids = [ids[0] for ids in label_token_ids(tokenizer, recipe)]
@@ -107,7 +109,7 @@ def calibration_ceiling(result) -> float | None:
 
 def over_draws(model, tokenizer, recipe, train_examples, eval_examples, draws: int) -> list:
     """The recipe evaluated with each of the draws of worked examples that seeds 0 to draws - 1 give."""
-    from core.prompting import evaluate_recipe
+    from core.prompting.classify import evaluate_recipe
 
     return [evaluate_recipe(model, tokenizer, replace(recipe, seed=seed), train_examples, eval_examples)
             for seed in range(draws)]
@@ -148,7 +150,7 @@ def summarise_draws(title: str, scores: list[float]) -> None:
 
 
 def evaluate(model, tokenizer, recipe, train_examples, eval_examples, title: str):
-    from core.prompting import evaluate_recipe
+    from core.prompting.classify import evaluate_recipe
 
     result = evaluate_recipe(model, tokenizer, recipe, train_examples, eval_examples, batch_size=16)
     print(f"{title}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f} on {len(eval_examples)} "
@@ -176,9 +178,9 @@ def main() -> None:
     if not (arguments.data_dir / "train_3k.tsv").is_file():
         sys.exit(f"SST-2 files not found in {arguments.data_dir}: pass --data-dir.")
 
-    from core.dataset_store import load_dataset_info
-    from core.lm import load_causal_lm
-    from core.prompt_recipe import PromptRecipe
+    from core.data.dataset_store import load_dataset_info
+    from core.lm.loading import load_causal_lm
+    from core.prompting.recipe import PromptRecipe
     from core.workspace import Workspace
 
     models_dir = arguments.models_dir or Workspace.default().models

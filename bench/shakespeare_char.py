@@ -4,8 +4,9 @@
     python bench/shakespeare_char.py --device cpu --minutes 2           # the app's CPU default (smaller)
     python bench/shakespeare_char.py --device cuda --data .device/tinyshakespeare.txt
 
-The text goes through the Data page's code (`core.generation_data`: read, checked, last 10% kept for validation in
-one piece) and is trained by the worker process (`python -m core.worker RUN_DIR`), exactly as the Train page does
+The text goes through the Data page's code (`core.tasks.text_generation.data`: read, checked, last 10% kept for
+validation in
+one piece) and is trained by the worker process (`python -m core.engine.worker RUN_DIR`), exactly as the Train page does
 it: a GPT-2 architecture with a character tokenizer learned from the text, samples written at every check.
 
 A short calibration run first measures the seconds per step on this machine, so the real run gets as many steps
@@ -44,7 +45,7 @@ WARMUP_STEPS = 100
 
 
 def prepare_dataset(workspace, path: Path):
-    from core.generation_data import check_document, read_generation_upload, save_document, split_document
+    from core.tasks.text_generation.data import check_document, read_generation_upload, save_document, split_document
 
     upload = read_generation_upload(path.name, path.read_bytes(), workspace)
     checks = check_document(upload.text)
@@ -53,7 +54,7 @@ def prepare_dataset(workspace, path: Path):
 
 
 def make_config(arguments, max_steps: int, eval_every: int):
-    from core.config import ModelSpec, default_config
+    from core.config.train_config import ModelSpec, default_config
 
     config = default_config("text-generation", "shakespeare", source="scratch")
     model = ModelSpec(source="scratch", name="gpt", tokenizer="char", embedding_dim=arguments.width,
@@ -65,20 +66,20 @@ def make_config(arguments, max_steps: int, eval_every: int):
 
 
 def records(run) -> list[dict]:
-    from core.runs import read_metrics
+    from core.engine.runs import read_metrics
 
     return read_metrics(run.folder)
 
 
 def train_run(workspace, config, deadline_seconds: float | None, show_progress: bool):
     """Run the worker; print each check as it lands; ask it to stop (it saves) if it runs past the deadline."""
-    from core.launcher import LOG_REDIRECTED
-    from core.runs import create_run, read_json
+    from core.engine.launcher import LOG_REDIRECTED
+    from core.engine.runs import create_run, read_json
 
     run = create_run(workspace, config)
     started = time.perf_counter()
     with open(run.folder / "train.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, stdout=log,
+        process = subprocess.Popen([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, env={**os.environ, LOG_REDIRECTED: "1"})
     training_started, printed = None, 0
     while process.poll() is None:
@@ -128,9 +129,9 @@ def full_validation_loss(run, device: str) -> float:
     import torch
     from transformers.utils import logging as transformers_logging
 
-    from core.dataset_store import load_dataset_info
-    from core.lm_data import text_blocks
-    from core.tasks.text_generation import load_predictor
+    from core.data.dataset_store import load_dataset_info
+    from core.tasks.text_generation.blocks import text_blocks
+    from core.tasks.text_generation.pipeline import load_predictor
     from core.workspace import Workspace
 
     datasets.disable_progress_bars()

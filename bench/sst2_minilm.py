@@ -3,8 +3,9 @@
     python bench/sst2_minilm.py                      # CPU, the real bundled model and ../shared/datasets/sst2
     python bench/sst2_minilm.py --device cuda --model-folder DIR --data-dir DIR
 
-1. The app's way: the training file and the separate dev file are read and checked by `core.data`, saved as a
-   prepared dataset, and trained by the worker process (`python -m core.worker RUN_DIR`) with the default
+1. The app's way: the training file and the separate dev file are read and checked by
+`core.tasks.text_classification.data`, saved as a
+   prepared dataset, and trained by the worker process (`python -m core.engine.worker RUN_DIR`) with the default
    config for text classification (the "balanced" preset), exactly as the Train page starts it.
 2. The baseline: a plain script (`bench/plain_trainer_sst2.py`) as a person would write it from the transformers
    docs — `datasets` + tokenizer + `Trainer`, 2 epochs, evaluated once at the end.
@@ -31,8 +32,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "sst2"
 
 
 def prepare_dataset(workspace, data_dir: Path):
-    from core.data import align_validation, check_classification, save_text_classification
-    from core.uploads import read_upload
+    from core.data.uploads import read_upload
+    from core.tasks.text_classification.data import align_validation, check_classification, save_text_classification
 
     train_file, dev_file = data_dir / "train_3k.tsv", data_dir / "dev.tsv"
     train = check_classification(read_upload(train_file.name, train_file.read_bytes(), workspace).frame,
@@ -46,14 +47,14 @@ def prepare_dataset(workspace, data_dir: Path):
 def run_app_engine(workspace, device: str, model: str) -> dict:
     from dataclasses import replace
 
-    from core.config import default_config
-    from core.runs import create_run
+    from core.config.train_config import default_config
+    from core.engine.runs import create_run
 
     config = default_config("text-classification", "sst2")  # pretrained bundled MiniLM, balanced preset
     config = replace(config, device=device, model=replace(config.model, name=model))
     run = create_run(workspace, config)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     report = json.loads((run.folder / "eval.json").read_text())
@@ -81,7 +82,7 @@ def main() -> None:
     if not (arguments.data_dir / "train_3k.tsv").is_file():
         sys.exit(f"SST-2 files not found in {arguments.data_dir}: pass --data-dir.")
 
-    from core.text_models import resolve_pretrained
+    from core.tasks.text_classification.models import resolve_pretrained
     from core.workspace import HOME_VARIABLE, Workspace
 
     model_folder = arguments.model_folder or resolve_pretrained("bundled:minilm-l6")

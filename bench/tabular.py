@@ -1,5 +1,5 @@
 """Tabular acceptance, through the same path the app takes: read the file → suggested settings → split → save the
-dataset → `python -m core.worker` with the "balanced" preset → eval.json.
+dataset → `python -m core.engine.worker` with the "balanced" preset → eval.json.
 
     python bench/tabular.py                      # Titanic (classification) and diabetes (regression), CPU
     python bench/tabular.py --seeds 0 1 2        # several validation splits, to see the spread
@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import default_config  # noqa: E402
-from core.runs import create_run  # noqa: E402
-from core.tabular import suggest_preprocess_config  # noqa: E402
-from core.tabular_dataset import sample_table, save_table_dataset, split_table  # noqa: E402
-from core.uploads import read_upload  # noqa: E402
+from core.config.train_config import default_config  # noqa: E402
+from core.data.uploads import read_upload  # noqa: E402
+from core.engine.runs import create_run  # noqa: E402
+from core.tasks.tabular.columns import suggest_preprocess_config  # noqa: E402
+from core.tasks.tabular.dataset import sample_table, save_table_dataset, split_table  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 
 TITANIC = ROOT.parent / "shared" / "datasets" / "titanic.csv"
@@ -39,7 +39,8 @@ def train(workspace: Workspace, dataset: str, task: str, device: str, preset: st
     config = replace(default_config(task, dataset, preset=preset), device=device)
     run = create_run(workspace, config)
     started = time.time()
-    result = subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT,
+    capture_output=True,
                             text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if result.returncode != 0:
         raise SystemExit(f"the run failed:\n{result.stderr[-3000:]}")

@@ -20,10 +20,14 @@ sys.path.insert(0, str(ROOT))
 
 
 def trained_run(home: Path) -> str:
-    from core.config import default_config
-    from core.data import check_classification, save_text_classification, split_train_validation
-    from core.runs import create_run
-    from core.samples import cafe_feedback
+    from core.config.train_config import default_config
+    from core.data.sample_datasets import cafe_feedback
+    from core.engine.runs import create_run
+    from core.tasks.text_classification.data import (
+        check_classification,
+        save_text_classification,
+        split_train_validation,
+    )
     from core.workspace import Workspace
 
     workspace = Workspace(home)
@@ -33,7 +37,7 @@ def trained_run(home: Path) -> str:
     config = default_config("text-classification", "cafe", source="scratch", preset="quick")
     config = replace(config, model=replace(config.model, name="bag_of_embeddings"), epochs=15, eval_every=10)
     run = create_run(workspace, config)
-    subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT, check=True,
                    capture_output=True)
     return run.id
 

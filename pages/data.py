@@ -2,7 +2,12 @@
 
 import streamlit as st
 
-from ui import data_generation, data_images, data_table, data_text, datasets_list, router, state
+from ui.common import router, state
+from ui.data import datasets_list
+from ui.data import generation as data_generation
+from ui.data import images as data_images
+from ui.data import table as data_table
+from ui.data import text as data_text
 
 router.through_router()
 

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core.runs import list_runs
-from core.training import plan_device
-from core.wording import counted
-from ui import router, state
+from core.engine.runs import list_runs
+from core.engine.training import plan_device
+from core.messages import counted
+from ui.common import router, state
 
 router.through_router()
 

@@ -2,9 +2,13 @@
 
 import streamlit as st
 
-from core.catalog import TASKS
-from core.runs import list_runs
-from ui import playground_generation, playground_images, playground_table, playground_text, router, state
+from core.config.catalog import TASKS
+from core.engine.runs import list_runs
+from ui.common import router, state
+from ui.playground import generation as playground_generation
+from ui.playground import images as playground_images
+from ui.playground import table as playground_table
+from ui.playground import text as playground_text
 
 router.through_router()
 

@@ -3,8 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core.runs import get_run, list_runs, run_row
-from ui import compare_views, queue_view, router, run_views, state
+from core.engine.runs import get_run, list_runs, run_row
+from ui.common import router, state
+from ui.runs import compare_views, queue_view, run_views
 
 router.through_router()
 

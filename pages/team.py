@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from ui import auth, router, state, team_views
+from ui.common import auth, router, state
+from ui.team import views as team_views
 
 router.through_router()
 

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from core.config import DEFAULT_PRESET
-from core.runs import create_run, delete_run, get_run
-from ui import queue_view, router, run_views, state, train_form
+from core.config.train_config import DEFAULT_PRESET
+from core.engine.runs import create_run, delete_run, get_run
+from ui.common import router, state
+from ui.runs import queue_view, run_views
+from ui.train import form as train_form
 
 router.through_router()
 
@@ -36,7 +38,7 @@ if dataset is not None:
         if exact.open:
             with exact:
                 st.download_button("Download config.json", config.to_json(), "config.json", key="train_config_dl")
-                st.code("python -m core.worker --config config.json", language="bash")
+                st.code("python -m core.engine.worker --config config.json", language="bash")
                 st.json(config.to_dict(), expanded=False)
         if st.button("Start training", type="primary", icon=":material/rocket_launch:", key="train_start"):
             run = create_run(workspace, config)

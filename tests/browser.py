@@ -50,7 +50,7 @@ def stop_app(server: subprocess.Popen, workspace_root: Path) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
     # So does the job queue's consumer the app started: end it first, or it would start the next queued run.
-    from core.launcher import stop_consumer
+    from core.engine.launcher import stop_consumer
 
     stop_consumer(workspace_root / "queue")
     # Workers run in their own sessions so they outlive the server by design; a test must not leave any behind.

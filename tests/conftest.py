@@ -27,7 +27,7 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv(HOME_VARIABLE, str(root))
     yield Workspace(root.resolve())
     # A run queued by the test started the job queue's consumer in its own session: end it with the test.
-    from core.launcher import stop_consumer
+    from core.engine.launcher import stop_consumer
 
     stop_consumer(root / "queue")
 
@@ -35,8 +35,12 @@ def workspace(tmp_path, monkeypatch):
 @pytest.fixture
 def sample_dataset(workspace):
     """The built-in café sample, prepared and saved as "cafe" (360 texts, 3 classes)."""
-    from core.data import check_classification, save_text_classification, split_train_validation
-    from core.samples import cafe_feedback
+    from core.data.sample_datasets import cafe_feedback
+    from core.tasks.text_classification.data import (
+        check_classification,
+        save_text_classification,
+        split_train_validation,
+    )
 
     checked = check_classification(cafe_feedback(), "message", "category")
     train, validation = split_train_validation(checked.frame, 0.2)
@@ -48,8 +52,8 @@ def tiny_bert_folder(tmp_path_factory) -> Path:
     """A 2-layer, 32-wide BERT with its own WordPiece vocabulary, saved as a local "pretrained" model folder."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from core.samples import cafe_feedback
-    from core.text_models import train_wordpiece_tokenizer
+    from core.data.sample_datasets import cafe_feedback
+    from core.tasks.text_classification.models import train_wordpiece_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = train_wordpiece_tokenizer(cafe_feedback()["message"].tolist(), vocab_size=300)

@@ -1,6 +1,6 @@
 """`python -m tests.fault_worker RUN_DIR`: the real worker with one fault injected, for the fault tests.
 
-The queue starts this instead of `core.worker` when `AI_PLAYGROUND_WORKER_MODULE=tests.fault_worker`. A run whose
+The queue starts this instead of `core.engine.worker` when `AI_PLAYGROUND_WORKER_MODULE=tests.fault_worker`. A run whose
 folder holds `fault.json` ({"fault": "oom" | "nan", "at_step": 3}) meets that fault at that step; any other run
 trains normally, so one queue can hold a failing run followed by a healthy one.
   - oom: the error CUDA raises when a GPU runs out of memory (torch.OutOfMemoryError), from inside the step;
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
-from core import worker
+from core.engine import worker
 
 
 def inject(fault: str, at_step: int) -> None:

@@ -7,10 +7,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from core.config import TrainConfig, default_config
-from core.jobs import JobQueue
-from core.launcher import end_process_tree, stop_consumer
-from core.runs import create_run, process_alive, read_json
+from core.config.train_config import TrainConfig, default_config
+from core.engine.launcher import end_process_tree, stop_consumer
+from core.engine.runs import create_run, process_alive, read_json
+from core.hosting.queue import JobQueue
 
 
 def tiny_config(**changes) -> TrainConfig:

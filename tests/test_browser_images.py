@@ -9,7 +9,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect
 
-from core.image_data import write_digits_sample
+from core.tasks.image_classification.data import write_digits_sample
 from tests.browser import wait_for_app
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.people import Person, Team
+from core.hosting.people import Person, Team
 from tests.browser import start_app, stop_app, wait_for_app
 from tests.test_people import finished_run
 

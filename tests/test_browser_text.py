@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.samples import cafe_feedback
+from core.data.sample_datasets import cafe_feedback
 from tests.browser import wait_for_app
 
 pytestmark = pytest.mark.browser

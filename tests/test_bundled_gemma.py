@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from core.lm import load_causal_lm
-from core.prompt_recipe import PromptRecipe
-from core.prompting import evaluate_recipe
+from core.lm.loading import load_causal_lm
+from core.prompting.classify import evaluate_recipe
+from core.prompting.recipe import PromptRecipe
 
 TRAIN = [
     {"text": "a gorgeous , witty , seductive movie .", "label": "positive"},

@@ -10,15 +10,15 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import (
+from core.data.dataset_store import list_datasets, load_dataset_info
+from core.data.uploads import DataError, read_upload
+from core.tasks.text_classification.data import (
     align_validation,
     check_classification,
     guess_columns,
     save_text_classification,
     split_train_validation,
 )
-from core.dataset_store import list_datasets, load_dataset_info
-from core.uploads import DataError, read_upload
 from tests.conftest import shared_dataset
 
 ROWS = [("a lovely film", "pos"), ("dull and far too long", "neg"), ("I laughed all the way", "pos"),
@@ -198,7 +198,7 @@ def test_real_sst2_file_reads_with_the_right_columns(workspace):
 
 
 def test_counts_in_messages_read_as_plain_words():
-    from core.wording import agree, counted
+    from core.messages import agree, counted
 
     assert counted(1, "row") == "1 row" and counted(1204, "file") == "1,204 files"
     assert counted(3, "example of the class", "examples of the class") == "3 examples of the class"

@@ -11,12 +11,12 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import charts
-from core.config import default_config
-from core.metrics import classification_evaluation, largest_errors, regression_report
-from core.runs import append_metrics, create_run, update_status, write_json_atomic
-from ui.compare_views import differing_settings, final_scores, metric_keys
-from ui.run_views import thumbnail_path
+from core.config.train_config import default_config
+from core.engine import charts
+from core.engine.metrics import classification_evaluation, largest_errors, regression_report
+from core.engine.runs import append_metrics, create_run, update_status, write_json_atomic
+from ui.runs.compare_views import differing_settings, final_scores, metric_keys
+from ui.runs.run_views import thumbnail_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from core.jobs import JobQueue
-from core.launcher import WORKER_MODULE_VARIABLE, consumer_running
-from core.runs import read_metrics
+from core.engine.launcher import WORKER_MODULE_VARIABLE, consumer_running
+from core.engine.runs import read_metrics
+from core.hosting.queue import JobQueue
 from tests.browser import start_app, stop_app, wait_for_app
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
 
@@ -95,7 +95,7 @@ def test_training_goes_on_through_a_server_restart_and_the_runs_page_reattaches(
     long_run, second, third = tiny_runs(workspace, 3, max_steps=100_000, batch_size=8)
     for run in (long_run, second, third):
         queue.submit(run)
-    environment = {"AI_PLAYGROUND_CONSUME_HERE": "true", WORKER_MODULE_VARIABLE: "core.worker"}
+    environment = {"AI_PLAYGROUND_CONSUME_HERE": "true", WORKER_MODULE_VARIABLE: "core.engine.worker"}
 
     server, url = start_app(workspace.root, environment)
     try:

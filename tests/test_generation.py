@@ -7,7 +7,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from core.generation import (
+from core.lm.generation import (
     GenerationSettings,
     StopCutter,
     TextGenerator,

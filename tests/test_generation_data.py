@@ -8,8 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from core.dataset_store import load_dataset_info
-from core.generation_data import (
+from core.data.dataset_store import load_dataset_info
+from core.data.uploads import DataError
+from core.tasks.text_generation.data import (
     FORMAT_INSTRUCTION,
     FORMAT_TEXT,
     PairColumns,
@@ -27,7 +28,6 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
-from core.uploads import DataError
 from tests.conftest import shared_dataset
 
 

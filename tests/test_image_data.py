@@ -14,10 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core.image_data import load_image_dataset, load_labelled_images, suggest_preprocess, summarize_images
-from core.image_files import REASON_DAMAGED, REASON_NOT_IMAGE, ImageDataError
-from core.image_transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
-from core.safe_zip import REASON_LINK, REASON_OUTSIDE, safe_extract_zip
+from core.tasks.image_classification.data import (
+    load_image_dataset,
+    load_labelled_images,
+    suggest_preprocess,
+    summarize_images,
+)
+from core.tasks.image_classification.files import REASON_DAMAGED, REASON_NOT_IMAGE, ImageDataError
+from core.tasks.image_classification.safe_zip import REASON_LINK, REASON_OUTSIDE, safe_extract_zip
+from core.tasks.image_classification.transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MNIST_ZIP = SHARED_DATASETS / "mnist_png_500.zip"

@@ -16,9 +16,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig, default_config
-from core.dataset_store import DatasetError
-from core.image_data import (
+from core.config.train_config import TrainConfig, default_config
+from core.data.dataset_store import DatasetError
+from core.engine.runs import create_run
+from core.tasks import pipeline
+from core.tasks.image_classification.data import (
     SAMPLE_NAME,
     load_labelled_images,
     save_image_classification,
@@ -27,13 +29,11 @@ from core.image_data import (
     summarize_images,
     write_digits_sample,
 )
-from core.image_files import ImageDataError
-from core.image_transforms import ImagePreprocessConfig
-from core.runs import create_run
-from core.tasks import pipeline
-from core.tasks.image_classification import PREPROCESS_KEY, load_predictor, pretrained_preprocess
-from ui.data_images import SOURCE_SAMPLE as SAMPLE_SOURCE
-from ui.playground_images import SOURCE_VALIDATION as VALIDATION_SOURCE
+from core.tasks.image_classification.files import ImageDataError
+from core.tasks.image_classification.pipeline import PREPROCESS_KEY, load_predictor, pretrained_preprocess
+from core.tasks.image_classification.transforms import ImagePreprocessConfig
+from ui.data.images import SOURCE_SAMPLE as SAMPLE_SOURCE
+from ui.playground.images import SOURCE_VALIDATION as VALIDATION_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ("0", "1", "7")
@@ -58,7 +58,7 @@ def tiny_config(dataset_name: str, architecture: str = "cnn", **changes) -> Trai
 
 
 def run_worker(run_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "core.engine.worker", str(run_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -103,7 +103,7 @@ def test_a_worker_run_leaves_the_run_folder_contract(workspace, digits_dataset):
 
 
 def test_the_mlp_trains_in_process_and_estimates_its_size(workspace, digits_dataset, tmp_path):
-    from core.training import StopSignal, build_trainer, plan_device
+    from core.engine.training import StopSignal, build_trainer, plan_device
 
     config = tiny_config(digits_dataset.name, "mlp", epochs=1)
     task = pipeline(config.task)
@@ -116,7 +116,7 @@ def test_the_mlp_trains_in_process_and_estimates_its_size(workspace, digits_data
 
 
 def test_a_missing_image_is_explained_before_training(digits_dataset, tmp_path):
-    from core.training import plan_device
+    from core.engine.training import plan_device
 
     first = digits_dataset.frames()[0]["image"].iloc[0]
     (digits_dataset.folder / first).unlink()
@@ -268,7 +268,7 @@ def tiny_vit_folder(tmp_path) -> Path:
 
 def test_a_local_pretrained_image_model_is_fine_tuned_with_its_own_preprocessing(digits_dataset, tiny_vit_folder,
                                                                                    tmp_path):
-    from core.training import StopSignal, build_trainer, plan_device
+    from core.engine.training import StopSignal, build_trainer, plan_device
 
     config = default_config("image-classification", digits_dataset.name, "pretrained", "quick")
     config = replace(config, model=replace(config.model, name=str(tiny_vit_folder)), batch_size=8,

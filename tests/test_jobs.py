@@ -17,9 +17,7 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.gpu_slots import PlacementError, Slots, placement
-from core.jobs import JobQueue, QueueError, cancel
-from core.launcher import (
+from core.engine.launcher import (
     consumer_running,
     end_process_tree,
     ensure_consumer,
@@ -27,9 +25,11 @@ from core.launcher import (
     stop_consumer,
     worker_command,
 )
-from core.queue_messages import JsonSerializer
-from core.runs import launch, read_metrics, refresh_status, request_stop, update_status
-from core.settings import Settings, SettingsError, load_settings
+from core.engine.runs import launch, read_metrics, refresh_status, request_stop, update_status
+from core.hosting.gpu_slots import PlacementError, Slots, placement
+from core.hosting.queue import JobQueue, QueueError, cancel
+from core.hosting.queue_messages import JsonSerializer
+from core.hosting.settings import Settings, SettingsError, load_settings
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def test_only_one_consumer_per_machine(queue):
     wait_for(lambda: consumer_running(queue.folder), timeout=30)
     assert not ensure_consumer(queue.folder)  # another session, or a rerun, asks again
     # One started by hand while the first runs leaves at once.
-    extra = subprocess.run([sys.executable, "-m", "core.jobs"], capture_output=True, text=True, timeout=60,
+    extra = subprocess.run([sys.executable, "-m", "core.hosting.queue"], capture_output=True, text=True, timeout=60,
                            cwd=ROOT)
     assert extra.returncode == 0 and "Another consumer" in extra.stdout
     stop_consumer(queue.folder)
@@ -241,8 +241,8 @@ def test_ending_a_run_ends_its_whole_process_tree_even_across_sessions():
 def test_a_multi_gpu_run_is_a_torchrun_group():
     command = worker_command(Path("/runs/r1"), processes=4)
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
-    assert "--nproc-per-node=4" in command and command[-3:] == ["-m", "core.worker", "/runs/r1"]
-    assert worker_command(Path("/runs/r1")) == [sys.executable, "-m", "core.worker", "/runs/r1"]
+    assert "--nproc-per-node=4" in command and command[-3:] == ["-m", "core.engine.worker", "/runs/r1"]
+    assert worker_command(Path("/runs/r1")) == [sys.executable, "-m", "core.engine.worker", "/runs/r1"]
 
 
 def test_a_two_process_group_trains_data_parallel_and_stop_ends_every_process(workspace, sample_dataset,
@@ -255,7 +255,7 @@ def test_a_two_process_group_trains_data_parallel_and_stop_ends_every_process(wo
         status = wait_for(lambda: (s := refresh_status(run.folder)).get("step", 0) >= 3 and s, timeout=150)
         assert status["launcher"] == "torchrun" and status["pid"] == process.pid
         group = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
-        workers = [pid for pid in group if "core.worker" in " ".join(psutil.Process(pid).cmdline())
+        workers = [pid for pid in group if "core.engine.worker" in " ".join(psutil.Process(pid).cmdline())
                    and "torch.distributed.run" not in " ".join(psutil.Process(pid).cmdline())]
         assert len(workers) == 2
         assert status["max_steps"] == 100_000
@@ -271,6 +271,6 @@ def test_a_two_process_group_trains_data_parallel_and_stop_ends_every_process(wo
         assert stopped["epoch"] == pytest.approx(stopped["step"] * 2 * 8 / 288, rel=0.01)
     finally:
         if process.poll() is None:
-            from core.launcher import end_process_tree
+            from core.engine.launcher import end_process_tree
 
             end_process_tree(process.pid, 1.0)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.image_files import ImageDataError
-from core.tabular import TabularError
-from core.uploads import DataError
+from core.data.uploads import DataError
+from core.tasks.image_classification.files import ImageDataError
+from core.tasks.tabular.columns import TabularError
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
@@ -24,9 +24,9 @@ SMALL_LIMIT = 4096  # bytes: "over_size_limit.csv" is bigger, every other text f
 
 
 def text_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
-    """Texts with labels: read → guess columns → check → split, as `ui.data_text` does."""
-    from core.data import check_classification, guess_columns, split_train_validation
-    from core.uploads import read_upload
+    """Texts with labels: read → guess columns → check → split, as `ui.data.text` does."""
+    from core.data.uploads import read_upload
+    from core.tasks.text_classification.data import check_classification, guess_columns, split_train_validation
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -39,13 +39,13 @@ def text_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
 
 
 def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
-    """A table: read → column roles → target → task → split → fitted preprocessing, as `ui.data_table` does."""
+    """A table: read → column roles → target → task → split → fitted preprocessing, as `ui.data.table` does."""
     from dataclasses import replace
 
-    from core.tabular import detect_column_roles, infer_task, suggest_preprocess_config
-    from core.tabular_dataset import guess_target, split_table
-    from core.tabular_preprocessor import fit_preprocessor
-    from core.uploads import read_upload
+    from core.data.uploads import read_upload
+    from core.tasks.tabular.columns import detect_column_roles, infer_task, suggest_preprocess_config
+    from core.tasks.tabular.dataset import guess_target, split_table
+    from core.tasks.tabular.preprocessor import fit_preprocessor
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -63,7 +63,7 @@ def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
 
 def generation_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """Text generation: pairs are checked as pairs, one document by its length."""
-    from core.generation_data import (
+    from core.tasks.text_generation.data import (
         FORMAT_TEXT,
         check_document,
         check_pairs,
@@ -82,8 +82,8 @@ def generation_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str
 
 def image_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """A zip of images: safe unpacking, then class folders or a labels CSV, then the summary."""
-    from core.image_data import load_labelled_images, summarize_images
-    from core.safe_zip import safe_extract_zip
+    from core.tasks.image_classification.data import load_labelled_images, summarize_images
+    from core.tasks.image_classification.safe_zip import safe_extract_zip
 
     zip_path = workspace.uploads / name
     zip_path.write_bytes(raw)
@@ -106,9 +106,9 @@ def test_the_corpus_is_large_and_varied():
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_malformed_upload_gets_a_plain_message(name, workspace, monkeypatch):
-    import core.uploads
+    import core.data.uploads
 
-    monkeypatch.setattr(core.uploads, "MAX_UPLOAD_BYTES", SMALL_LIMIT if name == "over_size_limit.csv" else 2**28)
+    monkeypatch.setattr(core.data.uploads, "MAX_UPLOAD_BYTES", SMALL_LIMIT if name == "over_size_limit.csv" else 2**28)
     entry = MANIFEST[name]
     raw = (CORPUS / name).read_bytes()
     try:

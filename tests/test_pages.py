@@ -13,8 +13,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.config import default_config
-from core.runs import create_run, list_runs
+from core.config.train_config import default_config
+from core.engine.runs import create_run, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "Use the built-in sample (café feedback)"
@@ -40,7 +40,7 @@ def trained_run(workspace, **changes):
                 "learning_rate": 5e-3, **changes}
     config = replace(config, **settings)
     run = create_run(workspace, config)
-    subprocess.run([sys.executable, "-m", "core.worker", str(run.folder)], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "core.engine.worker", str(run.folder)], cwd=ROOT, check=True,
                    capture_output=True, timeout=240)
     return run
 
@@ -105,7 +105,7 @@ def test_train_page_builds_the_config_and_follows_the_run_live(workspace, sample
     assert not at.code  # the exact settings are filled in once their expander is opened
     at.session_state["train_exact"] = True
     at.run()
-    assert "python -m core.worker --config config.json" in texts(at.code)
+    assert "python -m core.engine.worker --config config.json" in texts(at.code)
 
     at.button(key="train_start").click().run()
     [run] = list_runs(workspace)
@@ -150,13 +150,13 @@ def test_runs_page_lists_opens_compares_and_deletes(workspace, sample_dataset):
     assert f"Run “{first.id}”" in [header.value for header in at.subheader]
     assert at.query_params["run"] == first.id  # written back, so a refresh keeps it too
     # Settings and Log are filled in when their tab is opened, not at every visit.
-    assert "core.worker" not in texts(at.code)
+    assert "core.engine.worker" not in texts(at.code)
     at.session_state["runs_tabs"] = "Settings"
     at.run()
     assert f"--config {first.folder / 'config.json'}" in texts(at.code)
     at.session_state["runs_tabs"] = "Log"
     at.run()
-    assert "core.worker" not in texts(at.code) and at.code  # the training log instead
+    assert "core.engine.worker" not in texts(at.code) and at.code  # the training log instead
     at.multiselect(key="runs_compare").set_value([first.id, second.id]).run()
     assert "learning_rate" in at.dataframe[-1].value["setting"].tolist()
     at.button(key="runs_actions_delete").click().run()

@@ -1,4 +1,5 @@
-"""People on a hosted installation (core.people): the allow-list, admins, per-person workspaces, limits, typed paths
+"""People on a hosted installation (core.hosting.people): the allow-list, admins, per-person workspaces, limits, typed
+paths
 confined to the workspace, safetensors-only model folders, and copying a team mate's run."""
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config import default_config
-from core.people import (
+from core.config.train_config import default_config
+from core.engine.runs import create_run, list_runs, update_status
+from core.hosting.people import (
     LOCAL_PERSON,
     AccessError,
     Limits,
@@ -33,8 +35,7 @@ from core.people import (
     vet_config,
     vet_model_name,
 )
-from core.runs import create_run, list_runs, update_status
-from core.settings import Settings, load_settings
+from core.hosting.settings import Settings, load_settings
 from core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +402,7 @@ def test_limits_are_enforced_on_the_train_and_data_pages(workspace, monkeypatch,
 
 
 def test_a_typed_model_folder_outside_the_workspace_is_refused_in_the_prompt_lab(workspace, monkeypatch, tmp_path):
-    from ui.prompt_models import OTHER
+    from ui.prompt_lab.models import OTHER
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

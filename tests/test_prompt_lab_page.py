@@ -21,10 +21,10 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from core.config import default_config
-from core.runs import create_run, update_status
-from core.samples import cafe_feedback
-from ui import prompt_classify
+from core.config.train_config import default_config
+from core.data.sample_datasets import cafe_feedback
+from core.engine.runs import create_run, update_status
+from ui.prompt_lab import classify as prompt_classify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def test_a_broken_recipe_or_model_is_explained_not_a_traceback(workspace, sample
 def test_the_bundled_model_is_converted_once_with_a_visible_message(workspace, tiny_lm, monkeypatch):
     import shutil
 
-    from ui import prompt_models
+    from ui.prompt_lab import models as prompt_models
 
     conversions = []
 

@@ -16,19 +16,22 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from core import prompt_examples, prompt_recipe, prompt_scoring, prompting
-from core.lm import BUNDLED_LMS, bundled_lm, load_causal_lm
-from core.prompt_examples import SimilarityIndex, select_examples
-from core.prompt_recipe import PromptRecipe
-from core.prompt_scoring import score_continuations
-from core.prompting import (
+from core.lm.loading import BUNDLED_LMS, bundled_lm, load_causal_lm
+from core.prompting import classify as prompting
+from core.prompting import examples as prompt_examples
+from core.prompting import recipe as prompt_recipe
+from core.prompting import scoring as prompt_scoring
+from core.prompting.classify import (
     assemble_prompt,
     calibrate_probabilities,
     evaluate_recipe,
     label_token_ids,
     predict_probabilities,
 )
-from core.text_models import ModelError
+from core.prompting.examples import SimilarityIndex, select_examples
+from core.prompting.recipe import PromptRecipe
+from core.prompting.scoring import score_continuations
+from core.tasks.text_classification.models import ModelError
 
 CORPUS = [
     "a great and moving film .", "a terrible , boring mess .", "the cast is great .", "the plot is terrible .",
@@ -414,7 +417,7 @@ def test_an_adapter_without_a_known_base_is_a_clear_error(tmp_path):
 
 
 def test_the_comparison_scores_every_approach_on_the_same_examples_and_lists_disagreements(model, tokenizer):
-    from core.prompt_comparison import Approach, classifier_approach, compare, prompt_approach
+    from core.prompting.comparison import Approach, classifier_approach, compare, prompt_approach
 
     class AlwaysPraise:  # a "fine-tuned classifier": class → probability, most likely first
         def predict(self, texts):
@@ -447,7 +450,7 @@ def test_the_comparison_scores_every_approach_on_the_same_examples_and_lists_dis
 
 
 def test_the_comparison_refuses_what_it_cannot_compare():
-    from core.prompt_comparison import Approach, compare
+    from core.prompting.comparison import Approach, compare
 
     same = Approach("a", "prompt", lambda texts, progress: ["pos"] * len(texts))
     with pytest.raises(ValueError, match="at least one"):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core.prompt_recipe import PromptRecipe
-from core.recipes import RecipeError, delete_recipe, list_recipes, load_recipe, recipe_path, save_recipe
+from core.prompting.recipe import PromptRecipe
+from core.prompting.saved_recipes import RecipeError, delete_recipe, list_recipes, load_recipe, recipe_path, save_recipe
 
 WORDS = {"pos": "great", "neg": "terrible"}
 

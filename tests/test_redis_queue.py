@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.jobs import JobQueue, QueueError
-from core.launcher import consumer_running, stop_consumer
-from core.runs import list_runs, update_status
+from core.engine.launcher import consumer_running, stop_consumer
+from core.engine.runs import list_runs, update_status
+from core.hosting.queue import JobQueue, QueueError
 from tests.browser import ROOT, free_port
 from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
 
@@ -65,10 +65,11 @@ def redis_queue(redis_url, workspace, sample_dataset, monkeypatch):
 
 
 def start_machine(home: Path) -> subprocess.Popen:
-    """A GPU machine's consumer (`python -m core.jobs`, as its README step says), with its own data folder: only
+    """A GPU machine's consumer (`python -m core.hosting.queue`, as its README step says), with its own data folder:
+    only
     the Redis queue and the runs' folders are shared."""
     environment = {**os.environ, "AI_PLAYGROUND_HOME": str(home), "AI_PLAYGROUND_CONSUME_HERE": "true"}
-    return subprocess.Popen([sys.executable, "-m", "core.jobs", "--exit-when-idle", "30"], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "core.hosting.queue", "--exit-when-idle", "30"], cwd=ROOT,
                             env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 

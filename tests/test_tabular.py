@@ -14,7 +14,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.tabular import (
+from core.tasks.tabular.columns import (
     ROLE_CATEGORICAL,
     ROLE_CONSTANT,
     ROLE_ID,
@@ -27,8 +27,13 @@ from core.tabular import (
     prepare_frame,
     suggest_preprocess_config,
 )
-from core.tabular_model import TabularMLP, build_tabular_model, predict_frame, predict_one
-from core.tabular_preprocessor import PREPROCESSOR_FILE, TabularPreprocessor, arrays_to_hf_dataset, fit_preprocessor
+from core.tasks.tabular.model import TabularMLP, build_tabular_model, predict_frame, predict_one
+from core.tasks.tabular.preprocessor import (
+    PREPROCESSOR_FILE,
+    TabularPreprocessor,
+    arrays_to_hf_dataset,
+    fit_preprocessor,
+)
 
 TITANIC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "titanic.csv"
 needs_titanic = pytest.mark.skipif(not TITANIC.is_file(), reason="shared datasets not present")

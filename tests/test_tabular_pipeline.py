@@ -1,4 +1,4 @@
-"""Tables through the engine: the Data page's split and save, then `python -m core.worker` for classification and
+"""Tables through the engine: the Data page's split and save, then `python -m core.engine.worker` for classification and
 regression on tiny tables, the run folder it leaves, and the predictor the Playground loads from it."""
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig, default_config
-from core.dataset_store import load_dataset_info
-from core.runs import create_run, update_status
-from core.tabular import TabularError, suggest_preprocess_config
-from core.tabular_dataset import SAMPLE_TABLES, guess_target, sample_table, save_table_dataset, split_table
-from core.tabular_model import build_tabular_model
-from core.tabular_preprocessor import PREPROCESSOR_FILE, fit_preprocessor
+from core.config.train_config import TrainConfig, default_config
+from core.data.dataset_store import load_dataset_info
+from core.engine.runs import create_run, update_status
+from core.engine.training import TrainingError, plan_device
+from core.engine.worker import explain_failure
 from core.tasks import pipeline
-from core.tasks.tabular import load_predictor
-from core.training import TrainingError, plan_device
-from core.worker import explain_failure
-from ui.data_table import SOURCE_SAMPLE, SOURCE_UPLOAD
+from core.tasks.tabular.columns import TabularError, suggest_preprocess_config
+from core.tasks.tabular.dataset import SAMPLE_TABLES, guess_target, sample_table, save_table_dataset, split_table
+from core.tasks.tabular.model import build_tabular_model
+from core.tasks.tabular.pipeline import load_predictor
+from core.tasks.tabular.preprocessor import PREPROCESSOR_FILE, fit_preprocessor
+from ui.data.table import SOURCE_SAMPLE, SOURCE_UPLOAD
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_SECTION = "A table (predict a column)"
@@ -62,7 +62,7 @@ def save(workspace, frame: pd.DataFrame, target: str, name: str, drop: tuple[str
 
 
 def run_worker(run_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "core.engine.worker", str(run_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

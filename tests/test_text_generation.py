@@ -15,8 +15,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-from core.config import LoraSpec, ModelSpec, TrainConfig, default_config
-from core.generation_data import (
+from core.config.train_config import LoraSpec, ModelSpec, TrainConfig, default_config
+from core.engine.runs import create_run, read_json, read_metrics, read_samples
+from core.lm.predictor import export_merged
+from core.tasks.text_classification.models import ModelError
+from core.tasks.text_generation.blocks import random_windows, text_blocks, tokenize_pairs
+from core.tasks.text_generation.data import (
     PROMPT_TEMPLATE,
     check_document,
     check_pairs,
@@ -29,20 +33,16 @@ from core.generation_data import (
     split_document,
     split_pairs,
 )
-from core.lm_data import random_windows, text_blocks, tokenize_pairs
-from core.lm_models import add_lora
-from core.lm_predictor import export_merged
-from core.lm_tokenizers import train_bpe_tokenizer, train_char_tokenizer
-from core.runs import create_run, read_json, read_metrics, read_samples
-from core.tasks.text_generation import estimate_parameters, load_predictor
-from core.text_models import ModelError
+from core.tasks.text_generation.models import add_lora
+from core.tasks.text_generation.pipeline import estimate_parameters, load_predictor
+from core.tasks.text_generation.tokenizers import train_bpe_tokenizer, train_char_tokenizer
 from core.workspace import HOME_VARIABLE, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_worker(run_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "core.engine.worker", str(run_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

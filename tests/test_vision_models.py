@@ -9,10 +9,8 @@ import torch
 from PIL import Image
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.image_data import load_image_dataset, load_labelled_images
-from core.image_transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
-from core.safe_zip import safe_extract_zip
-from core.vision_models import (
+from core.tasks.image_classification.data import load_image_dataset, load_labelled_images
+from core.tasks.image_classification.models import (
     IMAGE_ARCHITECTURES,
     ImageClassifier,
     ImageClassifierConfig,
@@ -22,6 +20,8 @@ from core.vision_models import (
     count_parameters,
     estimate_parameters,
 )
+from core.tasks.image_classification.safe_zip import safe_extract_zip
+from core.tasks.image_classification.transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
 
 MNIST_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist_png_500.zip"
 CLASSES = ["cat", "dog", "bird"]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import TrainConfig, default_config
-from core.runs import create_run, launch, read_metrics, refresh_status, request_stop
-from core.tasks.text_classification import load_predictor
-from core.training import MetricsCallback, StopSignal, divergence_reason
-from core.worker import explain_failure
+from core.config.train_config import TrainConfig, default_config
+from core.engine.runs import create_run, launch, read_metrics, refresh_status, request_stop
+from core.engine.training import MetricsCallback, StopSignal, divergence_reason
+from core.engine.worker import explain_failure
+from core.tasks.text_classification.pipeline import load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def scratch_config(**changes) -> TrainConfig:
 
 
 def run_worker(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.worker", str(run_dir)], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "core.engine.worker", str(run_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -185,7 +185,7 @@ def test_an_exploding_but_finite_loss_stops_training_with_an_explanation(tmp_pat
 def test_the_headless_command_creates_and_trains_a_run(workspace, sample_dataset, tmp_path):
     config_path = tmp_path / "config.json"
     scratch_config(epochs=1).save(config_path)
-    result = subprocess.run([sys.executable, "-m", "core.worker", "--config", str(config_path), "--workspace",
+    result = subprocess.run([sys.executable, "-m", "core.engine.worker", "--config", str(config_path), "--workspace",
                              str(workspace.root)], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     [run_dir] = list((workspace.root / "runs").iterdir())
@@ -194,7 +194,7 @@ def test_the_headless_command_creates_and_trains_a_run(workspace, sample_dataset
 
 
 def test_the_worker_refuses_a_folder_without_a_config(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "core.worker", str(tmp_path)], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "core.engine.worker", str(tmp_path)], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "has no config.json" in result.stderr

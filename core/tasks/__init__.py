@@ -2,7 +2,7 @@
 
 Every pipeline module exposes two functions, which the engine and the Playground call without knowing the task:
 
-    build_job(config, dataset, run_dir, device) -> core.training.TrainingJob
+    build_job(config, dataset, run_dir, device) -> core.engine.training.TrainingJob
         the model, the prepared splits, the collator, the metrics and how to save the result;
     load_predictor(model_dir) -> a predictor
         the trained model back from its run folder, with task-specific methods (`predict`, `generate`…).
@@ -13,14 +13,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from core.catalog import TASKS
+from core.config.catalog import TASKS
 
 PIPELINE_MODULES = {
-    "text-classification": "core.tasks.text_classification",
-    "text-generation": "core.tasks.text_generation",
-    "image-classification": "core.tasks.image_classification",
-    "tabular-classification": "core.tasks.tabular",
-    "tabular-regression": "core.tasks.tabular",
+    "text-classification": "core.tasks.text_classification.pipeline",
+    "text-generation": "core.tasks.text_generation.pipeline",
+    "image-classification": "core.tasks.image_classification.pipeline",
+    "tabular-classification": "core.tasks.tabular.pipeline",
+    "tabular-regression": "core.tasks.tabular.pipeline",
 }
 assert set(PIPELINE_MODULES) == set(TASKS), "every task in the catalog needs a pipeline"
 

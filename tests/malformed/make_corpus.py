@@ -85,7 +85,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
     ragged = "text,label\nnice soup,good\nbad soup,bad,extra,columns,here\n" + csv_text(good_rows).split("\n", 1)[1]
     truncated_png = png(32, 32)[:60]
     return {
-        # ---- texts with labels (core.uploads, core.data)
+        # ---- texts with labels (core.data.uploads, core.tasks.text_classification.data)
         "empty.csv": ("text", b"", "empty"),
         "whitespace_only.csv": ("text", b"   \n\n\t \n", "empty"),
         "png_disguised_as.csv": ("text", png(), "binary"),
@@ -121,7 +121,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "text_in.parquet": ("text", b"text,label\nhello,good\n", "parquet"),
         "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "not supported"),
         "no_extension": ("text", csv_text(good_rows).encode(), "not supported"),
-        # ---- tables (core.uploads + core.tabular)
+        # ---- tables (core.data.uploads + core.tasks.tabular.columns)
         "table_one_column.csv": ("table", b"age\n" + b"".join(b"%d\n" % i for i in range(30)), "two columns"),
         "table_target_all_empty.csv": ("table", b"age,answer\n" + b"".join(b"%d,\n" % i for i in range(30)),
                                        "empty"),
@@ -133,7 +133,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
             f"{'inf' if i % 5 == 0 else i},{i * 2.5}" for i in range(30))).encode(), "missing values filled"),
         "table_two_rows.csv": ("table", b"age,smoker,answer\n30,yes,no\n40,no,yes\n", "few"),
         "table_header_only.csv": ("table", b"id,age,answer\n", "no rows"),
-        # ---- text generation (core.generation_data)
+        # ---- text generation (core.tasks.text_generation.data)
         "generation_empty.txt": ("generation", b"", "empty"),
         "generation_too_short.txt": ("generation", b"Once upon a time.\n", "longer text"),
         "generation_binary.txt": ("generation", b"\x00\x01\x02binary", "binary"),
@@ -141,7 +141,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
             json.dumps({"prompt": f"question {i}?"}).encode() + b"\n" for i in range(20)), "response"),
         "generation_pairs_too_few.json": ("generation", json.dumps(
             [{"prompt": "hi", "response": "hello"}, {"prompt": "bye", "response": "goodbye"}]).encode(), "pairs"),
-        # ---- zips of images (core.safe_zip + core.image_data)
+        # ---- zips of images (core.tasks.image_classification.safe_zip + core.tasks.image_classification.data)
         "images_not_a_zip.zip": ("images", b"this is plain text, not a zip archive\n", "not a readable zip"),
         "images_empty.zip": ("images", zip_bytes([]), "no images"),
         "images_traversal.zip": ("images", zip_bytes([("../../escaped.png", png()), ("/etc/cron.png", png()),

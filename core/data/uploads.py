@@ -1,0 +1,244 @@
+"""Reading a person's uploaded file (CSV, TSV, JSON, JSON lines, Parquet, plain text) into a table.
+
+Bytes in, a pandas table out, through Hugging Face `datasets` where it has a loader. Every problem is reported as a
+`Check` (or a `DataError` when nothing can be read) whose message says what is wrong and how to fix it, never as a
+traceback. What the table is then used for (text classification, generation, tables) is checked elsewhere.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import pandas as pd
+
+from core.messages import agree
+from core.workspace import Workspace, safe_name
+
+SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+FASTTEXT_PREFIX = "__label__"
+
+
+class DataError(Exception):
+    """Nothing usable could be read; the message tells the person how to fix the file."""
+
+
+@dataclass(frozen=True)
+class Check:
+    level: str  # "error" blocks saving, "warning" changed or questions the data, "info" is reassurance
+    message: str
+
+
+@dataclass
+class LoadedTable:
+    frame: pd.DataFrame
+    file_format: str
+    checks: list[Check] = field(default_factory=list)
+
+
+def decode_text(raw: bytes) -> tuple[str, list[Check]]:
+    """UTF-8 when it is; UTF-16 when it starts with its byte-order mark; otherwise Windows-1252 (a superset of
+    Latin-1 that spreadsheets on Windows write)."""
+    if not raw.strip():
+        raise DataError("The file is empty. Choose a file that has a header row and at least a few rows of data.")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text" and Notepad's "Unicode"
+        try:
+            return raw.decode("utf-16"), []
+        except UnicodeDecodeError:
+            raise DataError("The file says it is UTF-16 but parts of it are not. Save it again as CSV UTF-8 "
+                            "(in Excel: File → Save As → CSV UTF-8) and upload that.") from None
+    if b"\x00" in raw[:8192]:
+        raise DataError(
+            "This looks like a binary file (for example a spreadsheet or an image), not text. "
+            "Save it as CSV or JSON first: in Excel, use File → Save As → CSV UTF-8."
+        )
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    note = Check("warning", "The file is not UTF-8, so it was read as Western European (Windows-1252 or "
+                            "Latin-1). If accented letters look wrong in the preview, save the file as UTF-8 and "
+                            "upload it again.")
+    return text, [note]
+
+
+def sniff_delimiter(text: str, extension: str) -> str:
+    sample = "\n".join(text.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
+    except csv.Error:
+        return "\t" if extension == ".tsv" else ","
+
+
+def _stage_file(workspace: Workspace, filename: str, content: bytes) -> Path:
+    # `datasets` reads from files; keep the upload in the workspace so a later session can look at it again.
+    path = workspace.uploads / safe_name(filename, "upload")
+    path.write_bytes(content)
+    return path
+
+
+def _load_with_datasets(builder: str, path: Path, workspace: Workspace, **options) -> pd.DataFrame:
+    loaded = datasets.load_dataset(builder, data_files=str(path), split="train",
+                                   cache_dir=str(workspace.cache), **options)
+    return loaded.to_pandas()
+
+
+def _read_delimited(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
+    if len([line for line in text.splitlines() if line.strip()]) < 2:
+        raise DataError("The file has a header but no rows of data. Add examples below the header.")
+    delimiter = sniff_delimiter(text, extension)
+    path = _stage_file(workspace, filename, text.encode("utf-8"))
+    try:
+        frame = _load_with_datasets("csv", path, workspace, sep=delimiter, keep_default_na=False,
+                                    na_values=[""])
+    except Exception as error:  # pandas' parser errors carry the row number, which helps the person
+        raise DataError(
+            f"The file could not be read as a table ({_first_line(error)}). Check that every row has the same "
+            "number of columns and that text containing the separator is wrapped in double quotes."
+        ) from error
+    checks = []
+    if frame.shape[1] == 1:
+        header = text.splitlines()[0] if text else ""
+        other = [d for d in ",\t;|" if d != delimiter and d in header]
+        hint = f" The header contains {_delimiter_name(other[0])}: is that the separator?" if other else ""
+        checks.append(Check("warning", "Only one column was found, so there is text but no label." + hint +
+                            " Use one column for the text and one for the label, separated by commas."))
+    return LoadedTable(frame, "TSV" if delimiter == "\t" else "CSV", checks)
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {",": "commas", "\t": "tabs", ";": "semicolons", "|": "vertical bars"}[delimiter]
+
+
+def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
+    records = _parse_json_records(text, extension)
+    if not records:
+        raise DataError("The JSON file holds no records. It should be a list of objects such as "
+                        '[{"text": "great film", "label": "positive"}, …], or one such object per line.')
+    # Re-written as JSON Lines so `datasets` gets one uniform shape whatever layout the person uploaded.
+    lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
+    path = _stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
+    try:
+        frame = _load_with_datasets("json", path, workspace)
+    except Exception as error:
+        raise DataError(f"The JSON records could not be turned into a table ({_first_line(error)}). "
+                        "Give every record the same keys with plain text or number values.") from error
+    nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (dict, list))).any()]
+    checks = [Check("warning", f"{agree(len(nested), 'Column', 'Columns')} {', '.join(nested)} "
+                               f"{agree(len(nested), 'holds', 'hold')} nested values, shown as text; such a column "
+                               "cannot be used as the text or label.")] if nested else []
+    return LoadedTable(frame, "JSON Lines" if extension == ".jsonl" else "JSON", checks)
+
+
+def _parse_json_records(text: str, extension: str) -> list[dict]:
+    stripped = text.strip()
+    if extension == ".jsonl" or (not stripped.startswith("[") and "\n{" in stripped):
+        records = []
+        for number, line in enumerate(stripped.splitlines(), start=1):
+            if line.strip():
+                records.append(_loads(line, f"line {number}"))
+        return [_as_record(r) for r in records]
+    data = _loads(stripped, "the file")
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError("The JSON file is one object, not a list of records. Put the records in a list: "
+                            '[{"text": …, "label": …}, …].')
+        data = lists[0]
+    if not isinstance(data, list):
+        raise DataError("The JSON file should be a list of records such as "
+                        '[{"text": "great film", "label": "positive"}].')
+    return [_as_record(r) for r in data]
+
+
+def _loads(text: str, where: str):
+    try:
+        return json.loads(text)
+    except RecursionError as error:
+        raise DataError(f"The JSON in {where} is nested too deeply to read. Use flat records.") from error
+    except json.JSONDecodeError as error:
+        raise DataError(f"The JSON in {where} has a syntax error at line {error.lineno}, column {error.colno}: "
+                        f"{error.msg}. Check for a missing comma, quote or bracket there.") from error
+
+
+def _as_record(item) -> dict:
+    if not isinstance(item, dict):
+        raise DataError("Every JSON record must be an object with named fields, e.g. "
+                        '{"text": "great film", "label": "positive"}.')
+    return item
+
+
+def _read_text_lines(text: str) -> LoadedTable:
+    """One example per line; fastText-style `__label__name text` lines carry their label."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if all(line.startswith(FASTTEXT_PREFIX) for line in lines):
+        labels, texts = zip(*(line[len(FASTTEXT_PREFIX):].split(" ", 1) if " " in line else (line, "")
+                              for line in lines))
+        frame = pd.DataFrame({"text": list(texts), "label": list(labels)})
+        return LoadedTable(frame, "TXT (fastText labels)")
+    frame = pd.DataFrame({"text": lines})
+    note = Check("info", "A plain text file gives one example per line and no labels. To train a classifier, "
+                         "start each line with its label like `__label__positive great film`, or use a CSV.")
+    return LoadedTable(frame, "TXT", [note])
+
+
+def _looks_tab_separated(text: str) -> bool:
+    """Whether a .txt file is really a table: its first lines all have the same number (≥ 1) of tabs."""
+    lines = [line for line in itertools.islice(io.StringIO(text), 20) if line.strip()]  # no split of the whole file
+    tabs = {line.count("\t") for line in lines}
+    return len(lines) >= 2 and len(tabs) == 1 and tabs != {0}
+
+
+def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTable:
+    path = _stage_file(workspace, filename, raw)
+    try:
+        frame = _load_with_datasets("parquet", path, workspace)
+    except Exception as error:
+        raise DataError(f"The Parquet file could not be read ({_first_line(error)}). "
+                        "Export it again, or save the table as CSV.") from error
+    return LoadedTable(frame, "Parquet")
+
+
+def read_upload(filename: str, raw: bytes, workspace: Workspace) -> LoadedTable:
+    """Any supported upload → a table, or a `DataError` whose message says how to fix the file."""
+    extension = Path(filename).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise DataError(f"'{extension or filename}' files are not supported. "
+                        f"Use one of: {', '.join(SUPPORTED_EXTENSIONS)}.")
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise DataError(f"The file is {len(raw) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB. "
+                        "Upload a sample of the rows.")
+    if extension == ".parquet":
+        if not raw:
+            raise DataError("The file is empty.")
+        table = _read_parquet(raw, filename, workspace)
+    else:
+        text, encoding_checks = decode_text(raw)
+        if extension in (".csv", ".tsv"):
+            table = _read_delimited(text, filename, extension, workspace)
+        elif extension in (".json", ".jsonl"):
+            table = _read_json(text, filename, extension, workspace)
+        elif _looks_tab_separated(text):  # Excel's "Unicode Text" export is a .txt table with tabs
+            table = _read_delimited(text, filename, ".tsv", workspace)
+        else:
+            table = _read_text_lines(text)
+        table.checks[:0] = encoding_checks
+    if table.frame.empty:
+        raise DataError("The file has a header but no rows of data. Add examples below the header.")
+    table.frame.columns = [str(c) for c in table.frame.columns]
+    return table
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

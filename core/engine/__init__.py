@@ -1,0 +1,2 @@
+"""The training engine: the run folder contract, the Trainer set-up, the worker process, process control, metrics and
+charts."""

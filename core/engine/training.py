@@ -1,0 +1,348 @@
+"""The training engine shared by every task: one `transformers.Trainer`, one callback, one run folder.
+
+A task pipeline (`core.tasks.*`) turns a `TrainConfig` and a prepared dataset into a `TrainingJob`: the model,
+the tokenized/transformed splits, the collator, the metrics and what to save at the end. This module does the
+rest the same way for all of them: device and precision, `TrainingArguments`, checkpoints, early stopping, the
+`MetricsCallback` that feeds the live charts, cooperative stop and divergence detection.
+
+The boundary: it knows the run folder's files (through `core.engine.runs`) and the Trainer; it knows nothing about
+processes or signals (that is `core.engine.worker`) nor about any UI.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+
+from core.config.catalog import TASKS
+from core.config.train_config import TrainConfig
+from core.engine.runs import append_metrics, update_status
+
+# About this many points on the loss chart, whatever the run's length: enough to see the trend, few enough to
+# redraw every second.
+LOSS_POINTS_PER_RUN = 200
+
+
+class TrainingError(Exception):
+    """Training cannot go on; the message says why in plain words and what to change."""
+
+
+# ---------------------------------------------------------------------------------------------------- device
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    use_cpu: bool
+    bf16: bool
+    description: str
+    gpu_count: int = 0
+
+
+def plan_device(requested: str) -> DevicePlan:
+    has_cuda = torch.cuda.is_available()
+    if requested == "cuda" and not has_cuda:
+        raise TrainingError("A GPU was asked for, but none is available on this machine. Choose 'auto' or 'cpu'.")
+    if requested == "cpu" or not has_cuda:
+        return DevicePlan(True, False, f"CPU ({torch.get_num_threads()} threads)")
+    bf16 = torch.cuda.is_bf16_supported()
+    name = torch.cuda.get_device_name(0)
+    return DevicePlan(False, bf16, f"GPU: {name}" + (" (bf16)" if bf16 else " (fp32)"), torch.cuda.device_count())
+
+
+# ---------------------------------------------------------------------------------------------------- stop
+
+
+@dataclass
+class StopSignal:
+    """Set from a signal handler; read by the callback at the end of each step."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def request(self) -> None:
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+# ---------------------------------------------------------------------------------------------------- callback
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends every log to metrics.jsonl, keeps status.json's progress fresh, and turns a stop request or a
+    diverging loss into a clean stop. Only the main process writes, so a multi-GPU run logs once."""
+
+    STATUS_EVERY_SECONDS = 1.0
+
+    def __init__(self, run_dir: Path, stop: StopSignal):
+        self.run_dir = run_dir
+        self.stop = stop
+        self.started = time.time()
+        self.last_status = 0.0
+        self.first_step = 0
+        self.diverged: str | None = None
+        self.losses = LossWatch()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+        self.first_step = state.global_step  # a resumed run counts its speed from where it picked up
+        if state.is_world_process_zero:
+            update_status(self.run_dir, state="running", max_steps=state.max_steps, step=state.global_step,
+                          message="Training.")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.time()
+        if state.is_world_process_zero and (now - self.last_status >= self.STATUS_EVERY_SECONDS
+                                            or state.global_step == state.max_steps):
+            self.last_status = now
+            self._write_progress(state, now)
+        if self.stop.requested:
+            # Save a checkpoint on the way out so "Resume" continues exactly from here.
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        # Progress is written at most once a second; a stop or the end must leave the exact step behind.
+        if state.is_world_process_zero:
+            self._write_progress(state, time.time())
+
+    def _write_progress(self, state, now: float) -> None:
+        elapsed = now - self.started
+        done = max(state.global_step - self.first_step, 1)
+        remaining = max(state.max_steps - state.global_step, 0)
+        update_status(self.run_dir, step=state.global_step, max_steps=state.max_steps, epoch=state.epoch,
+                      elapsed_seconds=elapsed, eta_seconds=elapsed / done * remaining)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch,
+                                  "time": round(time.time() - self.started, 3)}
+        record.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
+        if state.is_world_process_zero:
+            append_metrics(self.run_dir, record)
+        reason = divergence_reason(record) or self.losses.explosion(record)
+        if reason:
+            self.diverged = reason
+            control.should_training_stop = True
+        return control
+
+
+def divergence_reason(record: dict[str, Any]) -> str | None:
+    """A plain explanation when a logged loss or gradient stopped being a real number."""
+    for key in ("loss", "grad_norm", "eval_loss"):
+        value = record.get(key)
+        if value is not None and not math.isfinite(value):
+            return (f"The {'training loss' if key == 'loss' else key.replace('_', ' ')} became infinite or "
+                    f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
+                    "up. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
+    return None
+
+
+class LossWatch:
+    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
+
+    It fires when a logged loss is both many times the lowest one so far and well above where training started,
+    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
+    """
+
+    FACTOR_OVER_LOWEST = 10.0
+    FACTOR_OVER_FIRST = 3.0
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.lowest = math.inf
+
+    def explosion(self, record: dict[str, Any]) -> str | None:
+        loss = record.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return None
+        if self.first is None:
+            self.first = self.lowest = float(loss)
+            return None
+        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
+            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
+                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
+                    "ruined. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
+        self.lowest = min(self.lowest, float(loss))
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------- jobs
+
+
+class EvaluationMemory:
+    """Remembers each evaluation's predictions by step, so the final report can reuse the pass that produced the
+    kept model instead of reading the validation set once more. Call it with a metric function to get the
+    `compute_metrics` the Trainer wants."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.current_step = 0
+
+    def compute_metrics(self, metric: Callable[[np.ndarray, np.ndarray], dict[str, float]]):
+        def compute(prediction) -> dict[str, float]:
+            predictions = prediction.predictions
+            if isinstance(predictions, tuple):
+                predictions = predictions[0]
+            predictions = np.asarray(predictions, dtype=np.float32)
+            labels = np.asarray(prediction.label_ids)
+            self.by_step[self.current_step] = (predictions, labels)
+            return metric(predictions, labels)
+
+        return compute
+
+
+class _TrackStep(TrainerCallback):
+    def __init__(self, memory: EvaluationMemory):
+        self.memory = memory
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.memory.current_step = state.global_step
+
+
+@dataclass
+class TrainingJob:
+    """What a task pipeline hands the engine."""
+
+    model: torch.nn.Module
+    train_dataset: datasets.Dataset
+    eval_dataset: datasets.Dataset
+    finish: Callable[[Trainer, Path], dict[str, Any]]  # saves the model and returns eval.json's content
+    data_collator: Callable | None = None
+    processing_class: Any = None  # tokenizer or image processor: saved beside the model
+    metric: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
+    preprocess_logits_for_metrics: Callable | None = None
+    callbacks: list[TrainerCallback] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # shown on the Runs page: parameters, vocabulary…
+    memory: EvaluationMemory = field(default_factory=EvaluationMemory)
+    remove_unused_columns: bool = True
+    group_by_length: bool = False  # batch texts of similar length together, to pad less
+
+
+# ---------------------------------------------------------------------------------------------------- trainer
+
+
+def steps_per_epoch(train_rows: int, batch_size: int, devices: int = 1) -> int:
+    return max(1, math.ceil(train_rows / (batch_size * max(devices, 1))))
+
+
+def total_steps(config: TrainConfig, train_rows: int, devices: int = 1) -> int:
+    if config.max_steps > 0:
+        return config.max_steps
+    return max(1, math.ceil(steps_per_epoch(train_rows, config.batch_size, devices) * config.epochs))
+
+
+def _sampling_arguments(group_by_length: bool) -> dict[str, Any]:
+    # transformers 5.18 replaced the `group_by_length` flag with `train_sampling_strategy`; accept both so the
+    # GPU machines' older transformers train the same way.
+    if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
+        return {"train_sampling_strategy": "group_by_length" if group_by_length else "random"}
+    return {"group_by_length": group_by_length}
+
+
+def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, device: DevicePlan,
+                       show_progress_bar: bool, remove_unused_columns: bool = True,
+                       group_by_length: bool = False) -> TrainingArguments:
+    task = TASKS[config.task]
+    steps = total_steps(config, train_rows)
+    by_steps = config.eval_every > 0
+    early_stopping = config.early_stopping_patience > 0
+    # Checkpoints follow the evaluations unless the person asked for another interval; with early stopping they
+    # must coincide, since the best evaluation's checkpoint is the one kept.
+    save_steps = config.save_every if config.save_every > 0 and not early_stopping else None
+    metric_name = "loss" if task.metric == "loss" else task.metric
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        num_train_epochs=config.epochs if config.max_steps <= 0 else 1,
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        learning_rate=config.learning_rate,
+        warmup_steps=int(config.warmup_ratio * steps),
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm if config.max_grad_norm > 0 else 0.0,
+        seed=config.seed,
+        eval_strategy="steps" if by_steps else "epoch",
+        eval_steps=config.eval_every if by_steps else None,
+        save_strategy="steps" if (by_steps or save_steps) else "epoch",
+        save_steps=save_steps or (config.eval_every if by_steps else None),
+        save_total_limit=1,
+        load_best_model_at_end=early_stopping,
+        metric_for_best_model=metric_name if early_stopping else None,
+        greater_is_better=task.greater_is_better if early_stopping else None,
+        logging_steps=max(1, steps // LOSS_POINTS_PER_RUN),
+        logging_first_step=True,
+        # By default the Trainer logs a NaN/inf loss as the window's average, hiding it from MetricsCallback,
+        # which must see it to stop the run and say why.
+        logging_nan_inf_filter=False,
+        report_to=[],
+        use_cpu=device.use_cpu,
+        bf16=device.bf16,
+        disable_tqdm=not show_progress_bar,
+        dataloader_num_workers=0,
+        remove_unused_columns=remove_unused_columns,
+        **_sampling_arguments(group_by_length),
+    )
+
+
+def build_trainer(config: TrainConfig, job: TrainingJob, run_dir: Path, device: DevicePlan, stop: StopSignal,
+                  show_progress_bar: bool = False) -> tuple[Trainer, MetricsCallback]:
+    metrics_callback = MetricsCallback(run_dir, stop)
+    callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(job.memory), *job.callbacks]
+    if config.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    trainer = Trainer(
+        model=job.model,
+        args=training_arguments(config, run_dir, len(job.train_dataset), device, show_progress_bar,
+                                job.remove_unused_columns, job.group_by_length),
+        train_dataset=job.train_dataset,
+        eval_dataset=job.eval_dataset,
+        data_collator=job.data_collator,
+        processing_class=job.processing_class,
+        compute_metrics=job.memory.compute_metrics(job.metric) if job.metric else None,
+        preprocess_logits_for_metrics=job.preprocess_logits_for_metrics,
+        callbacks=callbacks,
+    )
+    return trainer, metrics_callback
+
+
+def latest_checkpoint(run_dir: Path) -> str | None:
+    checkpoints = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    checkpoints.sort(key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def final_predictions(trainer: Trainer, memory: EvaluationMemory) -> tuple[np.ndarray, np.ndarray]:
+    """Validation predictions and gold labels of the model that is kept (the best one with early stopping)."""
+    state = trainer.state
+    if state.best_model_checkpoint and trainer.args.load_best_model_at_end:
+        kept_step = int(state.best_model_checkpoint.rstrip("/").split("-")[-1])
+    else:
+        kept_step = state.global_step
+    if kept_step in memory.by_step:
+        return memory.by_step[kept_step]
+    output = trainer.predict(trainer.eval_dataset)
+    predictions = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return np.asarray(predictions, dtype=np.float32), np.asarray(output.label_ids)
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def save_trained_model(trainer: Trainer, folder: Path) -> None:
+    """The final weights as safetensors plus config.json. Trainer also writes `training_args.bin`, a pickle:
+    nothing here reads it, and a model folder someone downloads should hold no pickles, so it goes."""
+    trainer.save_model(str(folder))
+    (folder / "training_args.bin").unlink(missing_ok=True)

@@ -1,0 +1,236 @@
+"""The training worker: `python -m core.engine.worker RUN_DIR` trains the run described by RUN_DIR/config.json.
+
+The pages start it as a separate process; a person can run the same command by hand. It owns the run's final
+state: completed, stopped (on SIGTERM, after saving the model) or failed (with a plain-English reason). Started
+again on a stopped or failed run that has a checkpoint, it resumes from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import datasets
+import psutil
+
+from core.config.catalog import TASKS, ConfigError
+from core.config.train_config import TrainConfig
+from core.data.dataset_store import DatasetError, load_dataset_info
+from core.data.uploads import DataError
+from core.engine.distributed import AgreeOnStop, end_with_parent, world_size
+from core.engine.launcher import LOG_REDIRECTED
+from core.engine.runs import FINAL_STATES, create_run, is_first_process, read_json, update_status
+from core.engine.training import (
+    StopSignal,
+    TrainingError,
+    build_trainer,
+    latest_checkpoint,
+    plan_device,
+    steps_per_epoch,
+)
+from core.hosting.settings import SettingsError, load_settings
+from core.tasks import pipeline
+from core.tasks.text_classification.models import ModelError
+from core.workspace import Workspace
+
+# Failures whose message is already written for the person (what went wrong and what to change).
+PLAIN_ERRORS = (DataError, DatasetError, ModelError, TrainingError, ConfigError, SettingsError)
+
+
+class _Tee:
+    """Writes to the original stream and to train.log."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+
+def workspace_of(run_dir: Path) -> Workspace:
+    # A run folder lives at <workspace>/runs/<id>; its dataset is found from the same workspace.
+    return Workspace(run_dir.resolve().parent.parent)
+
+
+def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
+    """Run the whole training; returns the final state ("completed" or "stopped")."""
+    config = TrainConfig.load(run_dir / "config.json")
+    device = plan_device(config.device)
+    update_status(run_dir, state="running", device=device.description, message="Loading the data and the model…")
+    dataset = load_dataset_info(workspace_of(run_dir), config.dataset)
+    if dataset.info.task != config.task:
+        raise TrainingError(f"The dataset '{dataset.name}' was prepared for {dataset.info.task}, but this run "
+                            f"trains {config.task}. Pick a dataset of the right kind.")
+    job = pipeline(config.task).build_job(config, dataset, run_dir, device)
+    update_status(run_dir, summary=job.summary, message="Training.")
+    config = with_checkpoint_interval(config, steps_per_epoch(len(job.train_dataset), config.batch_size,
+                                                              world_size()), load_settings().checkpoint_every)
+    if world_size() > 1:
+        job.callbacks.append(AgreeOnStop(stop))
+    trainer, metrics_callback = build_trainer(config, job, run_dir, device, stop, show_progress_bar=interactive)
+    resume_from = resumable_checkpoint(run_dir)
+    if resume_from:
+        print(f"Resuming from {resume_from}", flush=True)
+    if not stop.requested:
+        trainer.train(resume_from_checkpoint=resume_from)
+    if metrics_callback.diverged:
+        raise TrainingError(metrics_callback.diverged)
+    update_status(run_dir, message="Saving the model and measuring it on the validation data…")
+    if is_first_process():
+        report = job.finish(trainer, run_dir)
+    else:
+        # The other processes of a multi-GPU run take part in the last evaluation but keep nothing.
+        with tempfile.TemporaryDirectory() as scratch:
+            report = job.finish(trainer, Path(scratch))
+    update_status(run_dir, headline=headline_metrics(config.task, report))
+    if stop.requested:
+        return "stopped"
+    if is_first_process():
+        # A finished run needs no checkpoints: only the final model is kept, which saves disk.
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return "completed"
+
+
+def with_checkpoint_interval(config: TrainConfig, epoch_steps: int, every: int) -> TrainConfig:
+    """Checkpoints at least every `every` steps (the installation's setting), so a run whose process is killed
+    loses at most that much work. A person's own interval, checks that come more often, and early stopping (which
+    keeps the checkpoint of the best check) are left as they are."""
+    if every <= 0 or config.save_every > 0 or config.early_stopping_patience > 0:
+        return config
+    check_interval = config.eval_every if config.eval_every > 0 else epoch_steps
+    return config if check_interval <= every else replace(config, save_every=every)
+
+
+def resumable_checkpoint(run_dir: Path) -> str | None:
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a checkpoint without it was
+    cut short by a kill: it is removed, and the one before it (kept until the new one is complete) is used."""
+    while (latest := latest_checkpoint(run_dir)) is not None:
+        if isinstance(read_json(Path(latest) / "trainer_state.json"), dict):
+            return latest
+        print(f"Removing {latest}: it was being written when the run was interrupted.", flush=True)
+        shutil.rmtree(latest, ignore_errors=True)
+    return None
+
+
+def record_failure(run_dir: Path, error: BaseException) -> None:
+    """Any process of a multi-GPU run may be the one that fails (out of memory on its GPU): the first to fail
+    writes why; the others' failures that follow from it (a lost peer) don't overwrite it."""
+    current = read_json(run_dir / "status.json", {})
+    if world_size() > 1 and current.get("state") in FINAL_STATES:
+        return
+    update_status(run_dir, every_process=True, state="failed", finished_at=time.time(),
+                  message=explain_failure(error, run_dir / "config.json"))
+
+
+def headline_metrics(task: str, report: dict) -> dict[str, float]:
+    """The few numbers the Runs table shows for a finished run."""
+    names = {"loss": ("eval_loss", "perplexity"), "accuracy": ("accuracy", "macro_f1"), "r2": ("r2", "mae", "rmse")}
+    return {name: report[name] for name in names[TASKS[task].metric] if isinstance(report.get(name), (int, float))}
+
+
+def explain_failure(error: BaseException, config_path: Path) -> str:
+    if isinstance(error, PLAIN_ERRORS):
+        return str(error)
+    text = str(error).lower()
+    if isinstance(error, MemoryError) or "out of memory" in text:
+        batch_size = _batch_size(config_path)
+        smaller = f" (for example {max(1, batch_size // 2)} instead of {batch_size})" if batch_size else ""
+        return f"Training ran out of memory. Try a smaller batch size{smaller} or a shorter maximum length."
+    return f"Training failed: {type(error).__name__}: {str(error)[:300]}. The log has the details."
+
+
+def _batch_size(config_path: Path) -> int | None:
+    try:
+        return TrainConfig.load(config_path).batch_size
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.engine.worker",
+        description="Train a run without the app. Give a run folder (made by the Train page) to train or resume "
+                    "it, or --config with a config.json (downloadable on the Train page) to create a new run.")
+    parser.add_argument("run_dir", nargs="?", type=Path, help="a run folder holding config.json")
+    parser.add_argument("--config", type=Path, help="a config.json to start a new run from")
+    parser.add_argument("--workspace", type=Path, help="the workspace folder (default: $AI_PLAYGROUND_HOME or "
+                                                       "./workspace)")
+    arguments = parser.parse_args(argv)
+    if (arguments.run_dir is None) == (arguments.config is None):
+        parser.error("give either a run folder or --config FILE")
+    return arguments
+
+
+def run_folder_from(arguments: argparse.Namespace) -> Path:
+    if arguments.run_dir is not None:
+        return arguments.run_dir.resolve()
+    workspace = Workspace(arguments.workspace.resolve()) if arguments.workspace else Workspace.default()
+    run = create_run(workspace, TrainConfig.load(arguments.config))
+    print(f"Created {run.folder}", flush=True)
+    return run.folder
+
+
+def main(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        run_dir = run_folder_from(arguments)
+    except (OSError, ValueError) as error:
+        print(f"Could not read the config: {error}", file=sys.stderr)
+        return 2
+    if not (run_dir / "config.json").is_file():
+        print(f"{run_dir} has no config.json: create the run on the Train page first.", file=sys.stderr)
+        return 2
+    interactive = sys.stdout.isatty()
+    if os.environ.get(LOG_REDIRECTED) != "1":
+        # Started by hand or by a script: copy everything into train.log too, which the Runs page shows. Launched
+        # runs already have their output sent there by `core.engine.runs.launch`.
+        log = open(run_dir / "train.log", "a")  # noqa: SIM115 - open for the whole process
+        sys.stdout, sys.stderr = _Tee(sys.__stdout__, log), _Tee(sys.__stderr__, log)
+    if not interactive:
+        datasets.disable_progress_bars()  # bars redrawn many times a second only clutter a log file
+    stop = StopSignal()
+    signal.signal(signal.SIGTERM, lambda *_: stop.request())
+    signal.signal(signal.SIGINT, lambda *_: stop.request())
+    # In a torchrun group the app watches torchrun itself (it recorded its pid when launching it).
+    own_process = {} if world_size() > 1 else {"pid": os.getpid(), "pid_created": psutil.Process().create_time()}
+    if world_size() > 1:
+        end_with_parent()
+    update_status(run_dir, state="running", started_at=time.time(), finished_at=None, message="Starting…",
+                  **own_process)
+    try:
+        state = train(run_dir, stop, interactive)
+    except BaseException as error:  # noqa: BLE001 - every failure must reach status.json in plain words
+        traceback.print_exc()
+        record_failure(run_dir, error)
+        return 1
+    message = "Finished." if state == "completed" else "Stopped; the model so far is saved and can be tried."
+    update_status(run_dir, state=state, finished_at=time.time(), message=message)
+    print(message, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    exit_code = main(sys.argv[1:])
+    # Everything the run leaves is on disk by now. The interpreter's own teardown of torch and transformers takes
+    # seconds on a small machine, during which the GPU stays taken and the next queued run waits: skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)

@@ -1,0 +1,1 @@
+"""Classifying with a prompt: the recipe, worked examples, scoring, evaluation, comparisons and saved recipes."""

@@ -1,0 +1,1 @@
+"""Image classification: image files, safe zips, transforms, datasets, models and the training pipeline."""

@@ -1,0 +1,1 @@
+"""Tables: column roles, preprocessing, the dataset split, the table network and the training pipeline."""

@@ -1,0 +1,147 @@
+"""Getting a table into the workspace as a dataset: built-in sample tables, the target guess, the split, the save.
+
+Separate from the preprocessing because it is about rows, not columns: which rows are left out (no target, a class
+with one row), how they are split into training and validation, and how the split is saved with its settings
+through `core.data.dataset_store`. The Data page uses it; the training pipeline only reads what it saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.messages import agree, counted
+from core.tasks.tabular.columns import TabularError, TabularPreprocessConfig, category_text, is_blank, name_tokens
+from core.tasks.tabular.preprocessor import fit_preprocessor
+
+# ---------------------------------------------------------------------------------------------------- samples
+
+TASK_KEYS = {"classification": "tabular-classification", "regression": "tabular-regression"}
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    key: str
+    title: str
+    target: str
+    description: str
+
+
+SAMPLE_TABLES = {sample.key: sample for sample in (
+    SampleTable("diabetes", "Diabetes progression (predict a number)", "progression",
+                "442 patients: age, sex, body-mass index, blood pressure and six blood measurements; the target is "
+                "how far the disease progressed one year later (scikit-learn's diabetes set)."),
+    SampleTable("wine", "Wine cultivars (predict one of 3 classes)", "cultivar",
+                "178 Italian wines: 13 chemical measurements; the target is which of three cultivars the grapes "
+                "came from (scikit-learn's wine set)."),
+    SampleTable("breast-cancer", "Breast tumours (predict one of 2 classes)", "diagnosis",
+                "569 tumour scans: 30 measurements of the cell nuclei; the target is malignant or benign "
+                "(scikit-learn's breast cancer set)."),
+)}
+
+# Scikit-learn names the diabetes blood measurements s1…s6; these are what they measure (its documentation).
+_DIABETES_NAMES = {"bp": "blood_pressure", "s1": "total_cholesterol", "s2": "ldl", "s3": "hdl",
+                   "s4": "cholesterol_hdl_ratio", "s5": "triglycerides_log", "s6": "blood_sugar",
+                   "target": "progression"}
+
+
+def sample_table(key: str) -> pd.DataFrame:
+    """A built-in table from the sets scikit-learn ships with (no download), in real units and readable names."""
+    from sklearn import datasets as sklearn_datasets
+
+    if key == "diabetes":
+        frame = sklearn_datasets.load_diabetes(as_frame=True, scaled=False).frame.rename(columns=_DIABETES_NAMES)
+        return frame.astype({"age": int, "sex": int})
+    loader = {"wine": sklearn_datasets.load_wine, "breast-cancer": sklearn_datasets.load_breast_cancer}.get(key)
+    if loader is None:
+        raise TabularError(f"There is no built-in table called '{key}'; choose one of {', '.join(SAMPLE_TABLES)}.")
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": SAMPLE_TABLES[key].target})
+    names = [f"cultivar {i + 1}" for i in range(3)] if key == "wine" else list(bunch.target_names)
+    frame[SAMPLE_TABLES[key].target] = [names[i] for i in bunch.target]
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------- datasets
+
+TARGET_NAME_HINTS = {"target", "label", "class", "outcome", "survived", "price", "y", "churn", "result", "score",
+                     "diagnosis", "progression", "species", "quality", "default"}
+
+
+def guess_target(frame: pd.DataFrame) -> str:
+    """A column whose name sounds like the thing to predict, else the last column (where tables usually keep it)."""
+    for name in frame.columns:
+        if name_tokens(str(name)) & TARGET_NAME_HINTS or str(name).lower() in TARGET_NAME_HINTS:
+            return str(name)
+    return str(frame.columns[-1])
+
+
+@dataclass
+class TableSplit:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    notes: list[tuple[str, str]]  # (level, message): what was dropped and how the split was made
+    stratified: bool
+
+
+def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: float, seed: int = 42) -> TableSplit:
+    """Rows without a target are left out; classification keeps each class's share in both parts (stratified),
+    regression splits at random. Classes with a single row are left out: they cannot be both learned and checked."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.05 <= validation_share <= 0.5:
+        raise TabularError("The validation share must be between 5% and 50%.")
+    notes: list[tuple[str, str]] = []
+    rows = frame[frame[target].map(lambda v: not is_blank(v))]
+    if len(rows) < len(frame):
+        left_out = len(frame) - len(rows)
+        notes.append(("warning", f"{counted(left_out, 'row')} {agree(left_out, 'has', 'have')} no '{target}' value "
+                                 f"and {agree(left_out, 'was', 'were')} left out."))
+    stratify = None
+    if task == "classification":
+        labels = rows[target].map(category_text)
+        counts = labels.value_counts()
+        single = counts[counts < 2].index.tolist()
+        if single:
+            notes.append(("warning", f"{len(single)} class(es) have a single row ({', '.join(map(str, single[:5]))}) "
+                                     "and were left out: the model cannot both learn them and be checked on them."))
+            keep = ~labels.isin(single)
+            rows, labels = rows[keep], labels[keep]
+        stratify = labels
+    if len(rows) < 10:
+        raise TabularError(f"Only {counted(len(rows), 'usable row')}: add more rows (a few dozen at the very least).")
+    size = max(int(round(len(rows) * validation_share)), 1)
+    if stratify is not None:
+        classes = stratify.nunique()
+        if classes < 2:
+            raise TabularError(f"'{target}' has only one class left, so there is nothing to choose between.")
+        size = max(size, classes)
+        if len(rows) - size < classes:
+            raise TabularError(f"{len(rows)} rows are too few to split across {classes} classes. Add more rows.")
+    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
+    return TableSplit(train.reset_index(drop=True), validation.reset_index(drop=True), notes, stratify is not None)
+
+
+def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns Parquet can store: a text column with some numbers in it (mixed types) becomes all text."""
+    result = frame.copy()
+    for name in result.columns:
+        column = result[name]
+        if column.dtype == object:
+            kinds = {type(v) for v in column.dropna()}
+            if len(kinds) > 1:
+                result[name] = column.map(lambda v: v if is_blank(v) else str(v))
+    return result
+
+
+def save_table_dataset(workspace, name: str, split: TableSplit, config: TabularPreprocessConfig, *, source: str,
+                       checks: list[dict] | None = None):
+    """The person's own columns as train/validation Parquet, the preprocessing settings in `details`."""
+    from core.data.dataset_store import save_dataset
+
+    preprocessor = fit_preprocessor(split.train, config)  # fails here, with a plain message, rather than in a run
+    return save_dataset(workspace, name, TASK_KEYS[config.task], parquet_ready(split.train),
+                        parquet_ready(split.validation), source=source, labels=preprocessor.class_names,
+                        checks=list(checks or []),
+                        details={"preprocess": config.to_dict(), "summary": preprocessor.summary()})

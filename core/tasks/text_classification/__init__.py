@@ -1,0 +1,1 @@
+"""Text classification: checking labelled texts, the classifier models and the training pipeline."""

@@ -1,0 +1,230 @@
+"""Checking an uploaded table for text classification, splitting it, and saving it prepared.
+
+The boundary: this module turns a table (read by `core.data.uploads`) into checked `text`/`label` rows and a folder in
+the workspace. It knows nothing about models. Every problem is reported as a `Check` whose message says what is
+wrong and how to fix it, never as a traceback.
+
+Prepared datasets are stored by `core.data.dataset_store`; this module only hands it checked `text`/`label` rows.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from core.data.dataset_store import PreparedDataset, save_dataset
+from core.data.uploads import Check, DataError
+from core.messages import agree, counted
+from core.workspace import Workspace
+
+TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "comment", "body", "document", "tweet")
+LABEL_NAME_HINTS = ("label", "labels", "class", "category", "target", "sentiment", "y", "intent", "topic")
+MAX_CLASSES = 100
+
+
+@dataclass
+class CheckedData:
+    frame: pd.DataFrame  # columns: text, label (both str)
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.level == "error" for c in self.checks)
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.frame["label"].unique().tolist())
+
+
+# ---------------------------------------------------------------------------------------------------- columns
+
+
+def guess_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The likeliest text column (long, varied strings) and label column (few repeated values)."""
+    text_column = _best_column(frame, _text_score)
+    rest = frame.drop(columns=[text_column]) if text_column else frame
+    label_column = _best_column(rest, _label_score)
+    return text_column, label_column
+
+
+def _best_column(frame: pd.DataFrame, score) -> str | None:
+    scored = [(score(frame[c], c), c) for c in frame.columns]
+    scored = [(s, c) for s, c in scored if s > 0]
+    return max(scored)[1] if scored else None
+
+
+def _text_score(column: pd.Series, name: str) -> float:
+    values = column.dropna().astype(str)
+    if values.empty:
+        return 0.0
+    mean_length = values.str.len().mean()
+    uniqueness = values.nunique() / len(values)
+    bonus = 2.0 if name.lower() in TEXT_NAME_HINTS else 1.0
+    return mean_length * uniqueness * bonus if mean_length > 3 else 0.0
+
+
+def _label_score(column: pd.Series, name: str) -> float:
+    values = column.dropna().astype(str)
+    distinct = values.nunique()
+    if values.empty or distinct < 2 or distinct > min(MAX_CLASSES, max(2, len(values) // 2)):
+        return 0.5 if name.lower() in LABEL_NAME_HINTS and distinct >= 1 else 0.0
+    bonus = 3.0 if name.lower() in LABEL_NAME_HINTS else 1.0
+    return bonus * (1.0 - distinct / len(values))
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def check_classification(frame: pd.DataFrame, text_column: str | None, label_column: str | None,
+                         validation: bool = False) -> CheckedData:
+    """Clean rows for text classification and say, in plain words, what was dropped and why.
+
+    A separate validation file (`validation=True`) may hold a single example of a class, or only some classes:
+    it is only measured on, so the per-class minimums of training data do not apply.
+    """
+    if not text_column or text_column not in frame.columns:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "Choose which column holds the text.")])
+    if not label_column or label_column not in frame.columns:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "Choose which column holds the label (the class of each text). If the "
+                                           "file has none, add a column with a class name for every row.")])
+    if text_column == label_column:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]),
+                           [Check("error", "The text and the label must be two different columns.")])
+
+    rows = pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+    checks: list[Check] = []
+    rows, dropped = _drop_missing(rows)
+    checks += dropped
+    rows, duplicate_checks = _drop_duplicates(rows)
+    checks += duplicate_checks
+    if not validation:
+        rows, class_checks = _check_classes(rows)
+        checks += class_checks
+    if not any(c.level == "error" for c in checks):
+        checks.append(Check("info", f"{len(rows)} examples in {rows['label'].nunique()} classes are ready."))
+    return CheckedData(rows.reset_index(drop=True), checks)
+
+
+def _drop_missing(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    rows = rows.copy()
+    rows["text"] = rows["text"].map(_clean_cell)
+    rows["label"] = rows["label"].map(_clean_label)
+    checks = []
+    no_text = rows["text"] == ""
+    if no_text.any():
+        left_out = int(no_text.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'row')} with missing or empty text "
+                                       f"{agree(left_out, 'was', 'were')} left out."))
+    no_label = (rows["label"] == "") & ~no_text
+    if no_label.any():
+        left_out = int(no_label.sum())
+        advice = agree(left_out, "Give it a label if it should count.", "Give them a label if they should count.")
+        checks.append(Check("warning", f"{counted(left_out, 'row')} with no label {agree(left_out, 'was', 'were')} "
+                                       f"left out. {advice}"))
+    return rows[~no_text & ~no_label], checks
+
+
+def _clean_cell(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
+def _clean_label(value) -> str:
+    text = _clean_cell(value)
+    if text.lower() in ("nan", "none", "null", "n/a"):
+        return ""
+    # 1.0 and 1 are the same class once a spreadsheet has turned integers into floats.
+    return text[:-2] if text.endswith(".0") and text[:-2].lstrip("-").isdigit() else text
+
+
+def _drop_duplicates(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    checks = []
+    exact = rows.duplicated(subset=["text", "label"])
+    if exact.any():
+        left_out = int(exact.sum())
+        checks.append(Check("warning", f"{counted(left_out, 'exact duplicate row')} {agree(left_out, 'was', 'were')} "
+                                       "left out, so no example counts twice or leaks from training into validation."))
+        rows = rows[~exact]
+    conflicting = rows[rows.duplicated(subset=["text"], keep=False)]
+    if not conflicting.empty:
+        sample = conflicting["text"].iloc[0][:60]
+        texts = conflicting["text"].nunique()
+        checks.append(Check("warning", f"{counted(texts, 'text')} {agree(texts, 'appears', 'appear')} with "
+                                       "different labels "
+                                       f"(e.g. “{sample}”). Check which label is right; the model will be unsure."))
+    return rows, checks
+
+
+def _check_classes(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
+    counts = rows["label"].value_counts()
+    checks = []
+    if len(counts) > MAX_CLASSES:
+        return rows, [Check("error", f"The label column has {len(counts)} different values; at most {MAX_CLASSES} "
+                                     "classes are supported. Is it really the label column?")]
+    rare = counts[counts < 2]
+    if len(rare):
+        names = ", ".join(f"“{n}”" for n in rare.index[:5])
+        checks.append(Check("warning", f"Class(es) {names} have a single example, too few to learn from and to "
+                                       "check on, so they were left out. Add more examples of them to keep them."))
+        rows = rows[~rows["label"].isin(rare.index)]
+    remaining = rows["label"].nunique()
+    if remaining < 2:
+        checks.append(Check("error", "At least 2 classes are needed to train a classifier, each with 2 or more "
+                                     f"examples; this data has {remaining}. Add examples of another class."))
+    elif counts.max() > 10 * counts[counts >= 2].min():
+        checks.append(Check("warning", "The classes are very unbalanced (the largest is over 10× the smallest). "
+                                       "Accuracy can look good while the small classes are missed: watch the F1."))
+    return rows, checks
+
+
+# ---------------------------------------------------------------------------------------------------- splitting
+
+
+def split_train_validation(rows: pd.DataFrame, validation_share: float, seed: int = 42
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified, so every class keeps its share in both parts."""
+    if not 0.05 <= validation_share <= 0.5:
+        raise DataError("The validation share must be between 5% and 50%.")
+    classes = rows["label"].nunique()
+    size = max(int(round(len(rows) * validation_share)), classes)
+    if len(rows) - size < classes:
+        raise DataError(f"{len(rows)} examples are too few to split across {classes} classes. Add more examples.")
+    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=rows["label"])
+    return train.reset_index(drop=True), validation.reset_index(drop=True)
+
+
+def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[pd.DataFrame, list[Check]]:
+    """A separately uploaded validation set may only use classes the training set has."""
+    unknown = ~validation.frame["label"].isin(train_labels)
+    checks = []
+    if unknown.any():
+        names = ", ".join(sorted(validation.frame.loc[unknown, "label"].unique())[:5])
+        left_out = int(unknown.sum())
+        has = agree(left_out, "has a label", "have labels")
+        checks.append(Check("warning", f"{counted(left_out, 'validation row')} {has} the training data lacks "
+                                       f"({names}) and {agree(left_out, 'was', 'were')} left out."))
+    return validation.frame[~unknown].reset_index(drop=True), checks
+
+
+# ---------------------------------------------------------------------------------------------------- saving
+
+
+def save_text_classification(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame,
+                             source: str, checks: list[Check]) -> PreparedDataset:
+    """Store checked `text`/`label` rows as a prepared text-classification dataset."""
+    columns = ["text", "label"]
+    return save_dataset(workspace, name, "text-classification", train[columns].astype(str),
+                        validation[columns].astype(str), source=source,
+                        labels=sorted(train["label"].astype(str).unique()), checks=[asdict(c) for c in checks])
+
+
+def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")

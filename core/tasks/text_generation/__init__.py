@@ -1,0 +1,1 @@
+"""Text generation: the text data, tokenizers, training blocks, models, callbacks and the training pipeline."""

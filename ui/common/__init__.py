@@ -1,0 +1,1 @@
+"""Building blocks every page uses: the router, sign-in, session state and widgets."""

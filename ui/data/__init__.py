@@ -1,0 +1,1 @@
+"""The Data page's sections, one per kind of data, and the list of saved datasets."""

@@ -1,0 +1,1 @@
+"""The Playground: predictions from trained models, one view per task."""

@@ -1,0 +1,123 @@
+"""The Prompt lab's model picker: the bundled Gemma, fine-tuned language-model runs, or any folder / hub id.
+
+Models are loaded once per server and shared by every session (`st.cache_resource`); nothing here changes a loaded
+model. The bundled Gemma's one-time conversion runs outside the cache, under a status box that says what is
+happening, so the message is shown once and never replayed on later cache hits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.engine.runs import list_runs
+from core.lm.generation import TextGenerator
+from core.lm.loading import BUNDLED_LMS, BUNDLED_PREFIX, bundled_lm, bundled_lm_folder, load_causal_lm
+from core.tasks.text_classification.models import ModelError
+from core.workspace import Workspace
+from ui.common import state
+
+OTHER = "other"
+RUN_PREFIX = "run:"
+LOADED = "prompt_loaded_models"  # session state: the model names this session has asked to load
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    title: str
+    model: Any
+    tokenizer: Any
+    generator: TextGenerator
+    instruction_template: str | None  # a fine-tuned instruction model's prompt layout ({prompt} marks the text)
+
+
+def choices(workspace: Workspace) -> dict[str, str]:
+    """Option value → what the picker shows: bundled models, finished language-model runs, then "other"."""
+    options = {f"{BUNDLED_PREFIX}{entry.key}": entry.title for entry in BUNDLED_LMS}
+    for run in list_runs(workspace):
+        if run.has_model and run.config.task == "text-generation":
+            options[f"{RUN_PREFIX}{run.id}"] = f"Fine-tuned run {run.id}"
+    options[OTHER] = "Another model: a folder or a Hugging Face id"
+    return options
+
+
+def pick(workspace: Workspace) -> LoadedModel | None:
+    """The picker and its Load button; the loaded model once this session has loaded it."""
+    options = choices(workspace)
+    left, right = st.columns([3, 2])
+    chosen = left.selectbox("Language model", list(options), format_func=options.get, key="prompt_model_choice",
+                            help="The model that reads your prompts. The bundled Gemma works offline; runs you "
+                                 "fine-tuned on the Train page appear here too.")
+    name = chosen
+    if chosen == OTHER:
+        name = right.text_input("Folder or Hugging Face id", key="prompt_model_other",
+                                placeholder="/path/to/model or google/gemma-3-270m").strip()
+        if not name:
+            st.caption("Type where the model is, then load it.")
+            return None
+        name, refused = state.vetted_model_name(name)
+        if refused:  # only safetensors; on a hosted app, only folders inside this person's workspace
+            st.error(refused, icon=":material/block:")
+            return None
+    elif chosen.startswith(RUN_PREFIX):
+        name = str(workspace.runs / chosen.removeprefix(RUN_PREFIX) / "model")
+    title = options[chosen] if chosen != OTHER else name
+    loaded = st.session_state.setdefault(LOADED, [])
+    if name not in loaded:
+        if chosen.startswith(BUNDLED_PREFIX):
+            right.caption(bundled_lm(chosen.removeprefix(BUNDLED_PREFIX)).description)
+        if not st.button(f"Load {title}", key="prompt_load", type="primary", icon=":material/download:"):
+            return None
+        loaded.append(name)
+    try:
+        return _load(workspace, name, title)
+    except ModelError as error:
+        loaded.remove(name)
+        st.error(str(error), icon=":material/error:")
+        return None
+
+
+def _load(workspace: Workspace, name: str, title: str) -> LoadedModel:
+    if name.startswith(BUNDLED_PREFIX):
+        _convert_once(workspace, name.removeprefix(BUNDLED_PREFIX), title)
+    return _cached(name, str(workspace.models), _weights_stamp(name), title)
+
+
+def _convert_once(workspace: Workspace, key: str, title: str) -> None:
+    if (workspace.models / key / "config.json").is_file():
+        return
+    with st.status(f"Preparing {title} for its first use: converting it once (about a minute)…",
+                   expanded=True) as status:
+        bundled_lm_folder(key, workspace.models, progress=status.write)
+        status.update(label=f"{title} is converted and saved in your workspace; next time it loads in seconds.",
+                      state="complete", expanded=False)
+
+
+def _weights_stamp(name: str) -> float:
+    """Changes when a folder's weights change (a run resumed and saved again), so the cache loads them afresh."""
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        return 0.0
+    return max((path.stat().st_mtime for path in folder.glob("*.safetensors")), default=0.0)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
+def _cached(name: str, models_dir: str, weights_stamp: float, title: str) -> LoadedModel:
+    model, tokenizer = load_causal_lm(name, Path(models_dir))
+    return LoadedModel(name, title, model, tokenizer, TextGenerator(model, tokenizer), _instruction_template(name))
+
+
+def _instruction_template(name: str) -> str | None:
+    """The prompt layout a fine-tuned instruction run was trained with (see core.tasks.text_generation.pipeline)."""
+    description = Path(name).expanduser() / "text_generation.json"
+    try:
+        data = json.loads(description.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    template = data.get("prompt_template") if isinstance(data, dict) else None
+    return template if isinstance(template, str) and "{prompt}" in template else None

@@ -1,0 +1,1 @@
+"""The Runs page: live progress, evaluation, comparisons, writing samples and the queue."""

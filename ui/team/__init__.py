@@ -1,0 +1,1 @@
+"""The Team page (hosted mode): everybody's runs."""

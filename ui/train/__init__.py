@@ -1,0 +1,1 @@
+"""The Train page: the form that builds one TrainConfig."""
