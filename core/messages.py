@@ -1,6 +1,15 @@
-"""Counts in plain words for the messages people read: "1 row was left out", "3 rows were left out", never "row(s)"."""
+"""The messages people read: `PlainError`, the one base of every error whose message is shown as it is, and counts
+in plain words ("1 row was left out", "3 rows were left out", never "row(s)").
+
+The boundary: a `PlainError`'s message is written for the person using the app (what went wrong and how to fix it);
+the worker and the pages show it as it is and never a traceback. Any other exception is a bug, reported as such.
+"""
 
 from __future__ import annotations
+
+
+class PlainError(Exception):
+    """An error whose message a person reads as it is: it says what is wrong and how to fix it."""
 
 
 def counted(count: int, singular: str, plural: str | None = None) -> str:

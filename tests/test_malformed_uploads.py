@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.data.uploads import DataError
-from core.tasks.image_classification.files import ImageDataError
-from core.tasks.tabular.columns import TabularError
+from core.messages import PlainError
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
-PLAIN_ERRORS = (DataError, ImageDataError, TabularError)
 # Read without complaint, but what was done to the odd values is said in the summary shown before saving.
 ACCEPTED_WITH_A_NOTE = {"table_infinite_values.csv"}
 SMALL_LIMIT = 4096  # bytes: "over_size_limit.csv" is bigger, every other text file smaller
@@ -113,7 +110,7 @@ def test_malformed_upload_gets_a_plain_message(name, workspace, monkeypatch):
     raw = (CORPUS / name).read_bytes()
     try:
         messages = LOADERS[entry["loader"]](name, raw, workspace)
-    except PLAIN_ERRORS as error:
+    except PlainError as error:
         messages = [("error", str(error))]
     problems = [message for level, message in messages
                 if level in ("error", "warning") or name in ACCEPTED_WITH_A_NOTE]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.messages import PlainError
 
-class ConfigError(ValueError):
+
+class ConfigError(PlainError, ValueError):
     """A setting is impossible; the message says which one and what to change."""
 
 

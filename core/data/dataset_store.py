@@ -22,10 +22,11 @@ from typing import Any
 
 import pandas as pd
 
+from core.messages import PlainError
 from core.workspace import Workspace, safe_name
 
 
-class DatasetError(Exception):
+class DatasetError(PlainError):
     """A prepared dataset is missing or unreadable; the message says what to do."""
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import datasets
 import pandas as pd
 
-from core.messages import agree
+from core.messages import PlainError, agree
 from core.workspace import Workspace, safe_name
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
@@ -26,7 +26,7 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 FASTTEXT_PREFIX = "__label__"
 
 
-class DataError(Exception):
+class DataError(PlainError):
     """Nothing usable could be read; the message tells the person how to fix the file."""
 
 

@@ -27,13 +27,14 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
 from core.engine.runs import append_metrics, update_status
+from core.messages import PlainError
 
 # About this many points on the loss chart, whatever the run's length: enough to see the trend, few enough to
 # redraw every second.
 LOSS_POINTS_PER_RUN = 200
 
 
-class TrainingError(Exception):
+class TrainingError(PlainError):
     """Training cannot go on; the message says why in plain words and what to change."""
 
 

@@ -21,10 +21,9 @@ from pathlib import Path
 import datasets
 import psutil
 
-from core.config.catalog import TASKS, ConfigError
+from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
-from core.data.dataset_store import DatasetError, load_dataset_info
-from core.data.uploads import DataError
+from core.data.dataset_store import load_dataset_info
 from core.engine.distributed import AgreeOnStop, end_with_parent, world_size
 from core.engine.launcher import LOG_REDIRECTED
 from core.engine.runs import FINAL_STATES, create_run, is_first_process, read_json, update_status
@@ -36,13 +35,10 @@ from core.engine.training import (
     plan_device,
     steps_per_epoch,
 )
-from core.hosting.settings import SettingsError, load_settings
+from core.hosting.settings import load_settings
+from core.messages import PlainError
 from core.tasks import pipeline
-from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
-
-# Failures whose message is already written for the person (what went wrong and what to change).
-PLAIN_ERRORS = (DataError, DatasetError, ModelError, TrainingError, ConfigError, SettingsError)
 
 
 class _Tee:
@@ -147,7 +143,7 @@ def headline_metrics(task: str, report: dict) -> dict[str, float]:
 
 
 def explain_failure(error: BaseException, config_path: Path) -> str:
-    if isinstance(error, PLAIN_ERRORS):
+    if isinstance(error, PlainError):  # written for the person: what went wrong and what to change
         return str(error)
     text = str(error).lower()
     if isinstance(error, MemoryError) or "out of memory" in text:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.messages import counted
+from core.messages import PlainError, counted
 
 
-class PlacementError(Exception):
+class PlacementError(PlainError):
     """This machine can never run this run as asked (more GPUs than it has); the message says what to change."""
 
 

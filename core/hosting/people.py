@@ -25,7 +25,7 @@ from core.config.train_config import TrainConfig
 from core.data.dataset_store import DatasetError, load_dataset_info
 from core.engine.runs import Run, get_run, is_live, list_runs, read_json, write_json_atomic
 from core.hosting.settings import Settings
-from core.messages import counted
+from core.messages import PlainError, counted
 from core.workspace import PROJECT_ROOT, Workspace, safe_name
 
 PEOPLE_FOLDER = "people"
@@ -37,7 +37,7 @@ UNSAFE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", 
 EMAIL = re.compile(r"^[^@\s]+@([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+$")
 
 
-class AccessError(Exception):
+class AccessError(PlainError):
     """Something a person may not do here; the message says why and what they can do instead."""
 
 

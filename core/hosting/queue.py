@@ -53,7 +53,7 @@ from core.hosting.gpu_slots import Placement, PlacementError, Slots, placement
 from core.hosting.gpus import list_gpus, parse_gpu_list
 from core.hosting.queue_messages import JsonSerializer
 from core.hosting.settings import Settings, load_settings
-from core.messages import counted
+from core.messages import PlainError, counted
 
 try:  # the Redis client is needed only with queue_backend = "redis"
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -69,7 +69,7 @@ POLL_SECONDS = 0.25  # how soon an idle consumer notices a new run
 log = logging.getLogger("core.hosting.queue")
 
 
-class QueueError(Exception):
+class QueueError(PlainError):
     """The queue cannot be reached or set up; the message says what to change."""
 
 

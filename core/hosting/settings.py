@@ -17,6 +17,7 @@ import tomllib
 
 from core.config.knobs import knob
 from core.hosting.gpus import parse_gpu_list
+from core.messages import PlainError
 from core.workspace import HOME_VARIABLE, PROJECT_ROOT
 
 SETTINGS_FILE_VARIABLE = "AI_PLAYGROUND_SETTINGS"
@@ -26,7 +27,7 @@ ENVIRONMENT_PREFIX = "AI_PLAYGROUND_"
 KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
 
 
-class SettingsError(ValueError):
+class SettingsError(PlainError, ValueError):
     """A setting has a value the app cannot use; the message names it and says what it accepts."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.messages import PlainError
 from core.prompting.recipe import PromptRecipe, recipe_from_dict, recipe_to_dict
 from core.workspace import Workspace, safe_name
 
@@ -21,7 +22,7 @@ FOLDER = "recipes"
 MAX_FILE_BYTES = 1_000_000  # a recipe is a few hundred bytes; anything this big is not one
 
 
-class RecipeError(ValueError):
+class RecipeError(PlainError, ValueError):
     """A saved recipe is missing or unreadable; the message says which and why."""
 
 

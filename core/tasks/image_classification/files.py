@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
+from core.messages import PlainError
+
 MEGABYTE = 1024 * 1024
 # Formats PIL decodes by itself. Others (EPS runs Ghostscript, for one) are refused rather than opened.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -33,7 +35,7 @@ REASON_DAMAGED = "damaged or truncated image"
 REASON_TOO_LARGE = "image too large"
 
 
-class ImageDataError(Exception):
+class ImageDataError(PlainError):
     """The images cannot be used as they are; the message tells the person what to change."""
 
 

@@ -21,12 +21,13 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from core.messages import PlainError
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch
 
 IMAGE_ARCHITECTURES = ("cnn", "mlp")
 
 
-class VisionModelError(Exception):
+class VisionModelError(PlainError):
     """The model cannot be built or run as asked; the message says which setting to change."""
 
 

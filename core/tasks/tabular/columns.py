@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api import types as pdtypes
 
 from core.config.knobs import from_plain, knob, to_plain
-from core.messages import agree
+from core.messages import PlainError, agree
 
 ROLE_NUMERIC = "numeric"
 ROLE_CATEGORICAL = "categorical"
@@ -48,7 +48,7 @@ TITLE_PATTERN = re.compile(r",\s*([A-Za-z][A-Za-z ]{0,20}?)\.")
 TITLE_MIN_SHARE = 0.8
 
 
-class TabularError(Exception):
+class TabularError(PlainError):
     """The table or the settings cannot be used as they are; the message says what to change."""
 
 

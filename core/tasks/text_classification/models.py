@@ -25,6 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.config.catalog import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel
 from core.config.train_config import ModelSpec
+from core.messages import PlainError
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                   "mask_token": "[MASK]"}
@@ -50,7 +51,7 @@ def resolve_pretrained(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
 
 
-class ModelError(Exception):
+class ModelError(PlainError):
     """A model could not be found or built; the message says what to change."""
 
 
