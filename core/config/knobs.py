@@ -9,13 +9,73 @@ for it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, field, fields
+from dataclasses import Field, asdict, field, fields
 from typing import Any
+
+from core.messages import PlainError
+
+
+class KnobError(PlainError, ValueError):
+    """A setting outside what it allows; the message names the setting, the value and the allowed range."""
 
 
 def knob(default: Any, help: str, **limits: Any) -> Any:
     """A dataclass field with its help text and any extra metadata (for numbers `min`/`max`, or UI options)."""
     return field(default=default, metadata={"help": help, **limits})
+
+
+def knob_field(cls: type, name: str) -> Field:
+    """The dataclass field `name` of `cls` (a KeyError names it when it is not one)."""
+    for item in fields(cls):
+        if item.name == name:
+            return item
+    raise KeyError(f"{cls.__name__} has no setting {name!r}")
+
+
+def knob_help(cls: type, name: str) -> str:
+    """The plain-English line written beside the field: what the setting does, for the person turning it."""
+    return knob_field(cls, name).metadata.get("help", "")
+
+
+def knob_limits(cls: type, name: str) -> tuple[Any, Any]:
+    """The smallest and largest value the field allows (None where it sets none)."""
+    metadata = knob_field(cls, name).metadata
+    return metadata.get("min"), metadata.get("max")
+
+
+def knob_default(cls: type, name: str) -> Any:
+    """The field's default, so the UI never writes a default again."""
+    return knob_field(cls, name).default
+
+
+def all_help(cls: type) -> dict[str, str]:
+    """Every field's help line, by field name."""
+    return {item.name: item.metadata.get("help", "") for item in fields(cls)}
+
+
+def label_of(name: str) -> str:
+    """A field name as a person reads it: "learning_rate" becomes "Learning rate"."""
+    return name.replace("_", " ").capitalize()
+
+
+def check_limits(settings: Any) -> None:
+    """Raise `KnobError` for the first number outside its field's `min`/`max`. Every settings dataclass calls it
+    from `__post_init__`, so an impossible setting is refused where it is built, whoever builds it (the UI, a
+    config.json, a saved recipe, a test)."""
+    for item in fields(settings):
+        value = getattr(settings, item.name)
+        low, high = item.metadata.get("min"), item.metadata.get("max")
+        if isinstance(value, bool) or not isinstance(value, int | float) or (low is None and high is None):
+            continue
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise KnobError(f"{label_of(item.name)} is {value:g}, but it must be {_allowed(low, high)}. "
+                            f"{item.metadata.get('help', '')}".strip())
+
+
+def _allowed(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"between {low:g} and {high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
