@@ -3,16 +3,13 @@ fine-tuning works better on your own data."""
 
 import streamlit as st
 
-from ui import (
-    prompt_classify,
-    prompt_compare,
-    prompt_draws,
-    prompt_evaluate,
-    prompt_generate,
-    prompt_models,
-    router,
-    state,
-)
+from ui.common import router, state
+from ui.prompt_lab import classify as prompt_classify
+from ui.prompt_lab import compare as prompt_compare
+from ui.prompt_lab import draws as prompt_draws
+from ui.prompt_lab import evaluate as prompt_evaluate
+from ui.prompt_lab import generate as prompt_generate
+from ui.prompt_lab import models as prompt_models
 
 router.through_router()
 
