@@ -1,6 +1,7 @@
 """Reading a person's uploaded file (CSV, TSV, JSON, JSON lines, Parquet, plain text) into a table.
 
-Bytes in, a pandas table out, through Hugging Face `datasets` where it has a loader. Every problem is reported as a
+Bytes in, a pandas table out, through Hugging Face `datasets` where it has a loader (Parquet through pyarrow, batch by
+batch, so a small file that unpacks to gigabytes is refused at the size limit). Every problem is reported as a
 `Check` (or a `DataError` when nothing can be read) whose message says what is wrong and how to fix it, never as a
 traceback. What the table is then used for (text classification, generation, tables) is checked elsewhere.
 """
@@ -17,13 +18,16 @@ from pathlib import Path
 
 import datasets
 import pandas as pd
+import pyarrow.parquet as pq
 
+from core.data.upload_limits import too_big_when_unpacked
 from core.messages import PlainError, agree
 from core.workspace import Workspace, safe_name
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 FASTTEXT_PREFIX = "__label__"
+PARQUET_BATCH_ROWS = 65_536
 
 
 class DataError(PlainError):
@@ -203,11 +207,28 @@ def _looks_tab_separated(text: str) -> bool:
 def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTable:
     path = _stage_file(workspace, filename, raw)
     try:
-        frame = _load_with_datasets("parquet", path, workspace)
-    except Exception as error:
+        parquet = pq.ParquetFile(path)
+        problem = _unpacks_too_big(parquet)
+        frame = None if problem else parquet.read().to_pandas()
+    except Exception as error:  # pyarrow's errors name the damaged part, which helps whoever exported the file
         raise DataError(f"The Parquet file could not be read ({_first_line(error)}). "
                         "Export it again, or save the table as CSV.") from error
+    if problem:
+        raise DataError(problem)
     return LoadedTable(frame, "Parquet")
+
+
+def _unpacks_too_big(parquet: pq.ParquetFile) -> str | None:
+    """A few kilobytes of Parquet can hold gigabytes of repeated values (5 M identical rows took 2.3 GB of memory
+    when read whole), so the file is unpacked once batch by batch, counted and thrown away, before it is kept."""
+    rows, columns = parquet.metadata.num_rows, parquet.metadata.num_columns
+    decoded = 0
+    if not too_big_when_unpacked(rows, columns, decoded, MAX_UPLOAD_BYTES):  # else refused from the footer alone
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            decoded += batch.nbytes
+            if decoded > MAX_UPLOAD_BYTES:
+                break
+    return too_big_when_unpacked(rows, columns, decoded, MAX_UPLOAD_BYTES)
 
 
 def read_upload(filename: str, raw: bytes, workspace: Workspace) -> LoadedTable:

@@ -78,6 +78,20 @@ def zip_bomb() -> bytes:
     return zip_bytes([("cats/zeros.png", b"\x00" * 20_000_000), ("dogs/1.png", png())])
 
 
+def parquet_bomb(rows: int = 5_000_000) -> bytes:
+    """23 kB of Parquet that unpacks to 470 MB: one 90-character value repeated, dictionary-encoded and compressed
+    (the same file at 107 kB took 2.3 GB of server memory). Statistics are left out to keep it small."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    same = pa.array([0] * rows, pa.int32())
+    table = pa.table({"text": pa.array(["the soup was great and the service friendly; " * 2]).take(same),
+                      "label": pa.array(["good"]).take(same)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=True, write_statistics=False)
+    return buffer.getvalue()
+
+
 def cases() -> dict[str, tuple[str, bytes, str]]:
     """name → (loader, content, words the message must contain, lower case)."""
     good_rows = reviews()
@@ -119,6 +133,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
                                             b'{"text": {"x": 1}, "label": "c"}\n', "label"),
         "truncated.parquet": ("text", b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00", "parquet"),
         "text_in.parquet": ("text", b"text,label\nhello,good\n", "parquet"),
+        "parquet_bomb.parquet": ("text", parquet_bomb(), "unpacks to more than"),
         "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "not supported"),
         "no_extension": ("text", csv_text(good_rows).encode(), "not supported"),
         # ---- tables (core.data.uploads + core.tasks.tabular.columns)
