@@ -20,7 +20,7 @@ import datasets
 import pandas as pd
 import pyarrow.parquet as pq
 
-from core.data.upload_limits import too_big_when_unpacked
+from core.data.upload_limits import header_width, too_big_when_unpacked, too_many_columns
 from core.messages import PlainError, agree
 from core.workspace import Workspace, safe_name
 
@@ -101,6 +101,8 @@ def _load_with_datasets(builder: str, path: Path, workspace: Workspace, **option
 def _read_delimited(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
     if len([line for line in text.splitlines() if line.strip()]) < 2:
         raise DataError("The file has a header but no rows of data. Add examples below the header.")
+    if too_many_columns(header_width(text)):
+        raise DataError(too_many_columns(header_width(text)))
     delimiter = sniff_delimiter(text, extension)
     path = _stage_file(workspace, filename, text.encode("utf-8"))
     try:
@@ -130,6 +132,9 @@ def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -
     if not records:
         raise DataError("The JSON file holds no records. It should be a list of objects such as "
                         '[{"text": "great film", "label": "positive"}, …], or one such object per line.')
+    keys = set().union(*records)
+    if too_many_columns(len(keys)):
+        raise DataError(too_many_columns(len(keys)))
     # Re-written as JSON Lines so `datasets` gets one uniform shape whatever layout the person uploaded.
     lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
     path = _stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
@@ -208,7 +213,7 @@ def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTabl
     path = _stage_file(workspace, filename, raw)
     try:
         parquet = pq.ParquetFile(path)
-        problem = _unpacks_too_big(parquet)
+        problem = too_many_columns(parquet.metadata.num_columns) or _unpacks_too_big(parquet)
         frame = None if problem else parquet.read().to_pandas()
     except Exception as error:  # pyarrow's errors name the damaged part, which helps whoever exported the file
         raise DataError(f"The Parquet file could not be read ({_first_line(error)}). "

@@ -78,6 +78,11 @@ def zip_bomb() -> bytes:
     return zip_bytes([("cats/zeros.png", b"\x00" * 20_000_000), ("dogs/1.png", png())])
 
 
+def wide_csv(columns: int, rows: int = 3) -> bytes:
+    header = ",".join(f"c{i}" for i in range(columns))
+    return "\n".join([header] + [",".join(str((i + r) % 10) for i in range(columns)) for r in range(rows)]).encode()
+
+
 def parquet_bomb(rows: int = 5_000_000) -> bytes:
     """23 kB of Parquet that unpacks to 470 MB: one 90-character value repeated, dictionary-encoded and compressed
     (the same file at 107 kB took 2.3 GB of server memory). Statistics are left out to keep it small."""
@@ -148,6 +153,10 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
             f"{'inf' if i % 5 == 0 else i},{i * 2.5}" for i in range(30))).encode(), "missing values filled"),
         "table_two_rows.csv": ("table", b"age,smoker,answer\n30,yes,no\n40,no,yes\n", "few"),
         "table_header_only.csv": ("table", b"id,age,answer\n", "no rows"),
+        # 10⁵ columns (1.1 MB) tied the server up for minutes; 2,500 say the same here in 22 kB.
+        "table_too_many_columns.csv": ("table", wide_csv(2_500), "2,500 columns"),
+        "jsonl_too_many_keys.jsonl": ("text", json.dumps({f"k{i}": i for i in range(2_500)}).encode() + b"\n",
+                                      "2,500 columns"),
         # ---- text generation (core.tasks.text_generation.data)
         "generation_empty.txt": ("generation", b"", "empty"),
         "generation_too_short.txt": ("generation", b"Once upon a time.\n", "longer text"),
