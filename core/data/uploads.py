@@ -21,12 +21,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from core.data.upload_limits import header_width, too_big_when_unpacked, too_many_columns
-from core.messages import PlainError, agree
+from core.messages import PlainError, agree, counted
 from core.workspace import Workspace, safe_name
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 FASTTEXT_PREFIX = "__label__"
+BINARY_FILE = ("This looks like a binary file (for example a spreadsheet or an image), not text. "
+               "Save it as CSV or JSON first: in Excel, use File → Save As → CSV UTF-8.")
 PARQUET_BATCH_ROWS = 65_536
 
 
@@ -49,22 +51,19 @@ class LoadedTable:
 
 def decode_text(raw: bytes) -> tuple[str, list[Check]]:
     """UTF-8 when it is; UTF-16 when it starts with its byte-order mark; otherwise Windows-1252 (a superset of
-    Latin-1 that spreadsheets on Windows write)."""
+    Latin-1 that spreadsheets on Windows write). NUL characters are looked for in the whole text."""
     if not raw.strip():
         raise DataError("The file is empty. Choose a file that has a header row and at least a few rows of data.")
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text" and Notepad's "Unicode"
         try:
-            return raw.decode("utf-16"), []
+            return _without_nul(raw.decode("utf-16"), [])
         except UnicodeDecodeError:
             raise DataError("The file says it is UTF-16 but parts of it are not. Save it again as CSV UTF-8 "
                             "(in Excel: File → Save As → CSV UTF-8) and upload that.") from None
     if b"\x00" in raw[:8192]:
-        raise DataError(
-            "This looks like a binary file (for example a spreadsheet or an image), not text. "
-            "Save it as CSV or JSON first: in Excel, use File → Save As → CSV UTF-8."
-        )
+        raise DataError(BINARY_FILE)
     try:
-        return raw.decode("utf-8-sig"), []
+        return _without_nul(raw.decode("utf-8-sig"), [])
     except UnicodeDecodeError:
         pass
     try:
@@ -74,7 +73,21 @@ def decode_text(raw: bytes) -> tuple[str, list[Check]]:
     note = Check("warning", "The file is not UTF-8, so it was read as Western European (Windows-1252 or "
                             "Latin-1). If accented letters look wrong in the preview, save the file as UTF-8 and "
                             "upload it again.")
-    return text, [note]
+    return _without_nul(text, [note])
+
+
+def _without_nul(text: str, checks: list[Check]) -> tuple[str, list[Check]]:
+    """Text with its NUL characters taken out and a warning that says so; a file made of more than 1 % of them is
+    binary. They come from a damaged export or a binary file glued on after the first few kilobytes."""
+    count = text.count("\x00")
+    if not count:
+        return text, checks
+    if count > len(text) / 100:
+        raise DataError(BINARY_FILE)
+    return text.replace("\x00", ""), [*checks, Check(
+        "warning", f"The file holds {counted(count, 'NUL character')} (an invisible zero byte, left by a damaged "
+                   f"export); {agree(count, 'it was', 'they were')} taken out. Check that the rows below look "
+                   "right, or export the file again.")]
 
 
 def sniff_delimiter(text: str, extension: str) -> str:
@@ -135,6 +148,11 @@ def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -
     keys = set().union(*records)
     if too_many_columns(len(keys)):
         raise DataError(too_many_columns(len(keys)))
+    nested = _nested_fields(records)
+    records = [{key: value for key, value in record.items() if key not in nested} for record in records]
+    if not any(records):
+        raise DataError("Every field of these records holds nested values (lists or objects). Use flat records "
+                        'with plain text or number values, such as {"text": "great film", "label": "positive"}.')
     # Re-written as JSON Lines so `datasets` gets one uniform shape whatever layout the person uploaded.
     lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
     path = _stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
@@ -143,11 +161,19 @@ def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -
     except Exception as error:
         raise DataError(f"The JSON records could not be turned into a table ({_first_line(error)}). "
                         "Give every record the same keys with plain text or number values.") from error
-    nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (dict, list))).any()]
-    checks = [Check("warning", f"{agree(len(nested), 'Column', 'Columns')} {', '.join(nested)} "
-                               f"{agree(len(nested), 'holds', 'hold')} nested values, shown as text; such a column "
-                               "cannot be used as the text or label.")] if nested else []
+    checks = [Check("warning", f"{agree(len(nested), 'Field', 'Fields')} {', '.join(nested)} "
+                               f"{agree(len(nested), 'holds', 'hold')} nested values (lists or objects), which "
+                               f"cannot be the text, the label or a column of a table, so "
+                               f"{agree(len(nested), 'it was', 'they were')} left out. To use "
+                               f"{agree(len(nested), 'it', 'them')}, give every record a plain text or number "
+                               "there.")] if nested else []
     return LoadedTable(frame, "JSON Lines" if extension == ".jsonl" else "JSON", checks)
+
+
+def _nested_fields(records: list[dict]) -> list[str]:
+    """The fields that hold a list or an object in any record, in the order they first appear."""
+    return list(dict.fromkeys(key for record in records for key, value in record.items()
+                              if isinstance(value, (dict, list))))
 
 
 def _parse_json_records(text: str, extension: str) -> list[dict]:

@@ -134,6 +134,10 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "json_empty_list.json": ("text", b"[]", "no records"),
         "json_object_two_lists.json": ("text", b'{"a": [1], "b": [2]}', "list"),
         "jsonl_bad_line.jsonl": ("text", b'{"text": "great", "label": "good"}\n{"text": oops}\n', "line 2"),
+        # A NUL past the first 8 kB (where binary files are recognised) was kept without a word.
+        "nul_after_8k.csv": ("text", csv_text(reviews(400)).encode() + b"the soup\x00 was cold,bad\n", "nul character"),
+        "json_nested_text.json": ("text", json.dumps([{"text": {"en": t}, "review": t, "label": label}
+                                                      for t, label in reviews()]).encode(), "left out"),
         "jsonl_mixed_types.jsonl": ("text", b'{"text": "a", "label": 1}\n{"text": "b", "label": [1, 2]}\n'
                                             b'{"text": {"x": 1}, "label": "c"}\n', "label"),
         "truncated.parquet": ("text", b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00", "parquet"),
