@@ -58,3 +58,28 @@ def test_a_parquet_file_with_too_many_columns_is_refused_from_its_footer(workspa
     pd.DataFrame({f"c{i}": [i] for i in range(2_001)}).to_parquet(buffer)
     with pytest.raises(DataError, match="2,001 columns"):
         read_upload("wide.parquet", buffer.getvalue(), workspace)
+
+
+def test_a_preview_cuts_every_long_cell_and_says_how_much_is_left_out():
+    from core.data.upload_limits import preview
+
+    frame = pd.DataFrame({"text": ["word " * 200_000, "short", None], "stars": [1, 2, 3]})
+    shown = preview(frame, characters=300)
+    assert shown["text"][0] == "word " * 60 + "… (999,700 more characters)"
+    assert shown["text"][1] == "short" and shown["stars"].tolist() == [1, 2, 3]
+    assert len(frame["text"][0]) == 1_000_000  # the table itself is untouched
+
+
+def test_the_data_page_never_sends_a_whole_one_line_file_to_the_browser(workspace):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    at.segmented_control(key="data_kind").set_value("Texts with labels").run()
+    one_line = ("the soup was great " * 200_000).encode()  # 3.8 MB on one line (30 MB crashed the browser tab)
+    at.file_uploader(key="data_text_file").set_value(("book.txt", one_line, "text/plain")).run()
+    assert not at.exception
+    cells = at.dataframe[0].value["text"].tolist()
+    assert cells and max(len(cell) for cell in cells) < 400 and "more characters)" in cells[0]

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import csv
 
+import pandas as pd
+
 MAX_COLUMNS = 2_000  # far more than any table a person labels or predicts from; 10⁵ columns took minutes
 DELIMITERS = ",\t;|"
+PREVIEW_ROWS = 50
+PREVIEW_CHARACTERS = 300  # per cell: a 30 MB one-line text file sent whole in a preview crashed the browser tab
 
 
 def header_width(text: str) -> int:
@@ -42,3 +46,19 @@ def too_big_when_unpacked(rows: int, columns: int, decoded_bytes: int, max_bytes
         return None
     return (f"The file is small but unpacks to more than {max_bytes / 2**20:.0f} MB ({rows:,} rows), the limit "
             "for an upload. Upload a sample of the rows instead.")
+
+
+def preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS, characters: int = PREVIEW_CHARACTERS) -> pd.DataFrame:
+    """The first rows of a table as a page shows them: every cell longer than `characters` cut short, saying so."""
+    head = frame.head(rows).copy()
+    for column in head.columns:
+        if not pd.api.types.is_numeric_dtype(head[column]):
+            head[column] = head[column].map(lambda value: shorten(value, characters), na_action="ignore")
+    return head
+
+
+def shorten(value, characters: int = PREVIEW_CHARACTERS):
+    """A long text cut to `characters` with how much was left out; anything else as it is."""
+    if isinstance(value, str) and len(value) > characters:
+        return f"{value[:characters]}… ({len(value) - characters:,} more characters)"
+    return value

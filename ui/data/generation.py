@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.data.upload_limits import preview, shorten
 from core.data.uploads import Check, DataError
 from core.engine import charts
 from core.tasks.text_generation.data import (
@@ -129,7 +130,7 @@ def pairs_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> Non
     frame = upload.frame if upload.frame is not None else pd.DataFrame()
     st.caption(f"{len(frame):,} records · {frame.shape[1]} columns · read as {upload.file_format}")
     show_checks(upload.checks)
-    st.dataframe(frame.head(50), hide_index=True, height=230)
+    st.dataframe(preview(frame), hide_index=True, height=230)
     columns = choose_pair_columns(frame)
     checked = check_pairs(frame, columns)
     show_checks(checked.checks)
@@ -137,7 +138,8 @@ def pairs_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> Non
         return
     example = checked.frame.iloc[0]
     st.markdown("**How the model will see one example** (it learns to write the part after “Response”):")
-    st.code(PROMPT_TEMPLATE.format(prompt=example["prompt"]) + example["response"], language=None, wrap_lines=True)
+    st.code(shorten(PROMPT_TEMPLATE.format(prompt=example["prompt"]) + example["response"], PREVIEW_CHARACTERS),
+            language=None, wrap_lines=True)
 
     st.subheader("2 · Training and validation")
     share = share_slider("A random share of the examples is kept aside to measure the model honestly.")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.data.upload_limits import preview
 from core.data.uploads import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
 from core.engine import charts
 from core.tasks.tabular.columns import (
@@ -247,7 +248,7 @@ def render(workspace: Workspace) -> None:
     frame = table.frame
     st.caption(f"{len(frame):,} rows · {frame.shape[1]} columns · read as {table.file_format}")
     show_checks(table.checks)
-    st.dataframe(frame.head(50), hide_index=True, height=230, key="data_table_preview")
+    st.dataframe(preview(frame), hide_index=True, height=230, key="data_table_preview")
     roles = column_roles(frame, table_id)
     if roles is None or frame.shape[1] < 2:
         if roles is not None:

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data.sample_datasets import SAMPLE_NAME, cafe_feedback
+from core.data.upload_limits import preview
 from core.data.uploads import SUPPORTED_EXTENSIONS, DataError, LoadedTable, read_upload
 from core.engine import charts
 from core.tasks.text_classification.data import (
@@ -108,7 +109,7 @@ def render(workspace: Workspace) -> None:
     frame = table.frame
     st.caption(f"{len(frame):,} rows · {frame.shape[1]} columns · read as {table.file_format}")
     show_checks(table.checks)
-    st.dataframe(frame.head(50), hide_index=True, height=230)
+    st.dataframe(preview(frame), hide_index=True, height=230)
 
     st.subheader("2 · Which column is which")
     table_id = hashlib.sha256(",".join(frame.columns).encode() + str(len(frame)).encode()).hexdigest()[:10]
