@@ -6,8 +6,9 @@ One folder per workspace. `AI_PLAYGROUND_HOME` picks it (tests point it at a tem
 
 from __future__ import annotations
 
+import itertools
 import os
-import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,16 @@ class Workspace:
         return self._folder("cache")
 
 
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def safe_name(text: str, fallback: str = "untitled") -> str:
-    """A folder name made from what a person typed: no slashes, no dots at the start, at most 60 characters."""
-    name = _UNSAFE_NAME.sub("-", text.strip()).strip("-.")[:60]
-    return name or fallback
+    """A folder name made from what a person typed: letters and digits of any script are kept (日本語 stays 日本語;
+    it used to become "dataset", like every other name in Chinese or Japanese), and so are dots, dashes and
+    underscores; each run of anything else (slashes, spaces, control characters) becomes one dash. No dots or
+    dashes at the ends, at most 60 characters."""
+    text = unicodedata.normalize("NFC", text.strip())
+    name = "".join("".join(run) if kept else "-" for kept, run in itertools.groupby(text, _kept_in_names))
+    return name.strip("-.")[:60] or fallback
+
+
+def _kept_in_names(character: str) -> bool:
+    # Combining marks (Mn, Mc) carry the vowels of Hindi, Thai or Arabic words and the accent of a decomposed é.
+    return character.isalnum() or character in "._-" or unicodedata.category(character).startswith("M")

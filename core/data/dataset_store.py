@@ -9,13 +9,17 @@
 Rows are stored as Parquet so tables keep their column types (numbers stay numbers, empty cells stay empty). The
 columns depend on the task: `text`/`label` for text classification, `prompt`/`response` or `text` for text
 generation, `image`/`label` for images, the person's own columns for tables. A dataset is written into a hidden
-staging folder and renamed into place, so a run never reads half a dataset.
+staging folder and renamed into place, so a run never reads half a dataset, and it never silently replaces another
+of the same name: the caller says `replace=True`, or the Data page asks first.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
+import tempfile
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,10 @@ from core.workspace import Workspace, safe_name
 
 class DatasetError(PlainError):
     """A prepared dataset is missing or unreadable; the message says what to do."""
+
+
+class DatasetNameTaken(DatasetError):
+    """A dataset of that name exists already, and saving was not told to replace it."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +89,16 @@ class PreparedDataset:
 
 def save_dataset(workspace: Workspace, name: str, task: str, train: pd.DataFrame, validation: pd.DataFrame, *,
                  source: str, labels: list[str] | None = None, checks: list[dict] | None = None,
-                 details: dict[str, Any] | None = None, files: Path | None = None) -> PreparedDataset:
-    """Write a prepared dataset, replacing one of the same name. `files` (a folder) is copied in as `images/`."""
-    folder_name = safe_name(name, "dataset")
-    folder = workspace.datasets / folder_name
-    staging = workspace.datasets / f".{folder_name}.saving"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+                 details: dict[str, Any] | None = None, files: Path | None = None,
+                 replace: bool = False) -> PreparedDataset:
+    """Write a prepared dataset. `files` (a folder) is copied in as `images/`. A dataset of the same name is only
+    replaced when `replace` says so; otherwise `DatasetNameTaken` (the Data page then asks, see `replace_dataset`)."""
+    folder = dataset_folder(workspace, name)
+    folder_name = folder.name
+    if folder.exists() and not replace:
+        raise DatasetNameTaken(name_taken_message(folder_name))
+    # A staging folder of its own: two sessions saving under one name at once must not write into each other's.
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder_name}.", suffix=".saving", dir=workspace.datasets))
     try:
         train.reset_index(drop=True).to_parquet(staging / "train.parquet", index=False)
         validation.reset_index(drop=True).to_parquet(staging / "validation.parquet", index=False)
@@ -95,18 +106,63 @@ def save_dataset(workspace: Workspace, name: str, task: str, train: pd.DataFrame
             shutil.copytree(files, staging / "images", symlinks=False)
         info = DatasetInfo(folder_name, task, list(labels or []), len(train), len(validation), source,
                            list(checks or []), dict(details or {}))
-        (staging / "dataset.json").write_text(json.dumps(asdict(info), indent=2, default=str))
+        _write_info(staging, info)
+        # Swap in whole: a half-written dataset must never be picked up by a run.
+        return _move_into_place(workspace, staging, info, replace)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # Swap in whole: a half-written dataset must never be picked up by a run.
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+
+
+def replace_dataset(workspace: Workspace, saved: PreparedDataset, name: str) -> PreparedDataset:
+    """`saved` (already written under a free name) takes the place of the dataset called `name`, which is removed:
+    the old one stays whole until the new one is, and a run never sees a mix of both."""
+    info = DatasetInfo(**{**asdict(saved.info), "name": safe_name(name, "dataset")})
+    _write_info(saved.folder, info)
+    return _move_into_place(workspace, saved.folder, info, replace=True)
+
+
+def _move_into_place(workspace: Workspace, ready: Path, info: DatasetInfo, replace: bool) -> PreparedDataset:
+    folder = workspace.datasets / info.name
+    old = workspace.datasets / f".{info.name}.replaced-{uuid.uuid4().hex[:8]}"
+    if replace and folder.exists():
+        folder.rename(old)
+    try:
+        ready.rename(folder)  # refused when another session has just saved a dataset of this name
+    except OSError as error:
+        if old.exists():
+            old.rename(folder)
+        raise DatasetNameTaken(name_taken_message(info.name)) from error
+    shutil.rmtree(old, ignore_errors=True)
     return PreparedDataset(folder, info)
 
 
+def _write_info(folder: Path, info: DatasetInfo) -> None:
+    (folder / "dataset.json").write_text(json.dumps(asdict(info), indent=2, default=str))
+
+
+def name_taken_message(name: str) -> str:
+    return (f"There is already a dataset called “{name}”. Choose another name, or delete that one first on the "
+            "Data page.")
+
+
+def dataset_folder(workspace: Workspace, name: str) -> Path:
+    return workspace.datasets / safe_name(name, "dataset")
+
+
+def dataset_exists(workspace: Workspace, name: str) -> bool:
+    return dataset_folder(workspace, name).exists()
+
+
+def free_dataset_name(workspace: Workspace, name: str) -> str:
+    """`name` when no dataset has it, else the first free of name-2, name-3…"""
+    base = safe_name(name, "dataset")
+    candidates = itertools.chain([base], (f"{base[:55]}-{number}" for number in itertools.count(2)))
+    return next(candidate for candidate in candidates if not dataset_exists(workspace, candidate))
+
+
 def load_dataset_info(workspace: Workspace, name: str) -> PreparedDataset:
-    folder = workspace.datasets / safe_name(name, "dataset")
+    folder = dataset_folder(workspace, name)
     meta = folder / "dataset.json"
     if not meta.is_file():
         raise DatasetError(f"There is no prepared dataset called '{name}'. Prepare one on the Data page.")
@@ -132,4 +188,4 @@ def list_datasets(workspace: Workspace, task: str | None = None) -> list[Prepare
 
 
 def delete_dataset(workspace: Workspace, name: str) -> None:
-    shutil.rmtree(workspace.datasets / safe_name(name, "dataset"), ignore_errors=True)
+    shutil.rmtree(dataset_folder(workspace, name), ignore_errors=True)

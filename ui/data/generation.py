@@ -38,6 +38,7 @@ from core.tasks.text_generation.data import (
 )
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks
+from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a file"
 SOURCE_LOG = "Sample: a lighthouse keeper's log (plain text)"
@@ -161,14 +162,12 @@ def pairs_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> Non
 
 
 def save_form(suggested_name: str, save) -> None:
-    name = st.text_input("Dataset name", value=suggested_name, key="data_gen_name",
-                         help="Letters, digits, dots and dashes; saving again under the same name replaces it.")
-    if st.button("Save dataset", type="primary", key="data_gen_save"):
-        try:
-            prepared = save(name)
-        except (DataError, OSError) as error:
-            show_checks([Check("error", f"The dataset could not be saved: {error}")])
-            return
+    try:
+        prepared = save_button(suggested_name, "data_gen", save)
+    except (DataError, OSError) as error:
+        show_checks([Check("error", f"The dataset could not be saved: {error}")])
+        return
+    if prepared:
         details = prepared.info.details
         if "train_characters" in details:
             sizes = f"{details['train_characters']:,} characters to train on and " \

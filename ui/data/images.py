@@ -32,6 +32,7 @@ from core.tasks.image_classification.transforms import ImagePreprocessConfig, pr
 from core.workspace import Workspace
 from ui.common import state
 from ui.common.widgets import knob
+from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a zip of images"
 SOURCE_SAMPLE = "Use the built-in sample (handwritten digits)"
@@ -199,10 +200,8 @@ def render(workspace: Workspace) -> None:
                f"{len(labelled.class_names)} classes.")
 
     st.subheader("5 · Save")
-    name = st.text_input("Dataset name", value=suggested_name, key="data_images_name",
-                         help="Letters, digits, dots and dashes; saving again under the same name replaces it.")
-    if st.button("Save dataset", type="primary", key="data_images_save"):
-        prepared = save_image_classification(workspace, name, labelled, train, validation, preprocess, source_text)
+    if prepared := save_button(suggested_name, "data_images", lambda name: save_image_classification(
+            workspace, name, labelled, train, validation, preprocess, source_text)):
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation images.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")

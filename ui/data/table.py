@@ -41,6 +41,7 @@ from core.tasks.tabular.dataset import (
 from core.tasks.tabular.preprocessor import fit_preprocessor
 from core.workspace import Workspace
 from ui.common.widgets import field_meta, read_upload_once, show_checks
+from ui.data.saving import save_button
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 SOURCE_UPLOAD = "Upload a file"
@@ -293,14 +294,13 @@ def render(workspace: Workspace) -> None:
 
 def save_form(workspace: Workspace, suggested_name: str, split: TableSplit, settings: TabularPreprocessConfig,
               source: str, checks: list[dict]) -> None:
-    name = st.text_input("Dataset name", value=suggested_name, key="data_table_name",
-                         help="Letters, digits, dots and dashes; saving again under the same name replaces it.")
-    if st.button("Save dataset", type="primary", key="data_table_save", icon=":material/save:"):
-        try:
-            prepared = save_table_dataset(workspace, name, split, settings, source=source, checks=checks)
-        except TabularError as error:
-            st.error(str(error), icon=":material/error:")
-            return
+    try:
+        prepared = save_button(suggested_name, "data_table", lambda name: save_table_dataset(
+            workspace, name, split, settings, source=source, checks=checks))
+    except TabularError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    if prepared:
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation rows, predicting '{settings.target}' "
                    f"({settings.task}).", icon=":material/save:")

@@ -22,6 +22,7 @@ from core.tasks.text_classification.data import (
 )
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks
+from ui.data.saving import save_button
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS]
 SOURCE_UPLOAD = "Upload a file"
@@ -135,10 +136,8 @@ def render(workspace: Workspace) -> None:
 
 def save_form(workspace: Workspace, suggested_name: str, train: pd.DataFrame, validation: pd.DataFrame,
               source: str, checks: list) -> None:
-    name = st.text_input("Dataset name", value=suggested_name, key="data_text_name",
-                         help="Letters, digits, dots and dashes; saving again under the same name replaces it.")
-    if st.button("Save dataset", type="primary", key="data_text_save"):
-        prepared = save_text_classification(workspace, name, train, validation, source, checks)
+    if prepared := save_button(suggested_name, "data_text", lambda name: save_text_classification(
+            workspace, name, train, validation, source, checks)):
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation examples.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")
