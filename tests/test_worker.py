@@ -77,6 +77,22 @@ def test_a_finished_run_folder_holds_exactly_the_contract(workspace, sample_data
     assert next(iter(predictor.predict(["Is the tea vegan?"])[0])) == "question"
 
 
+def test_the_surest_mistakes_pair_each_text_with_its_own_label(workspace, sample_dataset):
+    """Training batches texts of similar length together (group_by_length); evaluation must still keep the
+    validation split's order, or the Runs page shows each mistake's text beside another row's labels."""
+    run = create_run(workspace, scratch_config(max_steps=6))  # barely trained: plenty of mistakes to check
+    result = run_worker(run.folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((run.folder / "eval.json").read_text())
+    _, validation = sample_dataset.frames()
+    gold_of = dict(zip(validation["text"], validation["label"].astype(str)))
+    mistakes = report["worst_mistakes"]
+    assert len(mistakes) >= 10 and report["validation_rows"] == len(validation)
+    assert [m["gold"] for m in mistakes] == [gold_of[m["text"]] for m in mistakes]
+    answers = load_predictor(run.folder / "model").predict([m["text"] for m in mistakes])
+    assert [m["predicted"] for m in mistakes] == [next(iter(answer)) for answer in answers]
+
+
 def test_a_local_pretrained_folder_is_fine_tuned(workspace, sample_dataset, tiny_bert_folder):
     config = default_config("text-classification", "cafe", source="pretrained", preset="quick")
     config = replace(config, model=replace(config.model, name=str(tiny_bert_folder)), epochs=3,

@@ -22,6 +22,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from core.config.catalog import TASKS
@@ -228,7 +229,22 @@ class TrainingJob:
     summary: dict[str, Any] = field(default_factory=dict)  # shown on the Runs page: parameters, vocabulary…
     memory: EvaluationMemory = field(default_factory=EvaluationMemory)
     remove_unused_columns: bool = True
-    group_by_length: bool = False  # batch texts of similar length together, to pad less
+    group_by_length: bool = False  # batch training texts of similar length together, to pad less
+
+
+class RunTrainer(Trainer):
+    """The Trainer, evaluating in the validation split's own order.
+
+    With `group_by_length` transformers also evaluates through its LengthGroupedSampler, which returns predictions
+    shuffled against the rows: aggregates survive, but every report that pairs a prediction with its row (the
+    mistakes the model was surest about, a regression's largest errors) would pair it with the wrong one. Several
+    processes (a multi-GPU run) get no sampler: accelerate then shards the split in order and gathers it back.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        if eval_dataset is None or self.args.world_size > 1:
+            return None
+        return SequentialSampler(eval_dataset)
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
@@ -303,7 +319,7 @@ def build_trainer(config: TrainConfig, job: TrainingJob, run_dir: Path, device: 
     callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(job.memory), *job.callbacks]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
-    trainer = Trainer(
+    trainer = RunTrainer(
         model=job.model,
         args=training_arguments(config, run_dir, len(job.train_dataset), device, show_progress_bar,
                                 job.remove_unused_columns, job.group_by_length),
