@@ -74,3 +74,36 @@ def test_sign_in_then_a_team_mate_sees_the_run_read_only_and_copies_it(hosted_se
     expect(ada.get_by_role("textbox", name="Team password")).to_be_visible(timeout=30_000)
     ada.context.close()
     bob.context.close()
+
+
+def test_wrong_passwords_are_counted_on_the_server_so_a_reload_does_not_start_again(hosted_server, chromium):
+    def tab_from(address: str):
+        # The proxy in front says who is calling (X-Forwarded-For), as nginx and Caddy do; the app trusts it only
+        # from the proxy's own address, 127.0.0.1.
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000},
+                                       extra_http_headers={"X-Forwarded-For": address})
+        tab = context.new_page()
+        tab.goto(hosted_server)
+        return tab
+
+    guesser = tab_from("203.0.113.7")
+    for _ in range(3):
+        sign_in(guesser, "Ada", "a guess")
+    expect(guesser.get_by_text("Too many wrong tries: wait 15 seconds before the next one")).to_be_visible()
+
+    guesser.reload()  # a new session, which used to start the count again
+    sign_in(guesser, "Ada", TEAM_PASSWORD)  # even the right password waits its turn
+    expect(guesser.get_by_text(re.compile(r"Too many wrong passwords for this name or from this computer\. "
+                                          r"Wait 1\d seconds"))).to_be_visible(timeout=30_000)
+    expect(guesser.get_by_text("Signed in as")).to_have_count(0)
+    sign_in(guesser, "Bob", TEAM_PASSWORD)  # another name from the same address waits too
+    expect(guesser.get_by_text(re.compile("Too many wrong passwords"))).to_be_visible()
+    expect(guesser.get_by_text("Signed in as")).to_have_count(0)
+
+    elsewhere = tab_from("198.51.100.9")
+    sign_in(elsewhere, "Ada", TEAM_PASSWORD)  # the name waits from every address
+    expect(elsewhere.get_by_text(re.compile("Too many wrong passwords"))).to_be_visible()
+    sign_in(elsewhere, "Bob", TEAM_PASSWORD)  # another name from another address is not held up
+    expect(elsewhere.get_by_text("Signed in as Bob")).to_be_visible(timeout=30_000)
+    guesser.context.close()
+    elsewhere.context.close()

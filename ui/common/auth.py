@@ -5,7 +5,8 @@ Who may come in, and what they may do, is decided in `core.hosting.people`; this
 
 `ui.common.router.route()` calls `require_sign_in()` on every script run, before any page is drawn, so every page is
 behind it. The team password is kept in the session, so a browser refresh asks for it again; the OIDC login is
-kept in Streamlit's identity cookie.
+kept in Streamlit's identity cookie. Wrong passwords are counted on the server (`core.hosting.sign_in_guard`), by
+name and by address, so a refresh does not reset the count.
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from streamlit.errors import StreamlitAuthError
 
 from core.hosting.people import LOCAL_PERSON, AccessError, Person, Team, clean_typed_name, email_allowed, person_for
 from core.hosting.settings import Settings, SettingsError, load_settings
+from core.hosting.sign_in_guard import SignInGuard, how_long
 
 SESSION_PERSON = "auth_person"
-SESSION_FAILURES = "auth_failures"
-MAX_TRIES = 5  # wrong passwords in a row before this session must wait
-WAIT_SECONDS = 60
 WRONG_PASSWORD_DELAY = 0.5  # slows guessing down without bothering someone who mistyped
 
 
@@ -86,11 +85,6 @@ def password_form() -> None:
                  "team_password = \"…\" to .streamlit/secrets.toml and restart.", icon=":material/key_off:")
         return
     st.caption("Sign in with the team password you were given.")
-    waited = time.time() - st.session_state.get("auth_last_failure", 0.0)
-    if st.session_state.get(SESSION_FAILURES, 0) >= MAX_TRIES and waited < WAIT_SECONDS:
-        st.error(f"Too many wrong passwords. Wait {WAIT_SECONDS - waited:.0f} seconds and try again.",
-                 icon=":material/timer:")
-        return
     with st.form("auth_form"):
         name = st.text_input("Your name", key="auth_name", help="Your datasets and runs are kept under this name. "
                                                                  "Use the same name each time.")
@@ -103,19 +97,32 @@ def password_form() -> None:
     except AccessError as error:
         st.error(str(error), icon=":material/badge:")
         return
+    # Counted on the server by name and by address, so a reload (a new session) does not start the count again.
+    guard, address = sign_in_guard(), st.context.ip_address
+    wait = guard.wait_left(name, address)
+    if wait > 0:  # the password is not even looked at until the wait is over
+        st.error(f"Too many wrong passwords for this name or from this computer. Wait {how_long(wait)} and try "
+                 "again.", icon=":material/timer:")
+        return
     is_admin = bool(admin_password) and _same(password, admin_password)
     if not (is_admin or _same(password, team_password)):
-        st.session_state[SESSION_FAILURES] = st.session_state.get(SESSION_FAILURES, 0) + 1
-        st.session_state["auth_last_failure"] = time.time()
+        wait = guard.failed(name, address)
         time.sleep(WRONG_PASSWORD_DELAY)
-        st.error("That password is not right. Ask whoever runs this app for the team password.",
+        st.error("That password is not right. Ask whoever runs this app for the team password." +
+                 (f" Too many wrong tries: wait {how_long(wait)} before the next one." if wait else ""),
                  icon=":material/lock:")
         return
+    guard.succeeded(name, address)
     person = Person(identity=name.lower(), name=name, is_admin=is_admin)
     team().register(person)
     st.session_state[SESSION_PERSON] = person
-    st.session_state[SESSION_FAILURES] = 0
     st.rerun()
+
+
+@st.cache_resource(show_spinner=False)
+def sign_in_guard() -> SignInGuard:
+    """The one count of wrong passwords for the whole server process, shared by every session."""
+    return SignInGuard()
 
 
 def provider_sign_in(config: Settings) -> None:

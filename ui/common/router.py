@@ -33,9 +33,12 @@ def route() -> None:
     show the page the URL names. Until someone signs in, the pages stay declared but hidden and none of them runs,
     so the URL they asked for is still there after signing in."""
     st.session_state[ROUTED] = True
+    if auth.current_person() is None:
+        # Declared before the sign-in form is drawn: declared after it, the first click on Sign in was lost (the
+        # run that carried it was restarted by the navigation, and the form's submit with it).
+        st.navigation(pages(), position="hidden")
     person = auth.require_sign_in()
     if person is None:
-        st.navigation(pages(), position="hidden")
         return
     auth.sign_out_in_sidebar(person)
     st.navigation(pages()).run()
