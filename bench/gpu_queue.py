@@ -67,7 +67,7 @@ def watch(plan, timeout: float) -> dict[str, dict]:
     most_per_gpu: dict[int, int] = {}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        statuses = {run.id: run.status for _, run in plan}
+        statuses = {run.id: run.status.to_json() for _, run in plan}
         by_process = memory_by_process()
         per_gpu: dict[int, int] = {}
         for run_id, status in statuses.items():
@@ -121,7 +121,7 @@ def main() -> int:
 
     print(f"\n{'run':<22}{'state':<11}{'GPUs':<8}{'peak MB':>9}{'start s':>9}{'end s':>8}  message")
     for label, run in plan:
-        status = run.status
+        status = run.status.to_json()
         start = (status.get("started_at") or started) - started
         end = (status.get("finished_at") or time.time()) - started
         print(f"{label:<22}{status.get('state', '?'):<11}{','.join(map(str, sorted(seen[run.id]['gpus']))):<8}"
@@ -131,15 +131,15 @@ def main() -> int:
     most = seen["_most_per_gpu"]
     checks.append(("at most one run per GPU at a time", all(count <= 1 for count in most.values()), most))
     healthy = [run for label, run in plan if "OOM" not in label]
-    checks.append(("every other run completed", all(r.status.get("state") == "completed" for r in healthy), ""))
+    checks.append(("every other run completed", all(r.status.state == "completed" for r in healthy), ""))
     if arguments.device == "cuda":
-        oom = plan[0][1].status
+        oom = plan[0][1].status.to_json()
         checks.append(("the OOM run failed in plain words with a smaller batch",
                        oom.get("state") == "failed" and "32 instead of 64" in oom.get("message", ""),
                        oom.get("message", "")[:120]))
     for label, run in plan:
         if "torchrun" in label:
-            status = run.status
+            status = run.status.to_json()
             ratio = status.get("epoch", 0) * train_rows / max(status.get("step", 1), 1) / run.config.batch_size
             checks.append(("the 2-GPU run read 2 batches a step (data parallel)", abs(ratio - 2) < 0.1,
                            f"{ratio:.2f} batches a step, GPUs {sorted(seen[run.id]['gpus'])}"))

@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     arguments = parser.parse_args()
 
-    from core.engine.runs import request_stop
+    from core.engine.run_processes import request_stop
     from tests.browser import start_app, stop_app
 
     root = (arguments.workspace or Path(tempfile.mkdtemp(prefix="load-pages-"))).resolve()
@@ -239,14 +239,14 @@ def main() -> None:
     try:
         if run is not None:  # measure while it is really training, not while it loads
             deadline = time.time() + 300
-            while run.status.get("state") in ("queued", "starting") and time.time() < deadline:
+            while run.status.state in ("queued", "starting") and time.time() < deadline:
                 time.sleep(1)
         timings = asyncio.run(drive(url, arguments.sessions, arguments.rounds, run is not None,
                                     arguments.chromium, arguments.think, answers))
-        report(timings, arguments.sessions, arguments.think, run.status.get("state", "?") if run else "not started")
+        report(timings, arguments.sessions, arguments.think, run.status.state if run else "not started")
     finally:
         if run is not None:
-            request_stop(run)
+            request_stop(run.folder)
         if server is not None:
             stop_app(server, root)
 

@@ -89,7 +89,8 @@ def random_gemma(folder: Path, dataset, tokenizer_folder: Path | None) -> Path:
 
 def train(workspace, config):
     from core.engine.launcher import LOG_REDIRECTED
-    from core.engine.runs import create_run, read_json, read_metrics
+    from core.engine.run_folder import read_json, read_metrics
+    from core.engine.runs import create_run
 
     run = create_run(workspace, config)
     started = time.perf_counter()
@@ -178,7 +179,7 @@ def main() -> None:
         sys.exit(f"{arguments.data} not found: pass --data PATH/alpaca_1k.json.")
 
     from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
-    from core.engine.runs import read_metrics
+    from core.engine.run_folder import read_metrics
     from core.workspace import HOME_VARIABLE, Workspace
 
     app_models = Workspace.default().models  # the bundled model is converted once, into the app's own workspace

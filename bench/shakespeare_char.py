@@ -66,7 +66,7 @@ def make_config(arguments, max_steps: int, eval_every: int):
 
 
 def records(run) -> list[dict]:
-    from core.engine.runs import read_metrics
+    from core.engine.run_folder import read_metrics
 
     return read_metrics(run.folder)
 
@@ -74,7 +74,8 @@ def records(run) -> list[dict]:
 def train_run(workspace, config, deadline_seconds: float | None, show_progress: bool):
     """Run the worker; print each check as it lands; ask it to stop (it saves) if it runs past the deadline."""
     from core.engine.launcher import LOG_REDIRECTED
-    from core.engine.runs import create_run, read_json
+    from core.engine.run_folder import read_json
+    from core.engine.runs import create_run
 
     run = create_run(workspace, config)
     started = time.perf_counter()

@@ -6,8 +6,10 @@ One folder per workspace. `AI_PLAYGROUND_HOME` picks it (tests point it at a tem
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,3 +68,19 @@ def safe_name(text: str, fallback: str = "untitled") -> str:
 def _kept_in_names(character: str) -> bool:
     # Combining marks (Mn, Mc) carry the vowels of Hindi, Thai or Arabic words and the accent of a decomposed é.
     return character.isalnum() or character in "._-" or unicodedata.category(character).startswith("M")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace a file whole or not at all: readers polling it never see half of it, and a full or read-only disk
+    leaves the old file as it was (and no stray temporary file), raising the OSError for the caller to explain."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())  # a full disk can refuse the data only now: find out before replacing
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise

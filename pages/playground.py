@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.config.catalog import TASKS
-from core.engine.runs import list_runs
+from core.engine.runs import runs_with_model
 from ui.common import router, state
 from ui.playground import generation as playground_generation
 from ui.playground import images as playground_images
@@ -22,7 +22,7 @@ VIEWS = {
 
 st.title("Playground")
 workspace = state.workspace()
-ready = [run for run in list_runs(workspace) if run.has_model and run.config.task in VIEWS]
+ready = [run for run in runs_with_model(workspace) if run.config.task in VIEWS]
 if not ready:
     st.info("No trained model yet. Train one on the Train page; it appears here when it finishes.")
     st.page_link("pages/train.py", label="Go to the Train page →", icon=":material/model_training:")
@@ -33,7 +33,7 @@ wanted = state.selected("run")
 chosen = st.selectbox("Model (a finished run)", list(by_id), index=list(by_id).index(wanted) if wanted in by_id else 0,
                       key="play_run", format_func=lambda i: f"{i} · {TASKS[by_id[i].config.task].title.lower()}")
 run = by_id[chosen]
-headline = run.status.get("headline") or {}
+headline = run.status.headline
 if headline:
     st.caption("Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items()))
 VIEWS[run.config.task](run)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.config.train_config import DEFAULT_PRESET
-from core.engine.runs import create_run, delete_run, get_run
+from core.engine.run_folder import CONFIG_FILE
+from core.engine.runs import get_run
 from ui.common import router, state
 from ui.runs import queue_view, run_views
 from ui.train import form as train_form
@@ -37,21 +38,22 @@ if dataset is not None:
                             on_change="rerun")
         if exact.open:
             with exact:
-                st.download_button("Download config.json", config.to_json(), "config.json", key="train_config_dl")
-                st.code("python -m core.engine.worker --config config.json", language="bash")
+                st.download_button(f"Download {CONFIG_FILE}", config.to_json(), CONFIG_FILE, key="train_config_dl")
+                st.code(f"python -m core.engine.worker --config {CONFIG_FILE}", language="bash")
                 st.json(config.to_dict(), expanded=False)
         if st.button("Start training", type="primary", icon=":material/rocket_launch:", key="train_start"):
-            run = create_run(workspace, config)
-            # It starts when a GPU (or the CPU) is free; the Runs page shows the line.
-            if queue_view.submit(run):
+            run = queue_view.start(workspace, config)  # it trains when a GPU (or the CPU) is free
+            if run is not None:
                 state.select("run", run.id)
-            else:  # the queue said why; the settings stay in the form for another try
-                delete_run(run)
 
 current = get_run(workspace, state.in_url("run") or "")
 if current is not None:
     st.divider()
     st.subheader(f"Run “{current.id}”")
-    run_views.live_panel(current, key="train_live")
+    problem = current.problem
+    if problem:
+        run_views.damaged_panel(current, problem, key="train_damaged")
+    else:
+        run_views.live_panel(current, key="train_live")
     st.page_link("pages/runs.py", label="See it with its evaluation on the Runs page →", icon=":material/monitoring:",
                  query_params={"run": current.id})

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from core.config.train_config import TrainConfig, default_config
 from core.engine.launcher import end_process_tree, stop_consumer
-from core.engine.runs import create_run, process_alive, read_json
+from core.engine.run_folder import read_status
+from core.engine.run_processes import process_alive
+from core.engine.run_status import RunState
+from core.engine.runs import create_run
 from core.hosting.queue import JobQueue
 
 
@@ -38,15 +41,19 @@ def wait_for(condition, timeout: float = 60, every: float = 0.2):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-def state(run) -> str:
-    return run.status.get("state", "")
+def state(run) -> RunState:
+    return run.status.state
+
+
+def finished(run) -> bool:
+    return run.status.is_final
 
 
 def clean_up(queue: JobQueue, runs_folder: Path) -> None:
     """Stop the consumer and every worker a test started (they run in their own sessions by design)."""
     stop_consumer(queue.folder)
-    for status_file in runs_folder.glob("*/status.json"):
-        status = read_json(status_file, {}) or {}
+    for run_dir in runs_folder.glob("*/"):
+        status = read_status(run_dir)
         if process_alive(status):  # not a finished worker's pid, since reused by another program
             with contextlib.suppress(Exception):
-                end_process_tree(status["pid"], grace_seconds=1.0)
+                end_process_tree(status.pid, grace_seconds=1.0)

@@ -67,7 +67,7 @@ def test_sign_in_then_a_team_mate_sees_the_run_read_only_and_copies_it(hosted_se
     bob.get_by_role("link", name=re.compile("Open it on the Runs page")).click()
     expect(bob.get_by_role("heading", name=re.compile(f"Run “{re.escape(run.id)}”"))).to_be_visible(timeout=30_000)
     assert (team.workspace_of(Person("bob", "Bob")).runs / run.id / "model" / "model.safetensors").is_file()
-    assert run.status["state"] == "completed" and "copied_from" not in run.status  # Ada's run is untouched
+    assert run.status.state == "completed" and not run.status.copied_from  # Ada's run is untouched
 
     # Signing out closes the door again.
     ada.get_by_role("button", name="Sign out").click()

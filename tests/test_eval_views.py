@@ -14,9 +14,11 @@ from streamlit.testing.v1 import AppTest
 from core.config.train_config import default_config
 from core.engine import charts
 from core.engine.metrics import classification_evaluation, largest_errors, regression_report
-from core.engine.runs import append_metrics, create_run, update_status, write_json_atomic
+from core.engine.run_folder import EVAL_FILE, append_metrics, update_status, write_json_atomic
+from core.engine.run_status import RunState
+from core.engine.runs import create_run
 from ui.runs.compare_views import differing_settings, final_scores, metric_keys
-from ui.runs.run_views import thumbnail_path
+from ui.runs.evaluation_views import thumbnail_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +28,8 @@ def finished_run(workspace, config, report: dict, metric: str, values: list[floa
     for step, value in enumerate(values, start=1):
         append_metrics(run.folder, {"step": step * 10, "epoch": float(step), "loss": 1.0 / step})
         append_metrics(run.folder, {"step": step * 10, "epoch": float(step), "eval_loss": 1.2 / step, metric: value})
-    write_json_atomic(run.folder / "eval.json", report)
-    update_status(run.folder, state="completed", step=len(values) * 10, max_steps=len(values) * 10,
+    write_json_atomic(run.folder / EVAL_FILE, report)
+    update_status(run.folder, state=RunState.COMPLETED, step=len(values) * 10, max_steps=len(values) * 10,
                   started_at=1.0, finished_at=2.0, headline=headline, message="Done.")
     return run
 
@@ -169,3 +171,29 @@ def test_score_axes_never_go_past_what_the_score_can_be():
     assert (r2.layout.yaxis.autorangeoptions.clipmin, r2.layout.yaxis.autorangeoptions.clipmax) == (None, 1)
     perplexity = charts.metric_figure([{"step": 1, "eval_perplexity": 30.0}], ("eval_perplexity",), "Perplexity")
     assert perplexity.layout.yaxis.autorangeoptions.clipmax is None  # no upper bound
+
+
+def test_the_table_score_is_the_kept_models_evaluation_not_the_best_check(workspace):
+    # Checks at 0.5, 0.9, 0.7: without early stopping the last check's model is kept and evaluated (0.7), so the
+    # table must show 0.7 like the Evaluation tab, not the 0.9 of a model that no longer exists.
+    config = default_config("text-classification", "pets", source="scratch")
+    report = classification_report([{"text": t} for t in "abcd"]) | {"accuracy": 0.7}
+    run = finished_run(workspace, config, report, "eval_accuracy", [0.5, 0.9, 0.7], {"accuracy": 0.7})
+    at = open_run(run.id)
+    row = at.dataframe[0].value.iloc[0]
+    assert (row["score"], row["metric"]) == (0.7, "accuracy")
+    assert at.metric[[m.label for m in at.metric].index("Accuracy")].value == "70.0%"
+
+
+def test_an_early_stopped_run_says_so_on_its_progress_bar(workspace):
+    config = default_config("text-classification", "pets", source="scratch")
+    run = finished_run(workspace, config, classification_report([{"text": t} for t in "abcd"]), "eval_accuracy",
+                       [0.5, 0.6], {"accuracy": 0.5})
+    update_status(run.folder, step=136, max_steps=320, stopped_early=True, kept_step=90, kept_epoch=2.0,
+                  message="Stopped early at step 136 of 320: the validation accuracy had not improved for 2 checks "
+                          "in a row. The model kept is the best check's, from epoch 2 (step 90).")
+    at = open_run(run.id)
+    bar = at.get("progress")[0].proto.text
+    assert bar.startswith("stopped early at step 136 of 320 (validation stopped improving)")
+    assert "model kept from epoch 2, step 90" in bar
+    assert "Stopped early at step 136 of 320" in texts(at.markdown).replace("\\", "")

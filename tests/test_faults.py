@@ -14,10 +14,11 @@ import pytest
 from playwright.sync_api import expect
 
 from core.engine.launcher import WORKER_MODULE_VARIABLE, consumer_running
-from core.engine.runs import read_metrics
+from core.engine.run_folder import read_metrics
+from core.engine.run_status import RunState
 from core.hosting.queue import JobQueue
 from tests.browser import start_app, stop_app, wait_for_app
-from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
+from tests.queue_helpers import clean_up, finished, tiny_runs, wait_for
 
 CHECKPOINT_EVERY = 10
 
@@ -45,20 +46,20 @@ def test_a_worker_killed_mid_run_is_failed_within_5_s_and_resumes_losing_at_most
     [run] = tiny_runs(workspace, 1, max_steps=300, batch_size=8)
     queue.submit(run)
     wait_for(lambda: last_logged_step(run) >= 2 * CHECKPOINT_EVERY + 3, timeout=240, every=0.05)
-    os.kill(run.status["pid"], signal.SIGKILL)
+    os.kill(run.status.pid, signal.SIGKILL)
     killed_at, lost_after = time.time(), last_logged_step(run)
 
-    status = wait_for(lambda: (s := run.status)["state"] == "failed" and s, timeout=5, every=0.1)
+    status = wait_for(lambda: (s := run.status).state is RunState.FAILED and s, timeout=5, every=0.1)
     assert time.time() - killed_at < 5
-    assert "ended unexpectedly" in status["message"] and "resume from the last checkpoint" in status["message"]
+    assert "ended unexpectedly" in status.message and "resume from the last checkpoint" in status.message
     assert run.can_resume
 
     queue.submit(run)  # the Resume button
-    wait_for(lambda: state(run) in ("completed", "failed"), timeout=240, every=0.5)
-    assert run.status["state"] == "completed", run.status.get("message")
+    wait_for(lambda: finished(run), timeout=240, every=0.5)
+    assert run.status.state == RunState.COMPLETED, run.status.message
     resumed_from = int(re.search(r"Resuming from .*checkpoint-(\d+)", (run.folder / "train.log").read_text())[1])
     assert lost_after - resumed_from <= CHECKPOINT_EVERY + 1  # +1: the step in flight when the log was read
-    assert run.status["step"] == 300
+    assert run.status.step == 300
 
 
 def test_out_of_memory_fails_cleanly_with_a_smaller_batch_and_the_next_run_starts(queue, workspace):
@@ -66,26 +67,38 @@ def test_out_of_memory_fails_cleanly_with_a_smaller_batch_and_the_next_run_start
     inject(failing, "oom")
     queue.submit(failing)
     queue.submit(following)
-    wait_for(lambda: state(following) in ("completed", "failed"), timeout=240, every=0.5)
+    wait_for(lambda: finished(following), timeout=240, every=0.5)
     status = failing.status
-    assert status["state"] == "failed"
-    assert status["message"].startswith("Training ran out of memory. Try a smaller batch size (for example 16 "
+    assert status.state == RunState.FAILED
+    assert status.message.startswith("Training ran out of memory. Try a smaller batch size (for example 16 "
                                         "instead of 32)")
-    assert "Traceback" not in status["message"]
-    assert following.status["state"] == "completed"
-    assert following.status["started_at"] >= status["finished_at"]
+    assert "Traceback" not in status.message
+    assert following.status.state == RunState.COMPLETED
+    assert following.status.started_at >= status.finished_at
 
 
 def test_a_nan_loss_stops_the_run_with_a_plain_explanation(queue, workspace):
     [run] = tiny_runs(workspace, 1, max_steps=40)
     inject(run, "nan", at_step=5)
     queue.submit(run)
-    wait_for(lambda: state(run) in ("completed", "failed"), timeout=240, every=0.5)
+    wait_for(lambda: finished(run), timeout=240, every=0.5)
     status = run.status
-    assert status["state"] == "failed", status
-    assert "became infinite or not-a-number at step 5" in status["message"]
-    assert "Lower the learning rate" in status["message"]
-    assert status["step"] < 40  # it stopped there instead of training on garbage
+    assert status.state == RunState.FAILED, status
+    assert "became infinite or not-a-number at step 5" in status.message
+    assert "Lower the learning rate" in status.message
+    assert status.step < 40  # it stopped there instead of training on garbage
+
+
+def test_a_workspace_made_read_only_mid_run_ends_the_run_failed_with_the_reason(queue, workspace):
+    [run] = tiny_runs(workspace, 1, max_steps=200)
+    inject(run, "read-only", at_step=5)
+    queue.submit(run)
+    wait_for(lambda: finished(run), timeout=240, every=0.5)
+    status = run.status
+    assert status.state == RunState.FAILED, status
+    assert "could not be written (Read-only file system)" in status.message
+    assert "became read-only or its disk is full" in status.message and "Traceback" not in status.message
+    assert status.step < 200
 
 
 @pytest.mark.browser
@@ -101,13 +114,13 @@ def test_training_goes_on_through_a_server_restart_and_the_runs_page_reattaches(
     try:
         page.goto(f"{url}/runs")  # finds runs waiting and no consumer: starts one, outside the script thread
         wait_for_app(page)
-        wait_for(lambda: (long_run.status.get("step") or 0) > 0, timeout=240, every=0.5)
+        wait_for(lambda: (long_run.status.step) > 0, timeout=240, every=0.5)
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server stops (or crashes) while the run trains
         server.wait(20)
 
-    step = long_run.status["step"]
-    wait_for(lambda: long_run.status["step"] > step, timeout=30)  # training goes on without a server
+    step = long_run.status.step
+    wait_for(lambda: long_run.status.step > step, timeout=30)  # training goes on without a server
     assert consumer_running(queue.folder)
     line = [(entry.run.id, entry.position) for entry in queue.entries()]
     assert line == [(long_run.id, None), (second.id, 1), (third.id, 2)]  # the queue kept its order

@@ -108,7 +108,7 @@ def test_the_mlp_trains_in_process_and_estimates_its_size(workspace, digits_data
     config = tiny_config(digits_dataset.name, "mlp", epochs=1)
     task = pipeline(config.task)
     assert task.estimate_parameters(config, digits_dataset) == 16 * 16 * 16 + 16 + 16 * 3 + 3
-    job = task.build_job(config, digits_dataset, tmp_path, plan_device("cpu"))
+    job = task.build_plan(config, digits_dataset, tmp_path, plan_device("cpu"))
     trainer, _ = build_trainer(config, job, tmp_path, plan_device("cpu"), StopSignal())
     trainer.train()
     report = job.finish(trainer, tmp_path)
@@ -122,7 +122,7 @@ def test_a_missing_image_is_explained_before_training(digits_dataset, tmp_path):
     (digits_dataset.folder / first).unlink()
     config = tiny_config(digits_dataset.name)
     with pytest.raises(DatasetError, match="missing"):
-        pipeline(config.task).build_job(config, digits_dataset, tmp_path, plan_device("cpu"))
+        pipeline(config.task).build_plan(config, digits_dataset, tmp_path, plan_device("cpu"))
 
 
 def test_a_class_with_one_image_cannot_be_split(tmp_path):
@@ -276,7 +276,7 @@ def test_a_local_pretrained_image_model_is_fine_tuned_with_its_own_preprocessing
     task = pipeline(config.task)
     assert task.estimate_parameters(config, digits_dataset) > 10_000
     run_dir = tmp_path / "run"
-    job = task.build_job(config, digits_dataset, run_dir, plan_device("cpu"))
+    job = task.build_plan(config, digits_dataset, run_dir, plan_device("cpu"))
     assert job.summary["input"] == "16×16 colour"  # the model's size and colour, not the knobs'
     trainer, _ = build_trainer(config, job, run_dir, plan_device("cpu"), StopSignal())
     trainer.train()

@@ -25,12 +25,14 @@ from core.engine.launcher import (
     stop_consumer,
     worker_command,
 )
-from core.engine.runs import launch, read_metrics, refresh_status, request_stop, update_status
+from core.engine.run_folder import read_metrics, update_status
+from core.engine.run_processes import launch, refresh_status, request_stop
+from core.engine.run_status import RunState
 from core.hosting.gpu_slots import PlacementError, Slots, placement
 from core.hosting.queue import JobQueue, QueueError, cancel
 from core.hosting.queue_messages import JsonSerializer
 from core.hosting.settings import Settings, SettingsError, load_settings
-from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
+from tests.queue_helpers import clean_up, finished, state, tiny_runs, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,13 +53,13 @@ def test_five_runs_queued_at_once_train_one_at_a_time_in_order(queue, workspace)
     assert [entry.run.id for entry in line] == [run.id for run in runs]
     assert all(entry.owner == "ada@example.org" for entry in line)
 
-    wait_for(lambda: all(state(run) in ("completed", "failed") for run in runs), timeout=400, every=0.5)
+    wait_for(lambda: all(finished(run) for run in runs), timeout=400, every=0.5)
     statuses = [run.status for run in runs]
-    assert [s["state"] for s in statuses] == ["completed"] * 5, [s.get("message") for s in statuses]
-    starts = [s["started_at"] for s in statuses]
+    assert [s.state for s in statuses] == [RunState.COMPLETED] * 5, [s.message for s in statuses]
+    starts = [s.started_at for s in statuses]
     assert starts == sorted(starts)  # in the order they were queued
     for before, after in zip(statuses, statuses[1:]):
-        assert after["started_at"] >= before["finished_at"]  # one at a time: never two training together
+        assert after.started_at >= before.finished_at  # one at a time: never two training together
     wait_for(lambda: queue.entries() == [], timeout=15)  # the last worker's process has ended too
 
 
@@ -70,15 +72,15 @@ def test_runs_wait_while_no_consumer_runs_and_a_cancelled_one_is_skipped(queue, 
     assert not consumer_running(away.folder)
     assert [(e.run.id, e.position) for e in away.entries()] == [(first.id, 1), (second.id, 2), (third.id, 3)]
     assert cancel(second)
-    assert state(second) == "stopped" and "Cancelled" in second.status["message"]
+    assert state(second) == RunState.STOPPED and "Cancelled" in second.status.message
     assert [(e.run.id, e.position) for e in away.entries()] == [(first.id, 1), (third.id, 2)]
     time.sleep(1.0)
-    assert state(first) == "queued"  # nothing took it
+    assert state(first) == RunState.QUEUED  # nothing took it
 
     monkeypatch.setenv("AI_PLAYGROUND_CONSUME_HERE", "true")
     assert JobQueue().wake_consumer()  # what the Runs page does when it finds runs waiting and no consumer
-    wait_for(lambda: state(first) == "completed" and state(third) == "completed", timeout=240, every=0.5)
-    assert state(second) == "stopped" and not read_metrics(second.folder)
+    wait_for(lambda: state(first) == RunState.COMPLETED and state(third) == RunState.COMPLETED, timeout=240, every=0.5)
+    assert state(second) == RunState.STOPPED and not read_metrics(second.folder)
 
 
 def test_the_runs_page_shows_the_line_and_a_waiting_run_can_be_cancelled_there(queue, workspace, monkeypatch):
@@ -95,14 +97,14 @@ def test_the_runs_page_shows_the_line_and_a_waiting_run_can_be_cancelled_there(q
     assert "**#1**" in shown and "**#2**" in shown
     assert shown.index(first.id) < shown.index(second.id)
     at.button(key=f"queue_{second.id}").click().run()
-    assert state(second) == "stopped" and state(first) == "queued"
+    assert state(second) == RunState.STOPPED and state(first) == RunState.QUEUED
     assert second.id not in " ".join(str(element.value) for element in at.markdown if "`" in str(element.value))
 
 
 def test_a_queue_failing_after_the_check_leaves_the_run_as_it_was_and_says_what_to_do(queue, workspace,
                                                                                       monkeypatch):
     (run,) = tiny_runs(workspace, 1)
-    update_status(run.folder, state="stopped", message="Stopped by you.")  # a run someone wants to resume
+    update_status(run.folder, state=RunState.STOPPED, message="Stopped by you.")  # a run someone wants to resume
 
     def disk_full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -110,7 +112,7 @@ def test_a_queue_failing_after_the_check_leaves_the_run_as_it_was_and_says_what_
     monkeypatch.setattr(queue.huey, "enqueue", disk_full)  # the queue answered the check, then failed
     with pytest.raises(QueueError, match="writable and the disk is not full"):
         queue.submit(run)
-    assert (run.status["state"], run.status["message"]) == ("stopped", "Stopped by you.")  # not waiting in no queue
+    assert (run.status.state, run.status.message) == (RunState.STOPPED, "Stopped by you.")  # not waiting in no queue
     assert queue.pending_count() == 0
 
 
@@ -250,25 +252,25 @@ def test_a_two_process_group_trains_data_parallel_and_stop_ends_every_process(wo
     """torchrun with 2 CPU processes on gloo: the same Trainer, data-parallel; Stop ends the whole group."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     [run] = tiny_runs(workspace, 1, max_steps=100_000, device="cpu", eval_every=10, batch_size=8)
-    process = launch(run, processes=2)
+    process = launch(run.folder, processes=2)
     try:
-        status = wait_for(lambda: (s := refresh_status(run.folder)).get("step", 0) >= 3 and s, timeout=150)
-        assert status["launcher"] == "torchrun" and status["pid"] == process.pid
+        status = wait_for(lambda: (s := refresh_status(run.folder)).step >= 3 and s, timeout=150)
+        assert status.launcher == "torchrun" and status.pid == process.pid
         group = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
         workers = [pid for pid in group if "core.engine.worker" in " ".join(psutil.Process(pid).cmdline())
                    and "torch.distributed.run" not in " ".join(psutil.Process(pid).cmdline())]
         assert len(workers) == 2
-        assert status["max_steps"] == 100_000
-        assert request_stop(run)
-        stopped = wait_for(lambda: (s := refresh_status(run.folder))["state"] in ("stopped", "failed") and s, 90)
-        assert stopped["state"] == "stopped", stopped.get("message")
+        assert status.max_steps == 100_000
+        assert request_stop(run.folder)
+        stopped = wait_for(lambda: (s := refresh_status(run.folder)).is_final and s, 90)
+        assert stopped.state == RunState.STOPPED, stopped.message
         process.wait(30)
         assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                        for pid in group)
         assert run.has_model
         # Data-parallel: each step read a batch of 8 in each of the 2 processes, so an epoch of 288 rows took
         # 18 steps, not 36.
-        assert stopped["epoch"] == pytest.approx(stopped["step"] * 2 * 8 / 288, rel=0.01)
+        assert stopped.epoch == pytest.approx(stopped.step * 2 * 8 / 288, rel=0.01)
     finally:
         if process.poll() is None:
             from core.engine.launcher import end_process_tree

@@ -111,12 +111,12 @@ def test_train_page_builds_the_config_and_follows_the_run_live(workspace, sample
     [run] = list_runs(workspace)
     assert at.query_params["run"] == run.id
     for _ in range(120):  # AppTest has no timers: poll like the fragment would
-        if run.status["state"] in ("completed", "failed"):
+        if run.status.is_final:
             break
         time.sleep(0.5)
         at.run()
     at.run()
-    assert run.status["state"] == "completed", run.status
+    assert run.status.state == "completed", run.status
     assert "completed" in texts(at.markdown)
     assert len(at.get("plotly_chart")) >= 2
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from core.config.train_config import default_config
-from core.engine.runs import create_run, list_runs, update_status
+from core.engine.run_folder import update_status
+from core.engine.run_status import RunState
+from core.engine.runs import create_run, list_runs
 from core.hosting.people import (
     LOCAL_PERSON,
     AccessError,
@@ -123,19 +125,19 @@ def test_copying_a_finished_run_brings_its_results_and_dataset(tmp_path, sample_
     (run.folder / "metrics.jsonl").write_text("".join(
         json.dumps({"step": step, "epoch": step / 10, "loss": 1.0 / step, "eval_accuracy": 0.5 + step / 100}) + "\n"
         for step in range(1, 21)))
-    update_status(run.folder, state="running", pid=1)
+    update_status(run.folder, state=RunState.RUNNING, pid=1)
     with pytest.raises(AccessError, match="still training"):
         copy_run(team.find_run(ada.id, run.id), bob_space)
-    update_status(run.folder, state="completed", pid=None)
+    update_status(run.folder, state=RunState.COMPLETED, pid=None)
 
     copy = copy_run(team.find_run(ada.id, run.id), bob_space)
     assert copy.folder.parent == bob_space.runs and copy.has_model and copy.evaluation == {"accuracy": 0.9}
-    assert copy.status["state"] == "completed" and "Ada" in copy.status["copied_from"] and "pid" not in copy.status
+    assert copy.status.state is RunState.COMPLETED and "Ada" in copy.status.copied_from and copy.status.pid is None
     assert (bob_space.datasets / "cafe" / "dataset.json").is_file()
     assert not any(copy.folder.glob("checkpoints"))
     again = copy_run(team.find_run(ada.id, run.id), bob_space)
     assert again.folder != copy.folder  # a second copy never overwrites the first
-    assert run.status["state"] == "completed"  # the original is untouched
+    assert run.status.state is RunState.COMPLETED  # the original is untouched
 
 
 # ---------------------------------------------------------------------------------------------------- limits
@@ -336,7 +338,7 @@ def finished_run(space: Workspace, state: str = "completed"):
     (run.folder / "metrics.jsonl").write_text("".join(
         json.dumps({"step": step, "epoch": step / 10, "loss": 1.0 / step, "eval_accuracy": 0.5 + step / 100}) + "\n"
         for step in range(1, 21)))
-    update_status(run.folder, state=state, message="Done." if state == "completed" else "Waiting to start.")
+    update_status(run.folder, state=RunState(state), message="Done." if state == "completed" else "Waiting to start.")
     return run
 
 
@@ -375,7 +377,7 @@ def test_an_admin_stops_anyones_run_and_sets_the_limits(workspace, monkeypatch):
     at.run()
     at.button(key="team_live_stop").click().run()
     assert not at.exception
-    assert waiting.status["state"] == "stopped"
+    assert waiting.status.state is RunState.STOPPED
 
     at.number_input(key="team_limit_max_epochs").set_value(1.0)
     at.number_input(key="team_limit_max_upload_mb").set_value(1)

@@ -23,7 +23,9 @@ from transformers import (
 
 from core.config.train_config import default_config
 from core.data.sample_datasets import cafe_feedback
-from core.engine.runs import create_run, update_status
+from core.engine.run_folder import update_status
+from core.engine.run_status import RunState
+from core.engine.runs import create_run
 from ui.prompt_lab import classify as prompt_classify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +62,7 @@ def finished_classifier_run(workspace, dataset_name: str, labels: list[str]):
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(run.model_dir)
     tokenizer.save_pretrained(run.model_dir)
-    update_status(run.folder, state="completed", message="Finished.")
+    update_status(run.folder, state=RunState.COMPLETED, message="Finished.")
     return run
 
 
@@ -213,7 +215,7 @@ def test_a_fine_tuned_language_model_run_is_offered_and_writes(workspace, tiny_l
 
     run = create_run(workspace, default_config("text-generation", "poems"))
     shutil.copytree(tiny_lm, run.model_dir)
-    update_status(run.folder, state="completed", message="Finished.")
+    update_status(run.folder, state=RunState.COMPLETED, message="Finished.")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     at.switch_page("pages/prompt_lab.py")

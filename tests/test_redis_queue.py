@@ -18,10 +18,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.engine.launcher import consumer_running, stop_consumer
-from core.engine.runs import list_runs, update_status
+from core.engine.run_folder import update_status
+from core.engine.run_status import RunState
+from core.engine.runs import list_runs
 from core.hosting.queue import JobQueue, QueueError
 from tests.browser import ROOT, free_port
-from tests.queue_helpers import clean_up, state, tiny_runs, wait_for
+from tests.queue_helpers import clean_up, finished, state, tiny_runs, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +82,16 @@ def test_runs_wait_in_a_redis_queue_until_a_machine_consumes_them_then_train_in_
     assert [(entry.run.id, entry.position) for entry in redis_queue.entries()] == [
         (run.id, place) for place, run in enumerate(runs, start=1)]
     time.sleep(1.0)
-    assert [state(run) for run in runs] == ["queued"] * 3  # nothing consumes yet
+    assert [state(run) for run in runs] == [RunState.QUEUED] * 3  # nothing consumes yet
 
     machine = start_machine(workspace.root)  # the machine comes back
     try:
-        wait_for(lambda: all(state(run) in ("completed", "failed") for run in runs), timeout=300, every=0.5)
+        wait_for(lambda: all(finished(run) for run in runs), timeout=300, every=0.5)
         statuses = [run.status for run in runs]
-        assert [s["state"] for s in statuses] == ["completed"] * 3, [s.get("message") for s in statuses]
-        assert [s["started_at"] for s in statuses] == sorted(s["started_at"] for s in statuses)
+        assert [s.state for s in statuses] == [RunState.COMPLETED] * 3, [s.message for s in statuses]
+        assert [s.started_at for s in statuses] == sorted(s.started_at for s in statuses)
         for before, after in zip(statuses, statuses[1:]):
-            assert after["started_at"] >= before["finished_at"]  # one run at a time on that machine
+            assert after.started_at >= before.finished_at  # one run at a time on that machine
         assert redis_queue.pending_count() == 0
     finally:
         stop_consumer(workspace.root / "queue")
@@ -105,9 +107,9 @@ def test_two_machines_sharing_a_redis_queue_train_two_runs_at_once(redis_queue, 
         first, second = tiny_runs(workspace, 2, max_steps=60)
         for run in (first, second):
             redis_queue.submit(run)
-        wait_for(lambda: state(first) == "completed" and state(second) == "completed", timeout=300, every=0.5)
+        wait_for(lambda: state(first) == state(second) == RunState.COMPLETED, timeout=300, every=0.5)
         one, two = first.status, second.status
-        assert one["started_at"] < two["finished_at"] and two["started_at"] < one["finished_at"]  # overlapping
+        assert one.started_at < two.finished_at and two.started_at < one.finished_at  # overlapping
     finally:
         for name, machine in zip(("gpu-box-1", "gpu-box-2"), machines):
             stop_consumer(tmp_path / name / "queue")
@@ -120,10 +122,10 @@ def test_a_redis_server_that_does_not_answer_gets_a_plain_message_and_loses_noth
     monkeypatch.setenv("AI_PLAYGROUND_QUEUE_BACKEND", "redis")
     monkeypatch.setenv("AI_PLAYGROUND_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     (run,) = tiny_runs(workspace, 1)
-    update_status(run.folder, state="stopped", message="Stopped by you.")  # a run someone wants to resume
+    update_status(run.folder, state=RunState.STOPPED, message="Stopped by you.")  # a run someone wants to resume
     with pytest.raises(QueueError, match="does not answer"):
         JobQueue().submit(run)
-    assert state(run) == "stopped"  # not marked as waiting in a line that never got it
+    assert state(run) == RunState.STOPPED  # not marked as waiting in a line that never got it
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()

@@ -20,7 +20,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.config.train_config import TrainConfig, default_config
 from core.data.dataset_store import load_dataset_info
-from core.engine.runs import create_run, update_status
+from core.engine.run_folder import update_status
+from core.engine.run_status import RunState
+from core.engine.runs import create_run
 from core.engine.training import TrainingError, plan_device
 from core.engine.worker import explain_failure
 from core.tasks import pipeline
@@ -182,7 +184,7 @@ def test_a_dataset_without_table_settings_fails_with_a_plain_message(workspace):
     meta.write_text(json.dumps(info))
     config = default_config("tabular-classification", "people", preset="quick")
     with pytest.raises(TrainingError, match="has no table settings.*Prepare it again on the Data page"):
-        pipeline(config.task).build_job(config, load_dataset_info(workspace, "people"), workspace.runs / "x",
+        pipeline(config.task).build_plan(config, load_dataset_info(workspace, "people"), workspace.runs / "x",
                                         plan_device("cpu"))
     assert explain_failure(TrainingError("x"), Path("config.json")) == "x"  # shown as it is, not as a traceback
 
@@ -267,7 +269,7 @@ def trained_table_run(workspace) -> str:
     run = create_run(workspace, default_config("tabular-classification", "people"))
     model.eval().save_pretrained(run.model_dir)
     preprocessor.save(run.model_dir)
-    update_status(run.folder, state="completed", headline={"accuracy": 0.9})
+    update_status(run.folder, state=RunState.COMPLETED, headline={"accuracy": 0.9})
     return run.id
 
 

@@ -16,7 +16,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig, default_config
-from core.engine.runs import create_run, read_json, read_metrics, read_samples
+from core.engine.run_folder import read_json, read_metrics, read_samples
+from core.engine.runs import create_run
 from core.lm.predictor import export_merged
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.blocks import random_windows, text_blocks, tokenize_pairs

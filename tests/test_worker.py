@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from core.config.train_config import TrainConfig, default_config
-from core.engine.runs import create_run, launch, read_metrics, refresh_status, request_stop
-from core.engine.training import MetricsCallback, StopSignal, divergence_reason
+from core.engine.callbacks import MetricsCallback, StopSignal, divergence_reason
+from core.engine.run_folder import read_metrics
+from core.engine.run_processes import launch, refresh_status, request_stop
+from core.engine.run_status import RunState
+from core.engine.run_table import run_row
+from core.engine.runs import create_run
 from core.engine.worker import explain_failure
 from core.tasks.text_classification.pipeline import load_predictor
 
@@ -93,6 +97,24 @@ def test_the_surest_mistakes_pair_each_text_with_its_own_label(workspace, sample
     assert [m["predicted"] for m in mistakes] == [next(iter(answer)) for answer in answers]
 
 
+def test_an_early_stopped_run_says_why_and_which_model_it_kept_and_its_score_agrees(workspace, sample_dataset):
+    run = create_run(workspace, scratch_config(epochs=30, eval_every=5, early_stopping_patience=2))
+    result = run_worker(run.folder)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status = refresh_status(run.folder)
+    assert status.state is RunState.COMPLETED and status.stopped_early and status.step < status.max_steps
+    assert status.message.startswith(f"Stopped early at step {status.step:,} of {status.max_steps:,}: the "
+                                     "validation accuracy had not improved for 2 checks in a row.")
+    assert f"(step {status.kept_step:,})" in status.message and status.kept_epoch is not None
+    assert status.kept_step < status.step
+    # The Runs table's score, the status's headline and the Evaluation tab are the kept check's accuracy.
+    kept_check = next(r["eval_accuracy"] for r in read_metrics(run.folder) if r["step"] == status.kept_step
+                      and "eval_accuracy" in r)
+    report = json.loads((run.folder / "eval.json").read_text())
+    assert report["accuracy"] == pytest.approx(kept_check) == status.headline["accuracy"]
+    assert run_row(run)["score"] == round(report["accuracy"], 4) and run_row(run)["metric"] == "accuracy"
+
+
 def test_a_local_pretrained_folder_is_fine_tuned(workspace, sample_dataset, tiny_bert_folder):
     config = default_config("text-classification", "cafe", source="pretrained", preset="quick")
     config = replace(config, model=replace(config.model, name=str(tiny_bert_folder)), epochs=3,
@@ -116,13 +138,13 @@ def test_a_scratch_model_can_reuse_a_pretrained_tokenizer(workspace, sample_data
 
 def test_stop_saves_the_model_and_resume_finishes_the_run(workspace, sample_dataset):
     run = create_run(workspace, scratch_config(epochs=400, eval_every=20))
-    launch(run)
-    wait_for(lambda: (refresh_status(run.folder).get("step") or 0) >= 25)
-    assert request_stop(run)
-    status = wait_for(lambda: (s := refresh_status(run.folder))["state"] in ("stopped", "failed") and s, 60)
-    assert status["state"] == "stopped", status
+    launch(run.folder)
+    wait_for(lambda: refresh_status(run.folder).step >= 25)
+    assert request_stop(run.folder)
+    status = wait_for(lambda: (s := refresh_status(run.folder)).is_final and s, 60)
+    assert status.state is RunState.STOPPED, status
     assert run.has_model and run.can_resume
-    stopped_at = status["step"]
+    stopped_at = status.step
 
     # Resume runs on from the checkpoint saved at the stop; shorten it so the test ends soon.
     config = json.loads((run.folder / "config.json").read_text())
@@ -132,20 +154,20 @@ def test_stop_saves_the_model_and_resume_finishes_the_run(workspace, sample_data
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Resuming from" in (run.folder / "train.log").read_text()
     status = refresh_status(run.folder)
-    assert status["state"] == "completed" and status["step"] == stopped_at + 40
+    assert status.state is RunState.COMPLETED and status.step == stopped_at + 40
     steps = [r["step"] for r in read_metrics(run.folder) if "loss" in r]
     assert max(steps) > stopped_at  # the curve carries on where it stopped
 
 
 def test_a_killed_worker_is_marked_failed_with_a_reason(workspace, sample_dataset):
     run = create_run(workspace, scratch_config(epochs=400))
-    launch(run)
-    wait_for(lambda: (refresh_status(run.folder).get("step") or 0) > 0)
-    os.killpg(refresh_status(run.folder)["pid"], signal.SIGKILL)
+    launch(run.folder)
+    wait_for(lambda: refresh_status(run.folder).step > 0)
+    os.killpg(refresh_status(run.folder).pid, signal.SIGKILL)
     killed = time.time()
-    status = wait_for(lambda: (s := refresh_status(run.folder))["state"] == "failed" and s, timeout=5)
+    status = wait_for(lambda: (s := refresh_status(run.folder)).state is RunState.FAILED and s, timeout=5)
     assert time.time() - killed < 5
-    assert "ended unexpectedly" in status["message"]
+    assert "ended unexpectedly" in status.message
 
 
 def test_a_missing_dataset_fails_in_plain_words(workspace):
@@ -153,8 +175,8 @@ def test_a_missing_dataset_fails_in_plain_words(workspace):
     result = run_worker(run.folder)
     assert result.returncode == 1
     status = refresh_status(run.folder)
-    assert status["state"] == "failed"
-    assert status["message"] == "There is no prepared dataset called 'gone'. Prepare one on the Data page."
+    assert status.state is RunState.FAILED
+    assert status.message == "There is no prepared dataset called 'gone'. Prepare one on the Data page."
 
 
 def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
@@ -165,7 +187,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
 
 
 def test_a_nan_loss_stops_training_with_an_explanation(tmp_path):
-    (tmp_path / "status.json").write_text("{}")
+    (tmp_path / "status.json").write_text('{"state": "running"}')
     callback = MetricsCallback(tmp_path, StopSignal())
 
     class State:
@@ -181,7 +203,7 @@ def test_a_nan_loss_stops_training_with_an_explanation(tmp_path):
 
 
 def test_an_exploding_but_finite_loss_stops_training_with_an_explanation(tmp_path):
-    (tmp_path / "status.json").write_text("{}")
+    (tmp_path / "status.json").write_text('{"state": "running"}')
     callback = MetricsCallback(tmp_path, StopSignal())
 
     class Control:

@@ -26,6 +26,7 @@ from core.config.catalog import (
 )
 from core.config.knobs import knob, known_fields
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
+from core.workspace import write_text_atomic
 
 # ---------------------------------------------------------------------------------------------------- settings
 
@@ -171,7 +172,8 @@ class TrainConfig:
         return cls(**values)
 
     def save(self, path: Path) -> None:
-        path.write_text(self.to_json())
+        # Whole or not at all: a full disk must not leave a 0-byte config.json that breaks every page listing runs.
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-from core.engine.training import StopSignal
+from core.engine.callbacks import StopSignal
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 

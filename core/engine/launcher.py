@@ -9,7 +9,8 @@
 
 Every process starts in its own session so a browser refresh or a server restart leaves it running. torchrun starts
 its workers in sessions of their own too, so ending a run means ending its whole process tree, not one group.
-The boundary: processes and files only; it knows nothing of runs' contents (that is `core.engine.runs`).
+The boundary: processes and files only; it knows nothing of runs' contents (that is `core.engine.runs`), and a
+run's side of its worker (launching it, marking it failed when it vanished) is `core.engine.run_processes`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from core.engine.run_folder import LOG_FILE
 from core.workspace import PROJECT_ROOT
 
 # Set in a launched worker's environment: its output already goes to train.log, so it must not copy it there.
@@ -65,7 +67,7 @@ WORKER_NICENESS = 10
 
 def start_worker(run_dir: Path, processes: int = 1, gpus: list[int] | None = None) -> subprocess.Popen:
     """Start the worker in its own session, at a lower CPU priority than the app; its output goes to train.log."""
-    with open(run_dir / "train.log", "ab") as log:
+    with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(worker_command(run_dir, processes), cwd=PROJECT_ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=worker_environment(gpus), start_new_session=True)

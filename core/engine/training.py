@@ -1,19 +1,18 @@
-"""The training engine shared by every task: one `transformers.Trainer`, one callback, one run folder.
+"""The training engine shared by every task: one `transformers.Trainer`, one set of callbacks, one run folder.
 
-A task pipeline (`core.tasks.*`) turns a `TrainConfig` and a prepared dataset into a `TrainingJob`: the model,
+A task pipeline (`core.tasks.*`) turns a `TrainConfig` and a prepared dataset into a `TrainingPlan`: the model,
 the tokenized/transformed splits, the collator, the metrics and what to save at the end. This module does the
-rest the same way for all of them: device and precision, `TrainingArguments`, checkpoints, early stopping, the
-`MetricsCallback` that feeds the live charts, cooperative stop and divergence detection.
+rest the same way for all of them: device and precision, `TrainingArguments`, checkpoints, early stopping, and
+evaluation in the validation split's own order, so every prediction can be paired with its row. The callbacks that
+feed the live charts and stop a run are `core.engine.callbacks`.
 
-The boundary: it knows the run folder's files (through `core.engine.runs`) and the Trainer; it knows nothing about
-processes or signals (that is `core.engine.worker`) nor about any UI.
+The boundary: it knows the Trainer and where checkpoints go (through `core.engine.run_folder`); it knows nothing
+about processes or signals (that is `core.engine.worker`) nor about any UI.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,8 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
-from core.engine.runs import append_metrics, update_status
+from core.engine.callbacks import MetricsCallback, StopSignal
+from core.engine.run_folder import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, checkpoint_folders
 from core.messages import PlainError
 
 # About this many points on the loss chart, whatever the run's length: enough to see the trend, few enough to
@@ -61,126 +61,7 @@ def plan_device(requested: str) -> DevicePlan:
     return DevicePlan(False, bf16, f"GPU: {name}" + (" (bf16)" if bf16 else " (fp32)"), torch.cuda.device_count())
 
 
-# ---------------------------------------------------------------------------------------------------- stop
-
-
-@dataclass
-class StopSignal:
-    """Set from a signal handler; read by the callback at the end of each step."""
-
-    event: threading.Event = field(default_factory=threading.Event)
-
-    def request(self) -> None:
-        self.event.set()
-
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set()
-
-
-# ---------------------------------------------------------------------------------------------------- callback
-
-
-class MetricsCallback(TrainerCallback):
-    """Appends every log to metrics.jsonl, keeps status.json's progress fresh, and turns a stop request or a
-    diverging loss into a clean stop. Only the main process writes, so a multi-GPU run logs once."""
-
-    STATUS_EVERY_SECONDS = 1.0
-
-    def __init__(self, run_dir: Path, stop: StopSignal):
-        self.run_dir = run_dir
-        self.stop = stop
-        self.started = time.time()
-        self.last_status = 0.0
-        self.first_step = 0
-        self.diverged: str | None = None
-        self.losses = LossWatch()
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.time()
-        self.first_step = state.global_step  # a resumed run counts its speed from where it picked up
-        if state.is_world_process_zero:
-            update_status(self.run_dir, state="running", max_steps=state.max_steps, step=state.global_step,
-                          message="Training.")
-
-    def on_step_end(self, args, state, control, **kwargs):
-        now = time.time()
-        if state.is_world_process_zero and (now - self.last_status >= self.STATUS_EVERY_SECONDS
-                                            or state.global_step == state.max_steps):
-            self.last_status = now
-            self._write_progress(state, now)
-        if self.stop.requested:
-            # Save a checkpoint on the way out so "Resume" continues exactly from here.
-            control.should_training_stop = True
-            control.should_save = True
-        return control
-
-    def on_train_end(self, args, state, control, **kwargs):
-        # Progress is written at most once a second; a stop or the end must leave the exact step behind.
-        if state.is_world_process_zero:
-            self._write_progress(state, time.time())
-
-    def _write_progress(self, state, now: float) -> None:
-        elapsed = now - self.started
-        done = max(state.global_step - self.first_step, 1)
-        remaining = max(state.max_steps - state.global_step, 0)
-        update_status(self.run_dir, step=state.global_step, max_steps=state.max_steps, epoch=state.epoch,
-                      elapsed_seconds=elapsed, eta_seconds=elapsed / done * remaining)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch,
-                                  "time": round(time.time() - self.started, 3)}
-        record.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
-        if state.is_world_process_zero:
-            append_metrics(self.run_dir, record)
-        reason = divergence_reason(record) or self.losses.explosion(record)
-        if reason:
-            self.diverged = reason
-            control.should_training_stop = True
-        return control
-
-
-def divergence_reason(record: dict[str, Any]) -> str | None:
-    """A plain explanation when a logged loss or gradient stopped being a real number."""
-    for key in ("loss", "grad_norm", "eval_loss"):
-        value = record.get(key)
-        if value is not None and not math.isfinite(value):
-            return (f"The {'training loss' if key == 'loss' else key.replace('_', ' ')} became infinite or "
-                    f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
-                    "up. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
-    return None
-
-
-class LossWatch:
-    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
-
-    It fires when a logged loss is both many times the lowest one so far and well above where training started,
-    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
-    """
-
-    FACTOR_OVER_LOWEST = 10.0
-    FACTOR_OVER_FIRST = 3.0
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.lowest = math.inf
-
-    def explosion(self, record: dict[str, Any]) -> str | None:
-        loss = record.get("loss")
-        if loss is None or not math.isfinite(loss):
-            return None
-        if self.first is None:
-            self.first = self.lowest = float(loss)
-            return None
-        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
-            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
-                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
-                    "ruined. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
-        self.lowest = min(self.lowest, float(loss))
-        return None
-
-
-# ---------------------------------------------------------------------------------------------------- jobs
+# ---------------------------------------------------------------------------------------------------- plans
 
 
 class EvaluationMemory:
@@ -214,8 +95,8 @@ class _TrackStep(TrainerCallback):
 
 
 @dataclass
-class TrainingJob:
-    """What a task pipeline hands the engine."""
+class TrainingPlan:
+    """What a task pipeline hands the engine: everything task-specific about one training."""
 
     model: torch.nn.Module
     train_dataset: datasets.Dataset
@@ -280,7 +161,7 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
     save_steps = config.save_every if config.save_every > 0 and not early_stopping else None
     metric_name = "loss" if task.metric == "loss" else task.metric
     return TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
         num_train_epochs=config.epochs if config.max_steps <= 0 else 1,
         max_steps=config.max_steps if config.max_steps > 0 else -1,
         per_device_train_batch_size=config.batch_size,
@@ -313,42 +194,52 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
     )
 
 
-def build_trainer(config: TrainConfig, job: TrainingJob, run_dir: Path, device: DevicePlan, stop: StopSignal,
+def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device: DevicePlan, stop: StopSignal,
                   show_progress_bar: bool = False) -> tuple[Trainer, MetricsCallback]:
     metrics_callback = MetricsCallback(run_dir, stop)
-    callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(job.memory), *job.callbacks]
+    callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(plan.memory), *plan.callbacks]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     trainer = RunTrainer(
-        model=job.model,
-        args=training_arguments(config, run_dir, len(job.train_dataset), device, show_progress_bar,
-                                job.remove_unused_columns, job.group_by_length),
-        train_dataset=job.train_dataset,
-        eval_dataset=job.eval_dataset,
-        data_collator=job.data_collator,
-        processing_class=job.processing_class,
-        compute_metrics=job.memory.compute_metrics(job.metric) if job.metric else None,
-        preprocess_logits_for_metrics=job.preprocess_logits_for_metrics,
+        model=plan.model,
+        args=training_arguments(config, run_dir, len(plan.train_dataset), device, show_progress_bar,
+                                plan.remove_unused_columns, plan.group_by_length),
+        train_dataset=plan.train_dataset,
+        eval_dataset=plan.eval_dataset,
+        data_collator=plan.data_collator,
+        processing_class=plan.processing_class,
+        compute_metrics=plan.memory.compute_metrics(plan.metric) if plan.metric else None,
+        preprocess_logits_for_metrics=plan.preprocess_logits_for_metrics,
         callbacks=callbacks,
     )
     return trainer, metrics_callback
 
 
 def latest_checkpoint(run_dir: Path) -> str | None:
-    checkpoints = [p for p in (run_dir / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    checkpoints.sort(key=lambda p: int(p.name.split("-")[-1]))
+    checkpoints = checkpoint_folders(run_dir)
     return str(checkpoints[-1]) if checkpoints else None
 
 
-def final_predictions(trainer: Trainer, memory: EvaluationMemory) -> tuple[np.ndarray, np.ndarray]:
-    """Validation predictions and gold labels of the model that is kept (the best one with early stopping)."""
+def kept_step(trainer: Trainer) -> int:
+    """The step whose model the run keeps: the best check's with early stopping, else the last step's."""
     state = trainer.state
     if state.best_model_checkpoint and trainer.args.load_best_model_at_end:
-        kept_step = int(state.best_model_checkpoint.rstrip("/").split("-")[-1])
-    else:
-        kept_step = state.global_step
-    if kept_step in memory.by_step:
-        return memory.by_step[kept_step]
+        return int(Path(state.best_model_checkpoint).name.removeprefix(CHECKPOINT_PREFIX))
+    return state.global_step
+
+
+def epoch_at(trainer: Trainer, step: int) -> float | None:
+    """The epoch the Trainer logged at a step (fractional: 2.0 is the end of the second epoch)."""
+    epochs = [entry["epoch"] for entry in trainer.state.log_history if entry.get("step") == step and "epoch" in entry]
+    return epochs[-1] if epochs else None
+
+
+def final_predictions(trainer: Trainer, memory: EvaluationMemory) -> tuple[np.ndarray, np.ndarray]:
+    """Validation predictions and gold labels of the model that is kept (the best one with early stopping), in
+    the validation split's order."""
+    kept = kept_step(trainer)
+    if kept in memory.by_step:
+        return memory.by_step[kept]
     output = trainer.predict(trainer.eval_dataset)
     predictions = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     return np.asarray(predictions, dtype=np.float32), np.asarray(output.label_ids)

@@ -8,6 +8,7 @@ again on a stopped or failed run that has a checkpoint, it resumes from there.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
@@ -24,13 +25,27 @@ import psutil
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import load_dataset_info
+from core.engine.callbacks import StopSignal
 from core.engine.distributed import AgreeOnStop, end_with_parent, world_size
 from core.engine.launcher import LOG_REDIRECTED
-from core.engine.runs import FINAL_STATES, create_run, is_first_process, read_json, update_status
+from core.engine.run_folder import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LOG_FILE,
+    TRAINER_STATE_FILE,
+    is_first_process,
+    read_json_object,
+    read_status,
+    update_status,
+)
+from core.engine.run_processes import FAILURE_MARKER
+from core.engine.run_status import RunState
+from core.engine.runs import create_run
 from core.engine.training import (
-    StopSignal,
     TrainingError,
     build_trainer,
+    epoch_at,
+    kept_step,
     latest_checkpoint,
     plan_device,
     steps_per_epoch,
@@ -66,22 +81,23 @@ def workspace_of(run_dir: Path) -> Workspace:
     return Workspace(run_dir.resolve().parent.parent)
 
 
-def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
-    """Run the whole training; returns the final state ("completed" or "stopped")."""
-    config = TrainConfig.load(run_dir / "config.json")
+def train(run_dir: Path, stop: StopSignal, interactive: bool) -> tuple[RunState, str]:
+    """Run the whole training; returns the final state (completed or stopped) and what to tell the person."""
+    config = TrainConfig.load(run_dir / CONFIG_FILE)
     device = plan_device(config.device)
-    update_status(run_dir, state="running", device=device.description, message="Loading the data and the model…")
+    update_status(run_dir, state=RunState.RUNNING, device=device.description,
+                  message="Loading the data and the model…")
     dataset = load_dataset_info(workspace_of(run_dir), config.dataset)
     if dataset.info.task != config.task:
         raise TrainingError(f"The dataset '{dataset.name}' was prepared for {dataset.info.task}, but this run "
                             f"trains {config.task}. Pick a dataset of the right kind.")
-    job = pipeline(config.task).build_job(config, dataset, run_dir, device)
-    update_status(run_dir, summary=job.summary, message="Training.")
-    config = with_checkpoint_interval(config, steps_per_epoch(len(job.train_dataset), config.batch_size,
+    plan = pipeline(config.task).build_plan(config, dataset, run_dir, device)
+    update_status(run_dir, summary=plan.summary, message="Training.")
+    config = with_checkpoint_interval(config, steps_per_epoch(len(plan.train_dataset), config.batch_size,
                                                               world_size()), load_settings().checkpoint_every)
     if world_size() > 1:
-        job.callbacks.append(AgreeOnStop(stop))
-    trainer, metrics_callback = build_trainer(config, job, run_dir, device, stop, show_progress_bar=interactive)
+        plan.callbacks.append(AgreeOnStop(stop))
+    trainer, metrics_callback = build_trainer(config, plan, run_dir, device, stop, show_progress_bar=interactive)
     resume_from = resumable_checkpoint(run_dir)
     if resume_from:
         print(f"Resuming from {resume_from}", flush=True)
@@ -91,18 +107,18 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> str:
         raise TrainingError(metrics_callback.diverged)
     update_status(run_dir, message="Saving the model and measuring it on the validation data…")
     if is_first_process():
-        report = job.finish(trainer, run_dir)
+        report = plan.finish(trainer, run_dir)
     else:
         # The other processes of a multi-GPU run take part in the last evaluation but keep nothing.
         with tempfile.TemporaryDirectory() as scratch:
-            report = job.finish(trainer, Path(scratch))
+            report = plan.finish(trainer, Path(scratch))
     update_status(run_dir, headline=headline_metrics(config.task, report))
     if stop.requested:
-        return "stopped"
+        return RunState.STOPPED, "Stopped; the model so far is saved and can be tried."
     if is_first_process():
         # A finished run needs no checkpoints: only the final model is kept, which saves disk.
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    return "completed"
+        shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
+    return RunState.COMPLETED, ending_message(config, trainer, run_dir)
 
 
 def with_checkpoint_interval(config: TrainConfig, epoch_steps: int, every: int) -> TrainConfig:
@@ -119,7 +135,7 @@ def resumable_checkpoint(run_dir: Path) -> str | None:
     """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a checkpoint without it was
     cut short by a kill: it is removed, and the one before it (kept until the new one is complete) is used."""
     while (latest := latest_checkpoint(run_dir)) is not None:
-        if isinstance(read_json(Path(latest) / "trainer_state.json"), dict):
+        if read_json_object(Path(latest) / TRAINER_STATE_FILE) is not None:
             return latest
         print(f"Removing {latest}: it was being written when the run was interrupted.", flush=True)
         shutil.rmtree(latest, ignore_errors=True)
@@ -128,12 +144,32 @@ def resumable_checkpoint(run_dir: Path) -> str | None:
 
 def record_failure(run_dir: Path, error: BaseException) -> None:
     """Any process of a multi-GPU run may be the one that fails (out of memory on its GPU): the first to fail
-    writes why; the others' failures that follow from it (a lost peer) don't overwrite it."""
-    current = read_json(run_dir / "status.json", {})
-    if world_size() > 1 and current.get("state") in FINAL_STATES:
+    writes why; the others' failures that follow from it (a lost peer) don't overwrite it. A folder that refuses
+    the write (made read-only, or a full disk) gets the reason in train.log, where the pages look for it."""
+    if world_size() > 1 and read_status(run_dir).is_final:
         return
-    update_status(run_dir, every_process=True, state="failed", finished_at=time.time(),
-                  message=explain_failure(error, run_dir / "config.json"))
+    message = explain_failure(error, run_dir / CONFIG_FILE)
+    try:
+        update_status(run_dir, every_process=True, state=RunState.FAILED, finished_at=time.time(), message=message)
+    except OSError as write_error:
+        print(f"{FAILURE_MARKER}{message} (It could not be saved in the run's folder either: "
+              f"{write_error.strerror or write_error}.)", flush=True)
+
+
+def ending_message(config: TrainConfig, trainer, run_dir: Path) -> str:
+    """"Finished.", or, when early stopping ended the run before its last step, why and which model it kept
+    (recorded in the status too, so the progress bar's "step 136 of 320" is explained)."""
+    state = trainer.state
+    if config.early_stopping_patience <= 0 or state.global_step >= state.max_steps:
+        return "Finished."
+    step = kept_step(trainer)
+    epoch = epoch_at(trainer, step)
+    update_status(run_dir, stopped_early=True, kept_step=step, kept_epoch=epoch)
+    metric = {"r2": "R²"}.get(TASKS[config.task].metric, TASKS[config.task].metric)
+    kept = f"epoch {epoch:.3g} (step {step:,})" if epoch is not None else f"step {step:,}"
+    return (f"Stopped early at step {state.global_step:,} of {state.max_steps:,}: the validation {metric} had not "
+            f"improved for {config.early_stopping_patience} checks in a row. The model kept is the best check's, "
+            f"from {kept}.")
 
 
 def headline_metrics(task: str, report: dict) -> dict[str, float]:
@@ -146,6 +182,11 @@ def explain_failure(error: BaseException, config_path: Path) -> str:
     if isinstance(error, PlainError):  # written for the person: what went wrong and what to change
         return str(error)
     text = str(error).lower()
+    if isinstance(error, OSError) and error.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+        where = Path(error.filename).name if error.filename else "the run's folder"
+        return (f"Training stopped: {where} could not be written ({error.strerror}). The workspace became "
+                "read-only or its disk is full. Free some space or make it writable again, then resume the run "
+                "if it has a checkpoint.")
     if isinstance(error, MemoryError) or "out of memory" in text:
         batch_size = _batch_size(config_path)
         smaller = f" (for example {max(1, batch_size // 2)} instead of {batch_size})" if batch_size else ""
@@ -191,14 +232,14 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError) as error:
         print(f"Could not read the config: {error}", file=sys.stderr)
         return 2
-    if not (run_dir / "config.json").is_file():
-        print(f"{run_dir} has no config.json: create the run on the Train page first.", file=sys.stderr)
+    if not (run_dir / CONFIG_FILE).is_file():
+        print(f"{run_dir} has no {CONFIG_FILE}: create the run on the Train page first.", file=sys.stderr)
         return 2
     interactive = sys.stdout.isatty()
     if os.environ.get(LOG_REDIRECTED) != "1":
         # Started by hand or by a script: copy everything into train.log too, which the Runs page shows. Launched
-        # runs already have their output sent there by `core.engine.runs.launch`.
-        log = open(run_dir / "train.log", "a")  # noqa: SIM115 - open for the whole process
+        # runs already have their output sent there by `core.engine.run_processes.launch`.
+        log = open(run_dir / LOG_FILE, "a")  # noqa: SIM115 - open for the whole process
         sys.stdout, sys.stderr = _Tee(sys.__stdout__, log), _Tee(sys.__stderr__, log)
     if not interactive:
         datasets.disable_progress_bars()  # bars redrawn many times a second only clutter a log file
@@ -209,16 +250,15 @@ def main(argv: list[str]) -> int:
     own_process = {} if world_size() > 1 else {"pid": os.getpid(), "pid_created": psutil.Process().create_time()}
     if world_size() > 1:
         end_with_parent()
-    update_status(run_dir, state="running", started_at=time.time(), finished_at=None, message="Starting…",
-                  **own_process)
     try:
-        state = train(run_dir, stop, interactive)
+        update_status(run_dir, state=RunState.RUNNING, started_at=time.time(), finished_at=None,
+                      message="Starting…", **own_process)
+        state, message = train(run_dir, stop, interactive)
+        update_status(run_dir, state=state, finished_at=time.time(), message=message)
     except BaseException as error:  # noqa: BLE001 - every failure must reach status.json in plain words
         traceback.print_exc()
         record_failure(run_dir, error)
         return 1
-    message = "Finished." if state == "completed" else "Stopped; the model so far is saved and can be tried."
-    update_status(run_dir, state=state, finished_at=time.time(), message=message)
     print(message, flush=True)
     return 0
 

@@ -23,7 +23,17 @@ from pathlib import Path
 from core.config.catalog import BUNDLED_PREFIX
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import DatasetError, load_dataset_info
-from core.engine.runs import Run, get_run, is_live, list_runs, read_json, write_json_atomic
+from core.engine.run_folder import (
+    CONFIG_FILE,
+    EVAL_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    read_json,
+    write_json_atomic,
+    write_status,
+)
+from core.engine.runs import Run, get_run, list_runs
 from core.hosting.settings import Settings
 from core.messages import PlainError, counted
 from core.workspace import PROJECT_ROOT, Workspace, safe_name
@@ -217,7 +227,7 @@ def planned_steps(config: TrainConfig, train_rows: int | None) -> int | None:
 
 
 def live_run_count(workspace: Workspace) -> int:
-    return sum(1 for run in list_runs(workspace) if is_live(run.status))
+    return sum(1 for run in list_runs(workspace) if run.status.is_live)
 
 
 def upload_problem(size_bytes: int, limits: Limits) -> str | None:
@@ -308,7 +318,8 @@ def _train_rows(workspace: Workspace, dataset: str) -> int | None:
 # ---------------------------------------------------------------------------------------------------- copying
 
 
-COPIED_ITEMS = ("config.json", "metrics.jsonl", "eval.json", "train.log", "model")
+# config.json last: a run folder without it is no run, so a copy cut short is never listed as one.
+COPIED_ITEMS = (METRICS_FILE, EVAL_FILE, LOG_FILE, MODEL_DIR, CONFIG_FILE)
 
 
 def copy_run(source: TeamRun, into: Workspace) -> Run:
@@ -318,8 +329,11 @@ def copy_run(source: TeamRun, into: Workspace) -> Run:
     exported and tried in the Playground, and trained again from its settings, not resumed.
     """
     run = source.run
+    problem = run.problem
+    if problem:
+        raise AccessError(f"This run's files are damaged ({problem}), so it cannot be copied.")
     status = run.status
-    if is_live(status):
+    if status.is_live:
         raise AccessError("This run is still training. Copy it once it has finished.")
     target = into.runs / run.id
     suffix = 1
@@ -327,14 +341,13 @@ def copy_run(source: TeamRun, into: Workspace) -> Run:
         suffix += 1
         target = into.runs / f"{run.id}-copy{suffix}"
     target.mkdir(parents=True)
+    write_status(target, replace(status, pid=None, pid_created=None, copied_from=f"{source.owner_name} · {run.id}"))
     for item in COPIED_ITEMS:
         path = run.folder / item
         if path.is_dir():
             shutil.copytree(path, target / item, symlinks=False)
         elif path.is_file():
             shutil.copy2(path, target / item)
-    kept = {k: v for k, v in status.items() if k not in ("pid", "pid_created")}
-    write_json_atomic(target / "status.json", kept | {"copied_from": f"{source.owner_name} · {run.id}"})
     _copy_dataset(run, into)
     return Run(target)
 

@@ -22,7 +22,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, TextIteratorStreamer
 
 from core.config.catalog import BUNDLED_PREFIX
-from core.engine.runs import write_json_atomic
+from core.engine.run_folder import write_json_atomic
 from core.lm.sampling import Sampling, context_of, cut_at_stop, generate_ids, never_written, prompt_ids
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.data import FORMAT_INSTRUCTION

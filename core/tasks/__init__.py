@@ -2,7 +2,7 @@
 
 Every pipeline module exposes two functions, which the engine and the Playground call without knowing the task:
 
-    build_job(config, dataset, run_dir, device) -> core.engine.training.TrainingJob
+    build_plan(config, dataset, run_dir, device) -> core.engine.training.TrainingPlan
         the model, the prepared splits, the collator, the metrics and how to save the result;
     load_predictor(model_dir) -> a predictor
         the trained model back from its run folder, with task-specific methods (`predict`, `generate`…).

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.engine.runs import Run, list_runs
+from core.engine.runs import Run, runs_with_model
 from core.prompting.comparison import Approach, Comparison, classifier_approach, compare, prompt_approach
 from core.prompting.recipe import recipe_to_dict
 from core.workspace import Workspace
@@ -72,7 +72,7 @@ def _prompt_recipes(setup: PromptSetup):
 
 def _classifier_runs(workspace: Workspace, setup: PromptSetup) -> list[Run]:
     """Finished text-classification runs trained on this dataset (same classes, so the same answers)."""
-    return [run for run in list_runs(workspace) if run.has_model and run.config.task == "text-classification"
+    return [run for run in runs_with_model(workspace) if run.config.task == "text-classification"
             and run.config.dataset == setup.dataset.name]
 
 

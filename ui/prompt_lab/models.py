@@ -14,7 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.engine.runs import list_runs
+from core.engine.run_folder import MODEL_DIR
+from core.engine.runs import runs_with_model
 from core.lm.generation import TextGenerator
 from core.lm.loading import BUNDLED_LMS, BUNDLED_PREFIX, bundled_lm, bundled_lm_folder, load_causal_lm
 from core.tasks.text_classification.models import ModelError
@@ -39,8 +40,8 @@ class LoadedModel:
 def choices(workspace: Workspace) -> dict[str, str]:
     """Option value → what the picker shows: bundled models, finished language-model runs, then "other"."""
     options = {f"{BUNDLED_PREFIX}{entry.key}": entry.title for entry in BUNDLED_LMS}
-    for run in list_runs(workspace):
-        if run.has_model and run.config.task == "text-generation":
+    for run in runs_with_model(workspace):
+        if run.config.task == "text-generation":
             options[f"{RUN_PREFIX}{run.id}"] = f"Fine-tuned run {run.id}"
     options[OTHER] = "Another model: a folder or a Hugging Face id"
     return options
@@ -65,7 +66,7 @@ def pick(workspace: Workspace) -> LoadedModel | None:
             st.error(refused, icon=":material/block:")
             return None
     elif chosen.startswith(RUN_PREFIX):
-        name = str(workspace.runs / chosen.removeprefix(RUN_PREFIX) / "model")
+        name = str(workspace.runs / chosen.removeprefix(RUN_PREFIX) / MODEL_DIR)
     title = options[chosen] if chosen != OTHER else name
     loaded = st.session_state.setdefault(LOADED, [])
     if name not in loaded:

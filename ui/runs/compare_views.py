@@ -29,8 +29,8 @@ def final_scores(runs: list[Run]) -> list[dict[str, object]]:
     rows = []
     for run in runs:
         status = run.status
-        rows.append({"run": run.id, "task": run.config.task, "state": status.get("state", "?"),
-                     **{name: round(value, 4) for name, value in (status.get("headline") or {}).items()}})
+        rows.append({"run": run.id, "task": run.config.task, "state": str(status.state),
+                     **{name: round(value, 4) for name, value in status.headline.items()}})
     return rows
 
 
@@ -40,6 +40,7 @@ def metric_keys(runs: list[Run]) -> list[str]:
 
 
 def render(runs: list[Run]) -> None:
+    """Compare any of these runs (whole ones: the page leaves damaged runs out)."""
     st.subheader("Compare runs")
     chosen = st.multiselect("Runs to compare", [run.id for run in runs], key="runs_compare",
                             max_selections=8, placeholder="Pick two or more runs")

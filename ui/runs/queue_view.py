@@ -1,6 +1,6 @@
 """The job queue on the Runs page: what trains now and what waits, in order, with who started each run, its
 device(s) and the GPU memory in use; a waiting run can be taken out of the line. Also `submit`, which the Train
-page and the Resume button use to put a run in the line.
+page and the Resume button use to put a run in the line, and `start`, which makes a new run and puts it there.
 
 The queue itself is `core.hosting.queue`; this module only draws it and turns clicks into calls.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config.train_config import TrainConfig
 from core.engine.launcher import process_tree
-from core.engine.runs import Run
+from core.engine.runs import Run, RunFolderError, create_run, delete_run
 from core.hosting.gpus import list_gpus, memory_by_process
 from core.hosting.queue import JobQueue, QueueEntry, QueueError, cancel
+from core.workspace import Workspace
 from ui.common import auth
 
 POLL_SECONDS = 2.0
@@ -40,6 +42,20 @@ def submit(run: Run) -> bool:
     return True
 
 
+def start(workspace: Workspace, config: TrainConfig) -> Run | None:
+    """A new run, put in the line; None (with the reason shown, and no run folder left behind) if its folder could
+    not be made or the queue cannot take it. The settings stay in the form for another try."""
+    try:
+        run = create_run(workspace, config)
+    except RunFolderError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+    if submit(run):
+        return run
+    delete_run(run)
+    return None
+
+
 def may_cancel(entry: QueueEntry) -> bool:
     person = auth.current_person()
     return person is not None and (person.is_admin or (bool(person.identity) and entry.owner == person.identity))
@@ -48,7 +64,7 @@ def may_cancel(entry: QueueEntry) -> bool:
 def devices(entry: QueueEntry) -> str:
     if entry.gpus:
         return ", ".join(f"GPU {gpu}" for gpu in entry.gpus)
-    return entry.run.status.get("device", "") or ("waiting" if entry.position else "CPU")
+    return entry.run.status.device or ("waiting" if entry.position else "CPU")
 
 
 def gpu_memory_mb(entry: QueueEntry, by_process: dict[int, int]) -> int | None:

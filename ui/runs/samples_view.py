@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.engine.runs import Run, read_samples
+from core.engine.run_folder import read_samples
+from core.engine.runs import Run
 
 EARLIER_SHOWN = 5
 
 
-def render(run: Run, key: str) -> None:
+def render(run: Run, task: str, key: str) -> None:
     """Nothing for tasks other than text generation, so the live panel can call it for every run."""
-    if run.config.task != "text-generation":
+    if task != "text-generation":
         return
-    samples = read_samples(run.folder)  # from core.engine.runs, which imports no torch
+    samples = read_samples(run.folder)  # from core.engine.run_folder, which imports no torch
     st.markdown("**What the model writes** — the same prompt, continued at every check")
     if not samples:
         st.caption("The first sample appears at the first check of the validation data.")
         return
     # A model trained on pairs answers below the prompt; one trained on a text carries the prompt on.
-    continues_prompt = (run.status.get("summary") or {}).get("format") != "instruction"
+    continues_prompt = run.status.summary.get("format") != "instruction"
     latest = samples[-1]
     st.caption(f"Prompt: “{_short(latest.get('prompt', ''))}”")
     show_sample(latest, continues_prompt)

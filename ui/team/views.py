@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-import pandas as pd
 import streamlit as st
 
-from core.engine.runs import is_live, run_row
+from core.engine.run_table import run_row
 from core.hosting.people import AccessError, Limits, Person, Team, TeamRun, copy_run, current_limits, save_limits
 from core.hosting.settings import Settings
 from core.workspace import Workspace
 from ui.common import state
-from ui.runs import run_views
+from ui.runs import run_table, run_views
 
 TEAM_RUN_PARAM = "team_run"  # "<person id>/<run id>" in the URL, so a refresh keeps the open run
 LIMIT_TITLES = {"max_live_runs": "Runs waiting or training, per person", "max_upload_mb": "Largest upload (MB)",
@@ -22,16 +21,9 @@ LIMIT_TITLES = {"max_live_runs": "Runs waiting or training, per person", "max_up
 
 def runs_table(runs: list[TeamRun], me: Person) -> TeamRun | None:
     rows = [{"person": "you" if item.owner == me.id else item.owner_name, **run_row(item.run)} for item in runs]
-    table = pd.DataFrame(rows)
-    table["started"] = pd.to_datetime(table["started"], unit="s")
-    table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").round()
-    picked = st.dataframe(
-        table.drop(columns=["metric"]), hide_index=True, on_select="rerun", selection_mode="single-row",
-        key="team_table", column_config={
-            "duration_s": st.column_config.NumberColumn("duration (s)"),
-            "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm")})
-    if picked.selection.rows:
-        chosen = runs[picked.selection.rows[0]]
+    picked = run_table.runs_table(rows, key="team_table")
+    if picked is not None:
+        chosen = runs[picked]
         state.select(TEAM_RUN_PARAM, f"{chosen.owner}/{chosen.run.id}")
     st.caption("Click a row to open the run. Team mates' runs are read-only; copy one to work on it.")
     owner, _, run_id = (state.selected(TEAM_RUN_PARAM) or "").partition("/")
@@ -41,6 +33,11 @@ def runs_table(runs: list[TeamRun], me: Person) -> TeamRun | None:
 def run_detail(item: TeamRun, me: Person, workspace: Workspace) -> None:
     mine = item.owner == me.id
     st.subheader(f"“{item.run.id}” · {'your run' if mine else item.owner_name + '’s run'}")
+    problem = item.run.problem
+    if problem:  # its owner (or an admin) may delete it here; nobody can open or copy it
+        run_views.damaged_panel(item.run, problem, key="team_damaged", can_delete=mine or me.is_admin,
+                                selected_param=TEAM_RUN_PARAM)
+        return
     run_views.live_panel(item.run, key="team_live", can_stop=mine or me.is_admin)
     if not mine:
         copy_button(item, workspace)
@@ -48,7 +45,7 @@ def run_detail(item: TeamRun, me: Person, workspace: Workspace) -> None:
 
 
 def copy_button(item: TeamRun, workspace: Workspace) -> None:
-    live = is_live(item.run.status)
+    live = item.run.status.is_live
     if st.button("Copy into my workspace", key="team_copy", icon=":material/content_copy:", disabled=live,
                  help="Finished runs only. The copy has its settings, charts, evaluation and model (and its "
                       "dataset, if you have none of that name): compare it, try it, or train it again your way."):

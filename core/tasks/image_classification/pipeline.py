@@ -32,12 +32,12 @@ from core.config.catalog import architecture
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import DatasetError, PreparedDataset
 from core.engine.metrics import accuracy_and_f1, classification_evaluation
-from core.engine.runs import write_json_atomic
+from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
     DevicePlan,
     EvaluationMemory,
     TrainingError,
-    TrainingJob,
+    TrainingPlan,
     count_parameters,
     final_predictions,
     save_trained_model,
@@ -202,10 +202,10 @@ def _model_location(name: str) -> str:
     return str(path) if path.is_dir() else name
 
 
-# ---------------------------------------------------------------------------------------------------- the job
+# ---------------------------------------------------------------------------------------------------- the plan
 
 
-def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingJob:
+def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingPlan:
     labels = list(dataset.info.labels)
     splits = load_splits(dataset)
     model, processor, preprocess = build_model(config, labels)
@@ -220,12 +220,12 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
     def finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
         logits, gold = final_predictions(trainer, memory)
         report = classification_evaluation(logits, gold, labels, [{"image": path} for path in validation_images])
-        save_trained_model(trainer, run_dir / "model")  # safetensors + config (classes, preprocessing) + processor
-        write_json_atomic(run_dir / "eval.json", report)
+        save_trained_model(trainer, run_dir / MODEL_DIR)  # safetensors + config (classes, preprocessing) + processor
+        write_json_atomic(run_dir / EVAL_FILE, report)
         return report
 
     channels = "grey" if preprocess.grayscale else "colour"
-    return TrainingJob(
+    return TrainingPlan(
         model=model,
         train_dataset=train,
         eval_dataset=validation,

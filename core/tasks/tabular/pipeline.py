@@ -27,12 +27,12 @@ from core.engine.metrics import (
     regression_metrics,
     regression_report,
 )
-from core.engine.runs import write_json_atomic
+from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
     DevicePlan,
     EvaluationMemory,
     TrainingError,
-    TrainingJob,
+    TrainingPlan,
     count_parameters,
     final_predictions,
     save_trained_model,
@@ -113,10 +113,10 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (str, int, bool)) else str(value)
 
 
-# ---------------------------------------------------------------------------------------------------- job
+# ---------------------------------------------------------------------------------------------------- plan
 
 
-def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingJob:
+def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingPlan:
     table = prepare_table(dataset)
     preprocessor = table.preprocessor
     try:
@@ -128,15 +128,15 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
     def finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
         outputs, gold = final_predictions(trainer, memory)
         report = evaluation_report(preprocessor, outputs, gold, table.validation_rows)
-        save_model(trainer, preprocessor, run_dir / "model")
-        write_json_atomic(run_dir / "eval.json", report)
+        save_model(trainer, preprocessor, run_dir / MODEL_DIR)
+        write_json_atomic(run_dir / EVAL_FILE, report)
         return report
 
     summary: dict[str, Any] = {"parameters": count_parameters(model), "inputs": len(preprocessor.feature_names),
                                "target": preprocessor.target.column}
     if preprocessor.target.task == "classification":
         summary["classes"] = preprocessor.class_names
-    return TrainingJob(
+    return TrainingPlan(
         model=model,
         train_dataset=arrays_to_hf_dataset(table.train_features, table.train_targets),
         eval_dataset=arrays_to_hf_dataset(table.validation_features, table.validation_targets),

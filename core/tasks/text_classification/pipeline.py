@@ -17,11 +17,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
 from core.engine.metrics import accuracy_and_f1, classification_evaluation, softmax
-from core.engine.runs import write_json_atomic
+from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
     DevicePlan,
     EvaluationMemory,
-    TrainingJob,
+    TrainingPlan,
     count_parameters,
     final_predictions,
     save_trained_model,
@@ -59,7 +59,7 @@ def tokenize_splits(splits: datasets.DatasetDict, tokenizer, labels: list[str], 
                       desc="Tokenizing", load_from_cache_file=False)
 
 
-def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingJob:
+def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingPlan:
     labels = dataset.info.labels
     splits = load_splits(dataset, run_dir.parent.parent / "cache")
     tokenizer = make_tokenizer(config, splits["train"]["text"])
@@ -72,10 +72,10 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
         logits, gold = final_predictions(trainer, memory)
         report = classification_evaluation(logits, gold, labels, [{"text": t} for t in validation_texts])
         save_model(trainer, tokenizer, run_dir)
-        write_json_atomic(run_dir / "eval.json", report)
+        write_json_atomic(run_dir / EVAL_FILE, report)
         return report
 
-    return TrainingJob(
+    return TrainingPlan(
         model=model,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
@@ -98,8 +98,8 @@ def estimate_parameters(config: TrainConfig, dataset: PreparedDataset) -> int | 
 
 
 def save_model(trainer: Trainer, tokenizer, run_dir: Path) -> None:
-    save_trained_model(trainer, run_dir / "model")  # safetensors + config with the class names
-    tokenizer.save_pretrained(str(run_dir / "model"))
+    save_trained_model(trainer, run_dir / MODEL_DIR)  # safetensors + config with the class names
+    tokenizer.save_pretrained(str(run_dir / MODEL_DIR))
 
 
 class TextClassifierPredictor:

@@ -17,7 +17,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from core.config.train_config import TrainConfig
-from core.engine.runs import SAMPLES_FILE
+from core.engine.run_folder import SAMPLES_FILE
 from core.engine.training import steps_per_epoch, total_steps
 from core.lm.sampling import Sampling, sample_text
 

@@ -15,7 +15,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 
 from core.config.catalog import BUNDLED_PREFIX
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
-from core.engine.runs import update_status
+from core.engine.run_folder import update_status
 from core.lm.loading import bundled_lm_folder, load_causal_lm
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.tokenizers import load_tokenizer, train_bpe_tokenizer, train_char_tokenizer

@@ -46,8 +46,8 @@ from transformers import (
 from core.config.catalog import BUNDLED_PREFIX
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
-from core.engine.runs import SAMPLES_FILE, read_samples, write_json_atomic
-from core.engine.training import DevicePlan, TrainingJob, count_parameters, save_trained_model
+from core.engine.run_folder import EVAL_FILE, MODEL_DIR, SAMPLES_FILE, read_samples, write_json_atomic
+from core.engine.training import DevicePlan, TrainingPlan, count_parameters, save_trained_model
 from core.lm.predictor import FORMAT_FILE, TextGeneratorPredictor
 from core.lm.sampling import Sampling, never_written
 from core.tasks.text_classification.models import ModelError
@@ -82,7 +82,7 @@ def sample_length(config: TrainConfig) -> int:
     return 64
 
 
-def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingJob:
+def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingPlan:
     workspace = Workspace(run_dir.resolve().parent.parent)
     text_format = dataset_format(dataset)
     train_rows, validation_rows = dataset.frames()
@@ -115,17 +115,17 @@ def build_job(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, devi
         if not any(s.get("step") == trainer.state.global_step for s in read_samples(run_dir)) or \
                 trainer.args.load_best_model_at_end:
             sampler.write(trainer.model, trainer.state.global_step)
-        save_model(trainer, tokenizer, run_dir / "model", config, text_format, base_source)
+        save_model(trainer, tokenizer, run_dir / MODEL_DIR, config, text_format, base_source)
         report = {"eval_loss": loss, "perplexity": math.exp(loss) if loss < 50 else None,
                   "validation_rows": len(validation), "format": text_format, "samples": read_samples(run_dir)}
-        write_json_atomic(run_dir / "eval.json", report)
+        write_json_atomic(run_dir / EVAL_FILE, report)
         return report
 
     trainable = count_parameters(model, trainable_only=True)
     summary = {"parameters": count_parameters(model), "trainable_parameters": trainable,
                "vocabulary": len(tokenizer), "format": text_format, "context": config.max_length,
                "train_examples": len(train), "validation_examples": len(validation)}
-    return TrainingJob(model=model, train_dataset=train, eval_dataset=validation, finish=finish,
+    return TrainingPlan(model=model, train_dataset=train, eval_dataset=validation, finish=finish,
                        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
                        processing_class=tokenizer, callbacks=callbacks, summary=summary,
                        remove_unused_columns=False, group_by_length=text_format == FORMAT_INSTRUCTION)

@@ -1,0 +1,138 @@
+"""The callbacks every training run gets, whatever its task: the stop a person asks for, and `MetricsCallback`,
+which feeds the run folder's live files and stops a run whose numbers blow up.
+
+The boundary: watching one Trainer and writing what it sees into the run folder (through `core.engine.run_folder`);
+building the Trainer is `core.engine.training`, the process around it `core.engine.worker`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from core.engine.run_folder import append_metrics, update_status
+from core.engine.run_status import RunState
+
+# ---------------------------------------------------------------------------------------------------- stop
+
+
+@dataclass
+class StopSignal:
+    """Set from a signal handler; read by the callback at the end of each step."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def request(self) -> None:
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+# ---------------------------------------------------------------------------------------------------- callback
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends every log to metrics.jsonl, keeps status.json's progress fresh, and turns a stop request or a
+    diverging loss into a clean stop. Only the main process writes, so a multi-GPU run logs once."""
+
+    STATUS_EVERY_SECONDS = 1.0
+
+    def __init__(self, run_dir: Path, stop: StopSignal):
+        self.run_dir = run_dir
+        self.stop = stop
+        self.started = time.time()
+        self.last_status = 0.0
+        self.first_step = 0
+        self.diverged: str | None = None
+        self.losses = LossWatch()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+        self.first_step = state.global_step  # a resumed run counts its speed from where it picked up
+        if state.is_world_process_zero:
+            update_status(self.run_dir, state=RunState.RUNNING, max_steps=state.max_steps, step=state.global_step,
+                          message="Training.")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.time()
+        if state.is_world_process_zero and (now - self.last_status >= self.STATUS_EVERY_SECONDS
+                                            or state.global_step == state.max_steps):
+            self.last_status = now
+            self._write_progress(state, now)
+        if self.stop.requested:
+            # Save a checkpoint on the way out so "Resume" continues exactly from here.
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        # Progress is written at most once a second; a stop or the end must leave the exact step behind.
+        if state.is_world_process_zero:
+            self._write_progress(state, time.time())
+
+    def _write_progress(self, state, now: float) -> None:
+        elapsed = now - self.started
+        done = max(state.global_step - self.first_step, 1)
+        remaining = max(state.max_steps - state.global_step, 0)
+        update_status(self.run_dir, step=state.global_step, max_steps=state.max_steps, epoch=state.epoch,
+                      elapsed_seconds=elapsed, eta_seconds=elapsed / done * remaining)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        record: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch,
+                                  "time": round(time.time() - self.started, 3)}
+        record.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
+        if state.is_world_process_zero:
+            append_metrics(self.run_dir, record)
+        reason = divergence_reason(record) or self.losses.explosion(record)
+        if reason:
+            self.diverged = reason
+            control.should_training_stop = True
+        return control
+
+
+def divergence_reason(record: dict[str, Any]) -> str | None:
+    """A plain explanation when a logged loss or gradient stopped being a real number."""
+    for key in ("loss", "grad_norm", "eval_loss"):
+        value = record.get(key)
+        if value is not None and not math.isfinite(value):
+            return (f"The {'training loss' if key == 'loss' else key.replace('_', ' ')} became infinite or "
+                    f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
+                    "up. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
+    return None
+
+
+class LossWatch:
+    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
+
+    It fires when a logged loss is both many times the lowest one so far and well above where training started,
+    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
+    """
+
+    FACTOR_OVER_LOWEST = 10.0
+    FACTOR_OVER_FIRST = 3.0
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.lowest = math.inf
+
+    def explosion(self, record: dict[str, Any]) -> str | None:
+        loss = record.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return None
+        if self.first is None:
+            self.first = self.lowest = float(loss)
+            return None
+        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
+            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
+                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
+                    "ruined. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
+        self.lowest = min(self.lowest, float(loss))
+        return None

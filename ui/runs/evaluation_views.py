@@ -1,0 +1,117 @@
+"""A finished run's evaluation, drawn from its eval.json: the same views for every task, chosen by what the report
+holds (a confusion matrix, R², or a language model's loss and samples).
+
+The boundary: drawing one report; reading it is `core.engine.runs.Run.evaluation`, writing it the task pipelines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.engine import charts
+from core.engine.run_folder import EVAL_FILE
+from core.engine.runs import Run
+from ui.common.widgets import number
+
+
+def evaluation_view(run: Run, key: str) -> None:
+    """The same views for every task: what kind of report eval.json holds decides which one is drawn."""
+    report = run.evaluation
+    if not report:
+        st.caption("The evaluation appears here when the run finishes (or is stopped).")
+        return
+    try:
+        if "confusion_matrix" in report:
+            classification_view(report, key, image_root(run))
+        elif "r2" in report:
+            regression_view(report, key)
+        else:
+            generation_view(report)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        # An eval.json edited by hand or written by another version: the rest of the page still works.
+        st.error(f"damaged: {EVAL_FILE} does not hold an evaluation this page can draw.",
+                 icon=":material/broken_image:")
+
+
+def image_root(run: Run) -> Path:
+    """Thumbnails are shown only from inside the run's workspace, whatever path an eval.json names."""
+    return run.folder.resolve().parent.parent
+
+
+def classification_view(report: dict, key: str, image_root: Path | None = None) -> None:
+    columns = st.columns(3)
+    columns[0].metric("Accuracy", f"{report['accuracy']:.1%}", help="Share of validation examples it got right.")
+    columns[1].metric("Macro-F1", f"{report['macro_f1']:.3f}",
+                      help="F1 averaged over classes, so small classes count as much as big ones.")
+    columns[2].metric("Validation examples", f"{report.get('validation_rows', 0):,}")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion_matrix_figure(report["labels"], report["confusion_matrix"]),
+                      key=f"{key}_confusion")
+    right.plotly_chart(charts.per_class_figure(report["per_class"]), key=f"{key}_per_class")
+    with st.expander("Precision and recall per class, in numbers"):
+        st.caption("Precision: of the examples it called this class, the share that were. Recall: of the examples "
+                   "of this class, the share it found.")
+        st.dataframe(report["per_class"], hide_index=True, key=f"{key}_per_class_table", column_config={
+            name: st.column_config.NumberColumn(name, format="%.3f") for name in ("precision", "recall", "f1")})
+    mistakes = report.get("worst_mistakes") or []
+    st.markdown("**The mistakes it was surest about** — where wrong labels and blind spots show first")
+    if not mistakes:
+        st.caption("No mistakes on the validation data.")
+    elif "image" in mistakes[0]:
+        show_image_mistakes(mistakes, image_root)
+    else:
+        st.dataframe(mistakes, hide_index=True, key=f"{key}_mistakes", column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0,
+                                                          format="percent")})
+
+
+def thumbnail_path(value: str, root: Path | None) -> Path | None:
+    """The image file a mistake names, when it exists inside `root` (a hand-edited eval.json could name any
+    file on the machine)."""
+    path = Path(str(value)).resolve()
+    if root is not None and not path.is_relative_to(root):
+        return None
+    return path if path.is_file() else None
+
+
+def show_image_mistakes(mistakes: list[dict], root: Path | None = None) -> None:
+    columns = st.columns(6)
+    for i, mistake in enumerate(mistakes[:18]):
+        path = thumbnail_path(mistake["image"], root)
+        with columns[i % 6]:
+            if path is None:
+                st.caption(":material/hide_image: image no longer available")
+            else:
+                st.image(str(path), width=96)
+            st.caption(f"true **{mistake['gold']}**, said {mistake['predicted']} ({mistake['confidence']:.0%})")
+
+
+def regression_view(report: dict, key: str) -> None:
+    columns = st.columns(4)
+    columns[0].metric("R²", number(report["r2"]), help="1 is perfect, 0 is no better than always guessing the "
+                                                       "average.")
+    columns[1].metric("MAE", number(report["mae"]), help="Average size of an error, in the target's units.")
+    columns[2].metric("RMSE", number(report["rmse"]), help="Like MAE, but big errors count more.")
+    columns[3].metric("Validation examples", f"{report.get('validation_rows', 0):,}")
+    points = report.get("points", {})
+    left, right = st.columns(2)
+    left.plotly_chart(charts.regression_scatter(points.get("actual", []), points.get("predicted", [])),
+                      key=f"{key}_scatter")
+    right.plotly_chart(charts.residuals_figure(points.get("actual", []), points.get("predicted", [])),
+                       key=f"{key}_residuals")
+    errors = report.get("largest_errors") or []
+    if errors:
+        st.markdown("**The rows it missed by most** — unusual rows, or something the inputs cannot explain")
+        st.dataframe(errors, hide_index=True, key=f"{key}_largest_errors")
+
+
+def generation_view(report: dict) -> None:
+    columns = st.columns(2)
+    columns[0].metric("Validation loss", number(report.get("eval_loss")))
+    columns[1].metric("Perplexity", number(report.get("perplexity"), 2),
+                      help="Roughly how many next words the model hesitates between: lower is better.")
+    for sample in report.get("samples", [])[-1:]:
+        st.markdown("**A sample from the final model**")
+        st.code(sample.get("text", ""), language=None, wrap_lines=True)
