@@ -60,7 +60,7 @@ SETTLED = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 def start_training(workspace: Workspace, device: str, epochs: float):
     """The café sample prepared in the workspace and a long enough run on it, queued like the Train page does."""
-    from core.config.train_config import default_config
+    from core.config.presets import default_config
     from core.data.sample_datasets import cafe_feedback
     from core.engine.runs import create_run
     from core.hosting.queue import JobQueue

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config.train_config import default_config  # noqa: E402
+from core.config.presets import default_config  # noqa: E402
 from core.engine.runs import create_run  # noqa: E402
 from core.tasks.image_classification.data import (  # noqa: E402
     load_labelled_images,

@@ -54,7 +54,8 @@ def prepare_dataset(workspace, path: Path):
 
 
 def make_config(arguments, max_steps: int, eval_every: int):
-    from core.config.train_config import ModelSpec, default_config
+    from core.config.presets import default_config
+    from core.config.train_config import ModelSpec
 
     config = default_config("text-generation", "shakespeare", source="scratch")
     model = ModelSpec(source="scratch", name="gpt", tokenizer="char", embedding_dim=arguments.width,

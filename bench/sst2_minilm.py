@@ -47,7 +47,7 @@ def prepare_dataset(workspace, data_dir: Path):
 def run_app_engine(workspace, device: str, model: str) -> dict:
     from dataclasses import replace
 
-    from core.config.train_config import default_config
+    from core.config.presets import default_config
     from core.engine.runs import create_run
 
     config = default_config("text-classification", "sst2")  # pretrained bundled MiniLM, balanced preset

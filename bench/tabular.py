@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config.train_config import default_config  # noqa: E402
+from core.config.presets import default_config  # noqa: E402
 from core.data.uploads import read_upload  # noqa: E402
 from core.engine.runs import create_run  # noqa: E402
 from core.tasks.tabular.columns import suggest_preprocess_config  # noqa: E402

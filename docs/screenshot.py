@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def trained_run(home: Path) -> str:
-    from core.config.train_config import default_config
+    from core.config.presets import default_config
     from core.data.sample_datasets import cafe_feedback
     from core.engine.runs import create_run
     from core.tasks.text_classification.data import (

@@ -2,23 +2,24 @@
 
 import streamlit as st
 
-from core.config.train_config import DEFAULT_PRESET
 from core.engine.run_folder import CONFIG_FILE
 from core.engine.runs import get_run
 from ui.common import router, state
 from ui.runs import queue_view, run_views
 from ui.train import form as train_form
+from ui.train import memory as train_memory
 
 router.through_router()
 
 st.title("Train")
 workspace = state.workspace()
-dataset = train_form.choose_dataset(workspace)
+news = train_memory.news()  # what a link (the dataset just saved) or a refresh brings
+dataset = train_form.choose_dataset(workspace, news)
 if dataset is not None:
     task = dataset.info.task
     st.subheader("Model")
-    source = train_form.choose_source(task)
-    train_form.ensure_defaults(task, dataset, source, st.session_state.get("train_preset") or DEFAULT_PRESET)
+    source = train_form.choose_source(task, news)
+    train_form.ensure_defaults(task, dataset, source, train_form.current_preset(news), news)
     if source == "pretrained":
         train_form.pretrained_picker(task)
     else:
@@ -28,6 +29,7 @@ if dataset is not None:
     train_form.choose_preset()
     train_form.hyperparameter_knobs(task)
     config = train_form.build_config(task, dataset, source)
+    train_form.keep(task, dataset, source)
     if isinstance(config, str):
         st.error(config, icon=":material/error:")
     else:

@@ -7,7 +7,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from core.config.train_config import TrainConfig, default_config
+from core.config.presets import default_config
+from core.config.train_config import TrainConfig
 from core.engine.launcher import end_process_tree, stop_consumer
 from core.engine.run_folder import read_status
 from core.engine.run_processes import process_alive

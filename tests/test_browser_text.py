@@ -68,3 +68,45 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     page.get_by_label(re.compile("Text to classify")).fill("Is the soup vegan?")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text(re.compile(r"question\*?\*? \(\d+% sure\)|question \(\d+% sure\)"))).to_be_visible()
+
+
+def test_train_page_opens_the_saved_dataset_and_keeps_the_form(app_server, page, tmp_path, sample_dataset):
+    # "cafe" is saved already and sorts first: the link used to open it instead of the dataset just saved.
+    csv = tmp_path / "reviews.csv"
+    cafe_feedback(rows_per_class=40).to_csv(csv, index=False)
+    page.goto(f"{app_server}/data")
+    page.locator("input[type=file]").first.set_input_files(str(csv))
+    expect(page.get_by_text("120 examples in 3 classes are ready.")).to_be_visible(timeout=30_000)
+    wait_for_app(page)
+    page.get_by_role("button", name="Save dataset").click()
+    expect(page.get_by_text(re.compile("Saved “reviews”"))).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name=re.compile("Train a model on it")).click()
+    expect(page.get_by_text("Training on reviews:")).to_be_visible(timeout=30_000)
+
+    page.get_by_text("Build one from scratch").click()
+    wait_for_app(page)
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("7")
+    epochs.press("Enter")
+    wait_for_app(page)
+
+    # Away to another page through the sidebar and back: every knob used to come back empty, with
+    # "'<=' not supported between instances of 'str' and 'int'".
+    sidebar = page.get_by_test_id("stSidebarNav")
+    sidebar.get_by_role("link", name="Runs", exact=True).click()
+    wait_for_app(page)
+    sidebar.get_by_role("link", name="Train", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Training on reviews:")).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("7.000")
+    expect(page.get_by_role("radio", name="Build one from scratch")).to_be_checked()
+    expect(page.get_by_text("not supported between")).to_have_count(0)
+
+    # A refresh starts a new session: the form's choices come back from the URL. (For a moment, while the first
+    # run of the new session is drawn, the box shows its minimum.)
+    page.reload()
+    wait_for_app(page)
+    expect(page.get_by_text("Training on reviews:")).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("7.000", timeout=30_000)
+    expect(page.get_by_role("radio", name="Build one from scratch")).to_be_checked()
+    expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("32")

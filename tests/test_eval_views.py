@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.config.train_config import default_config
+from core.config.presets import default_config
 from core.engine import charts
 from core.engine.metrics import classification_evaluation, largest_errors, regression_report
 from core.engine.run_folder import EVAL_FILE, append_metrics, update_status, write_json_atomic

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core.config.knobs import KnobError
 from core.tasks.image_classification.data import (
     load_image_dataset,
     load_labelled_images,
@@ -267,5 +268,5 @@ def test_preprocess_config_round_trips_through_json_and_rejects_nonsense():
     assert ImagePreprocessConfig.from_dict(config.to_dict() | {"from_the_future": 1}) == config
     with pytest.raises(ImageDataError, match="one per channel"):
         ImagePreprocessConfig(grayscale=False, normalize_mean=(0.5, 0.5))
-    with pytest.raises(ImageDataError, match="between 8 and 1024"):
+    with pytest.raises(KnobError, match="between 8 and 1,024"):  # the knob's own limits, checked on creation
         ImagePreprocessConfig(image_size=2)

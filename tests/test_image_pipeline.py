@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.config.train_config import TrainConfig, default_config
+from core.config.presets import default_config
+from core.config.train_config import TrainConfig
 from core.data.dataset_store import DatasetError
 from core.engine.runs import create_run
 from core.tasks import pipeline

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.config.train_config import default_config
+from core.config.presets import default_config
 from core.engine.runs import create_run, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +128,83 @@ def test_train_page_says_what_is_wrong_with_impossible_settings(workspace, sampl
     at.number_input(key="train_model_num_heads").set_value(5).run()
     assert "must be a multiple of the number of heads" in texts(at.error)
     assert not [b for b in at.button if b.key == "train_start"]
+
+
+def leave_and_come_back(at: AppTest, page: str = "train") -> AppTest:
+    """To the Start page through the sidebar and back, which drops the URL's parameters each way."""
+    at.query_params.clear()
+    at.switch_page("pages/home.py").run()
+    at.query_params.clear()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_train_page_keeps_edited_knobs_when_leaving_and_coming_back(workspace, sample_dataset):
+    at = app("train")
+    at.number_input(key="train_hp_epochs").set_value(5.0).run()  # on the pretrained model the page starts with
+    leave_and_come_back(at)
+    # Streamlit had dropped every knob's value: each came back as empty text and the form failed with
+    # "'<=' not supported between instances of 'str' and 'int'".
+    assert not at.error and not [box for box in at.text_input if box.key.startswith("train_hp_")]
+    assert at.number_input(key="train_hp_epochs").value == 5.0
+    assert at.number_input(key="train_hp_batch_size").value == 32
+
+    at.radio(key="train_source_text-classification").set_value("scratch").run()
+    at.selectbox(key="train_model_name").set_value("bag_of_embeddings").run()
+    at.button_group(key="train_preset").set_value("quick").run()
+    at.number_input(key="train_model_vocab_size").set_value(400).run()
+    at.number_input(key="train_hp_learning_rate").set_value(0.004).run()
+    for _ in range(2):  # the issue: "reproduced three times"
+        leave_and_come_back(at)
+    assert not at.error
+    assert at.radio(key="train_source_text-classification").value == "scratch"
+    assert at.selectbox(key="train_model_name").value == "bag_of_embeddings"
+    assert at.button_group(key="train_preset").value == "quick"
+    assert at.number_input(key="train_model_vocab_size").value == 400
+    assert at.number_input(key="train_hp_learning_rate").value == 0.004
+    assert at.number_input(key="train_hp_epochs").value == 3.0  # the quick preset's, as chosen after the edit
+
+
+def test_train_page_keeps_its_choices_across_a_refresh(workspace, sample_dataset):
+    at = app("train")
+    at.radio(key="train_source_text-classification").set_value("scratch").run()
+    at.selectbox(key="train_model_name").set_value("transformer").run()
+    at.button_group(key="train_preset").set_value("thorough").run()
+    at.number_input(key="train_model_num_heads").set_value(2).run()
+    at.number_input(key="train_hp_batch_size").set_value(8).run()
+    url = dict(at.query_params)
+    assert url["preset"] == "thorough" and url["model.num_heads"] == "2" and "epochs" not in url  # edits only
+
+    refreshed = app()  # a refresh is a new session that only has the URL
+    refreshed.query_params.update(url)
+    refreshed.switch_page("pages/train.py").run()
+    assert not refreshed.exception and not refreshed.error
+    assert refreshed.radio(key="train_source_text-classification").value == "scratch"
+    assert refreshed.selectbox(key="train_model_name").value == "transformer"
+    assert refreshed.number_input(key="train_model_num_heads").value == 2
+    assert refreshed.number_input(key="train_hp_batch_size").value == 8
+    assert refreshed.number_input(key="train_hp_epochs").value == 20.0  # the thorough preset's
+    assert dict(refreshed.query_params) == url
+
+
+def test_train_a_model_on_it_opens_the_dataset_just_saved(workspace, sample_dataset):
+    at = app("data")
+    at.radio(key="data_text_source").set_value(SAMPLE).run()
+    at.text_input(key="data_text_name").set_value("reviews").run()  # "cafe" is saved too, and sorts first
+    at.button(key="data_text_save").click().run()
+    [link] = [element for element in at.get("page_link") if element.proto.label.startswith("Train a model on it")]
+    assert link.proto.query_string == "dataset=reviews"
+    at.query_params.clear()
+    at.query_params["dataset"] = "reviews"  # what following the link does
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="train_dataset").value == "reviews"
+    assert "Training on **reviews**: 288 training" in texts(at.caption)
+    at.selectbox(key="train_dataset").set_value("cafe").run()  # a choice made on the page is not undone
+    assert "Training on **cafe**" in texts(at.caption)
+    leave_and_come_back(at)
+    assert at.selectbox(key="train_dataset").value == "cafe"
 
 
 def test_runs_page_lists_opens_compares_and_deletes(workspace, sample_dataset):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config.train_config import default_config
+from core.config.presets import default_config
 from core.engine.run_folder import update_status
 from core.engine.run_status import RunState
 from core.engine.runs import create_run, list_runs

@@ -21,7 +21,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from core.config.train_config import default_config
+from core.config.presets import default_config
 from core.data.sample_datasets import cafe_feedback
 from core.engine.run_folder import update_status
 from core.engine.run_status import RunState

@@ -18,7 +18,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config.train_config import TrainConfig, default_config
+from core.config.presets import default_config
+from core.config.train_config import TrainConfig
 from core.data.dataset_store import load_dataset_info
 from core.engine.run_folder import update_status
 from core.engine.run_status import RunState

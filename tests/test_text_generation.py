@@ -15,7 +15,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
 
-from core.config.train_config import LoraSpec, ModelSpec, TrainConfig, default_config
+from core.config.presets import default_config
+from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.engine.run_folder import read_json, read_metrics, read_samples
 from core.engine.runs import create_run
 from core.lm.predictor import export_merged

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.config.train_config import TrainConfig, default_config
+from core.config.presets import default_config
+from core.config.train_config import TrainConfig
 from core.engine.callbacks import MetricsCallback, StopSignal, divergence_reason
 from core.engine.run_folder import read_metrics
 from core.engine.run_processes import launch, refresh_status, request_stop

@@ -9,6 +9,7 @@ for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import Field, asdict, field, fields
 from typing import Any
 
@@ -20,7 +21,8 @@ class KnobError(PlainError, ValueError):
 
 
 def knob(default: Any, help: str, **limits: Any) -> Any:
-    """A dataclass field with its help text and any extra metadata (for numbers `min`/`max`, or UI options)."""
+    """A dataclass field with its help text and any extra metadata (for numbers `min`/`max`, a `label` where the
+    field's name does not read well, or UI options)."""
     return field(default=default, metadata={"help": help, **limits})
 
 
@@ -35,6 +37,11 @@ def knob_field(cls: type, name: str) -> Field:
 def knob_help(cls: type, name: str) -> str:
     """The plain-English line written beside the field: what the setting does, for the person turning it."""
     return knob_field(cls, name).metadata.get("help", "")
+
+
+def knob_label(cls: type, name: str) -> str:
+    """What a form calls the field: its `label` metadata, else its name as a person reads it."""
+    return knob_field(cls, name).metadata.get("label") or label_of(name)
 
 
 def knob_limits(cls: type, name: str) -> tuple[Any, Any]:
@@ -58,24 +65,35 @@ def label_of(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def check_limits(settings: Any) -> None:
-    """Raise `KnobError` for the first number outside its field's `min`/`max`. Every settings dataclass calls it
-    from `__post_init__`, so an impossible setting is refused where it is built, whoever builds it (the UI, a
-    config.json, a saved recipe, a test)."""
+def check_limits(settings: Any, label: Callable[[str], str] = label_of) -> None:
+    """Raise `KnobError` for the first field with limits whose value is not a number or is outside its `min`/`max`.
+
+    Every settings dataclass calls it from `__post_init__`, so an impossible setting is refused where it is built,
+    whoever builds it (the UI, an old config.json, a saved recipe, a test). The message names the field by its
+    `label` metadata when it has one, else by `label(name)`: as a person reads it by default, as written in a
+    settings file for `core.hosting.settings`.
+    """
     for item in fields(settings):
-        value = getattr(settings, item.name)
         low, high = item.metadata.get("min"), item.metadata.get("max")
-        if isinstance(value, bool) or not isinstance(value, int | float) or (low is None and high is None):
+        if low is None and high is None:
             continue
+        value = getattr(settings, item.name)
+        name, help_text = item.metadata.get("label") or label(item.name), item.metadata.get("help", "")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # value != value: NaN
+            raise KnobError(f"{name} must be a number {_allowed(low, high)}, not {value!r}. {help_text}".strip())
         if (low is not None and value < low) or (high is not None and value > high):
-            raise KnobError(f"{label_of(item.name)} is {value:g}, but it must be {_allowed(low, high)}. "
-                            f"{item.metadata.get('help', '')}".strip())
+            raise KnobError(f"{name} is {_number(value)}, but it must be {_allowed(low, high)}. {help_text}".strip())
 
 
 def _allowed(low: Any, high: Any) -> str:
     if low is not None and high is not None:
-        return f"between {low:g} and {high:g}"
-    return f"at least {low:g}" if low is not None else f"at most {high:g}"
+        return f"between {_number(low)} and {_number(high)}"
+    return f"at least {_number(low)}" if low is not None else f"at most {_number(high)}"
+
+
+def _number(value: float) -> str:
+    """4096 and 4096.0 as "4,096", 1e-07 as "1e-07", 0.5 as "0.5": whole numbers with commas, others short."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,18 @@
-"""The single source of a training run's settings, and the presets, as plain data (the catalogs of tasks and
-models they choose from are `core.config.catalog`).
+"""The single source of a training run's settings, as plain data (the catalogs of tasks and models they choose
+from are `core.config.catalog`; the presets that fill them in, `core.config.presets`).
 
 `TrainConfig` holds everything a run needs: the dataset, the task, the model (`ModelSpec`), LoRA settings
 (`LoraSpec`), image preprocessing and the hyperparameters. The Train page builds it, the run folder stores it as
 `config.json`, and the worker rebuilds it from there. Each field's `help` metadata is the plain-English sentence
-the UI shows beside the knob, so the explanation lives in exactly one place.
+the UI shows beside the knob, so the explanation lives in exactly one place; its `min`/`max` are checked whenever
+a config is built (`core.config.knobs.check_limits`), so an impossible number never reaches training.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,14 @@ from core.config.catalog import (
     TASKS,
     ConfigError,
     architecture,
-    architectures_for,
-    bundled_models_for,
     pretrained_tasks,
 )
-from core.config.knobs import knob, known_fields
+from core.config.knobs import check_limits, knob, known_fields
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
 from core.workspace import write_text_atomic
 
 # ---------------------------------------------------------------------------------------------------- settings
 
-TOKENIZERS = ("train", "char")
 FINETUNE_METHODS = ("full", "lora")
 
 
@@ -68,6 +66,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_channels", tuple(int(c) for c in self.conv_channels))
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        check_limits(self)
         if self.source not in ("pretrained", "scratch"):
             raise ConfigError(f"The model source must be 'pretrained' or 'scratch', not {self.source!r}.")
         if self.finetune not in FINETUNE_METHODS:
@@ -94,6 +93,7 @@ class LoraSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(str(m) for m in self.target_modules))
+        check_limits(self)
         if not self.target_modules:
             raise ConfigError("LoRA needs at least one target module, e.g. q_proj.")
 
@@ -121,6 +121,8 @@ class TrainConfig:
                                 "context: how far back the model can look.", min=8, max=8192)
     max_grad_norm: float = knob(1.0, "Gradient clipping: caps each correction so one odd batch can't derail it "
                                      "(0 = off).", min=0.0, max=100.0)
+    class_weights: bool = knob(False, "Classification: count mistakes on rare classes more while training, so a "
+                                      "model cannot score well by always answering the most common class.")
     seed: int = knob(42, "Fixes the randomness so the same settings give the same result.", min=0, max=2**31 - 1)
     eval_every: int = knob(0, "Check on the validation data every this many steps (0 = once per epoch).",
                            min=0, max=10_000_000)
@@ -136,6 +138,7 @@ class TrainConfig:
                             "with that many.", min=1, max=64)
 
     def __post_init__(self) -> None:
+        check_limits(self)
         if self.task not in TASKS:
             raise ConfigError(f"The task must be one of {', '.join(TASKS)}, not {self.task!r}.")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -150,8 +153,6 @@ class TrainConfig:
                               "from scratch.")
         if self.model.finetune == "lora" and self.task != "text-generation":
             raise ConfigError("LoRA is offered for language models (text generation) only; choose 'full'.")
-        if self.epochs <= 0 and self.max_steps <= 0:
-            raise ConfigError("Train for more than zero epochs or steps.")
 
     @property
     def uses_lora(self) -> bool:
@@ -178,117 +179,6 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         return cls.from_dict(json.loads(path.read_text()))
-
-
-def field_help(cls: type, name: str) -> str:
-    return next(f.metadata.get("help", "") for f in fields(cls) if f.name == name)
-
-
-def field_limits(cls: type, name: str) -> tuple[Any, Any]:
-    meta = next(f.metadata for f in fields(cls) if f.name == name)
-    return meta.get("min"), meta.get("max")
-
-
-# ---------------------------------------------------------------------------------------------------- presets
-
-# Presets are data: the hyperparameters each one sets, per task and model source. A pretrained model wants small
-# careful steps; a model trained from zero needs larger ones and more passes. Measured starting points:
-# - text, pretrained: MiniLM on SST-2 (3k rows) reaches 0.84–0.86 dev accuracy with "balanced" (bench/).
-# - images, scratch: the classic CNN on 500 MNIST digits (400 to train): 0.90 held-out after 6 epochs at 3e-3, 0.95
-#   after 8, 0.97 after 15 at 2e-3 (bench/mnist_cnn.py); "balanced" takes 10 to stay well inside 3 CPU minutes.
-# - generation, scratch: nanoGPT's shakespeare-char settings, scaled down to what a CPU can do in minutes.
-# - tables, scratch: Titanic 0.81–0.84 held-out accuracy with "balanced"; a few hundred rows (diabetes) overfit
-#   within 100 epochs, so regression keeps the best check (R² 0.36–0.52 over four splits, on par with linear).
-PRESET_NAMES = ("quick", "balanced", "thorough")
-DEFAULT_PRESET = "balanced"
-PRESET_DESCRIPTIONS = {
-    "quick": "A first look in a minute or two: fewer passes over the data.",
-    "balanced": "The default: good results in a sensible time.",
-    "thorough": "More passes with early stopping: best results, takes longest.",
-}
-PRESETS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("text-classification", "pretrained"): {
-        "quick": {"epochs": 1.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
-        "balanced": {"epochs": 3.0, "learning_rate": 8e-5, "batch_size": 32, "max_length": 64},
-        "thorough": {"epochs": 4.0, "learning_rate": 3e-5, "batch_size": 16, "max_length": 128,
-                     "early_stopping_patience": 3},
-    },
-    ("text-classification", "scratch"): {
-        "quick": {"epochs": 3.0, "learning_rate": 3e-3, "batch_size": 32, "max_length": 64},
-        "balanced": {"epochs": 8.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128},
-        "thorough": {"epochs": 20.0, "learning_rate": 1e-3, "batch_size": 32, "max_length": 256,
-                     "early_stopping_patience": 4},
-    },
-    ("text-generation", "pretrained"): {
-        "quick": {"epochs": 1.0, "learning_rate": 2e-4, "batch_size": 8, "max_length": 256},
-        "balanced": {"epochs": 2.0, "learning_rate": 2e-4, "batch_size": 8, "max_length": 384},
-        "thorough": {"epochs": 3.0, "learning_rate": 1e-4, "batch_size": 8, "max_length": 512,
-                     "early_stopping_patience": 3},
-    },
-    ("text-generation", "scratch"): {
-        "quick": {"epochs": 1.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128,
-                  "warmup_ratio": 0.05, "weight_decay": 0.1},
-        "balanced": {"epochs": 3.0, "learning_rate": 2e-3, "batch_size": 32, "max_length": 128,
-                     "warmup_ratio": 0.05, "weight_decay": 0.1},
-        "thorough": {"epochs": 10.0, "learning_rate": 1e-3, "batch_size": 64, "max_length": 256,
-                     "warmup_ratio": 0.05, "weight_decay": 0.1, "early_stopping_patience": 3},
-    },
-    ("image-classification", "scratch"): {
-        "quick": {"epochs": 5.0, "learning_rate": 3e-3, "batch_size": 32},
-        "balanced": {"epochs": 10.0, "learning_rate": 3e-3, "batch_size": 32},
-        "thorough": {"epochs": 40.0, "learning_rate": 1e-3, "batch_size": 32, "early_stopping_patience": 6},
-    },
-    ("image-classification", "pretrained"): {
-        "quick": {"epochs": 1.0, "learning_rate": 5e-5, "batch_size": 16},
-        "balanced": {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 16},
-        "thorough": {"epochs": 6.0, "learning_rate": 3e-5, "batch_size": 16, "early_stopping_patience": 3},
-    },
-    ("tabular-classification", "scratch"): {
-        "quick": {"epochs": 20.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
-        "balanced": {"epochs": 60.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
-        "thorough": {"epochs": 150.0, "learning_rate": 1e-3, "batch_size": 32, "weight_decay": 1e-4,
-                     "early_stopping_patience": 10},
-    },
-    ("tabular-regression", "scratch"): {
-        "quick": {"epochs": 30.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4},
-        "balanced": {"epochs": 100.0, "learning_rate": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
-                     "early_stopping_patience": 10},
-        "thorough": {"epochs": 250.0, "learning_rate": 1e-3, "batch_size": 32, "weight_decay": 1e-4,
-                     "early_stopping_patience": 15},
-    },
-}
-
-
-def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
-    if preset not in PRESET_NAMES:
-        raise ConfigError(f"There is no preset called {preset!r}; choose one of {', '.join(PRESET_NAMES)}.")
-    return replace(config, **PRESETS[(config.task, config.model.source)][preset])
-
-
-def default_model(task: str, source: str) -> ModelSpec:
-    """A sensible model for a task: the bundled one when there is one, else the first architecture."""
-    if source == "pretrained":
-        bundled = bundled_models_for(task)
-        name = BUNDLED_PREFIX + bundled[0].key if bundled else ""
-        return ModelSpec(source="pretrained", name=name or "google/vit-base-patch16-224",
-                         finetune="lora" if task == "text-generation" else "full")
-    first = architectures_for(task)[0]
-    overrides: dict[str, Any] = {}
-    if task == "text-generation":
-        # nanoGPT's shakespeare-char shape, narrowed so a CPU can train it in minutes.
-        overrides = {"tokenizer": "char", "embedding_dim": 192, "num_layers": 4, "num_heads": 6, "dropout": 0.1}
-    elif task.startswith("tabular"):
-        overrides = {"hidden_sizes": (64,), "dropout": 0.1}
-    elif task == "image-classification":
-        overrides = {"dropout": 0.25}
-    return ModelSpec(source="scratch", name=first.key, **overrides)
-
-
-def default_config(task: str, dataset: str = "", source: str | None = None,
-                   preset: str = DEFAULT_PRESET) -> TrainConfig:
-    source = source or ("pretrained" if task in ("text-classification",) else "scratch")
-    config = TrainConfig(dataset=dataset, task=task, model=default_model(task, source))
-    return apply_preset(config, preset)
 
 
 def headless_command(run_dir: Path) -> str:

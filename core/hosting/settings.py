@@ -15,7 +15,7 @@ from typing import Any
 
 import tomllib
 
-from core.config.knobs import knob
+from core.config.knobs import KnobError, check_limits, knob
 from core.hosting.gpus import parse_gpu_list
 from core.messages import PlainError
 from core.workspace import HOME_VARIABLE, PROJECT_ROOT
@@ -69,11 +69,10 @@ class Settings:
             raise SettingsError(f"queue_backend must be 'sqlite' or 'redis', not {self.queue_backend!r}.")
         if self.sign_in not in ("password", "oidc"):
             raise SettingsError(f"sign_in must be 'password' or 'oidc', not {self.sign_in!r}.")
-        for item in fields(self):
-            low, high = item.metadata.get("min"), item.metadata.get("max")
-            value = getattr(self, item.name)
-            if low is not None and not low <= value <= high:
-                raise SettingsError(f"{item.name} must be between {low} and {high}, not {value}.")
+        try:
+            check_limits(self, label=str)  # named as written in playground.toml
+        except KnobError as error:
+            raise SettingsError(str(error)) from None  # what the app's start-up reports as a settings problem
         try:
             parse_gpu_list(self.gpus)
         except ValueError:

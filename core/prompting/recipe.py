@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from core.config.knobs import knob
+from core.config.knobs import all_help, check_limits, knob
 
 TEXT_PLACEHOLDER = "{text}"
 LABELS_PLACEHOLDER = "{labels}"  # in the instructions: the label words, "positive or negative"
@@ -49,7 +49,8 @@ class PromptRecipe:
                              "evaluate the prompt with and without them.")
     label_words: dict[str, str] = field(default_factory=dict, metadata={
         "help": "The word the model should say for each class, e.g. positive → great."})
-    few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64)
+    few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64,
+                           label="Worked examples")
     selection: str = knob("class-balanced", "Which worked examples to show: random ones, the same number per "
                           "class, or those most similar to the text.", options=SELECTIONS)
     order: str = knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
@@ -68,6 +69,7 @@ class PromptRecipe:
     def __post_init__(self) -> None:
         # A private copy, so that changing the caller's dict later cannot change a frozen recipe.
         object.__setattr__(self, "label_words", {str(k): str(v) for k, v in dict(self.label_words).items()})
+        check_limits(self)  # how many worked examples, the seed
         problems = recipe_problems(self)
         if problems:
             raise ValueError(" ".join(problems))
@@ -95,8 +97,6 @@ def recipe_problems(recipe: PromptRecipe) -> list[str]:
         problems.append("Every label word must be non-empty.")
     elif len(set(words)) != len(words):
         problems.append("Two classes share the same label word; the model could not tell them apart.")
-    if recipe.few_shot_k < 0:
-        problems.append("The number of worked examples cannot be negative.")
     if recipe.selection not in SELECTIONS:
         problems.append(f"Example selection must be one of {', '.join(SELECTIONS)}.")
     if recipe.order not in ORDERS:
@@ -122,7 +122,7 @@ def rendered_instructions(recipe: PromptRecipe) -> str:
 
 
 def recipe_help() -> dict[str, str]:
-    return {f.name: f.metadata["help"] for f in fields(PromptRecipe)}
+    return all_help(PromptRecipe)
 
 
 def default_label_words(labels: Sequence[str]) -> dict[str, str]:

@@ -1,11 +1,14 @@
-"""Per-session context: whose workspace this is, and which run or dataset the URL points at.
+"""Per-session context: whose workspace this is, which run or dataset the URL points at, and forms kept whole.
 
-A browser refresh starts a new Streamlit session, so anything that must survive it (the selected run) lives in
-`st.query_params`. Moving to another page through the sidebar clears the URL's parameters, so the session also
-remembers the selection: the run a person opened is still open when they come back, and the Playground starts on it.
+A browser refresh starts a new Streamlit session, so anything that must survive it (the selected run, a form's
+choices) lives in `st.query_params`. Moving to another page through the sidebar clears the URL's parameters, so the
+session also remembers the selection: the run a person opened is still open when they come back, and the Playground
+starts on it. Forms need the same care (see the forms section below).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import streamlit as st
 
@@ -79,3 +82,30 @@ def select(param: str, value: str | None) -> None:
     st.session_state.pop(_remembered(param), None)
     if param in st.query_params:
         del st.query_params[param]
+
+
+# ---------------------------------------------------------------------------------------------------- forms
+# Streamlit deletes a widget's value at the end of every run that does not draw the widget, so leaving a page lost
+# what was typed into a form: its widgets pass `persist_state="session"`, which keeps their values for the session.
+# A refresh starts a new session, so a form also writes its choices into the URL (`write_url`) and follows the ones
+# that came from outside (`url_news`).
+
+
+def url_news(store: str, names: Iterable[str]) -> dict[str, str]:
+    """The URL's parameters among `names` that this session did not write there itself (under `store`): what a
+    refresh or a link brought, which the form should follow. Its own writes are only an echo of its state."""
+    written = st.session_state.get(store, {})
+    return {name: st.query_params[name] for name in names
+            if name in st.query_params and written.get(name) != st.query_params[name]}
+
+
+def write_url(store: str, params: dict[str, str], names: Iterable[str]) -> None:
+    """Make the URL's parameters among `names` exactly `params` (a refresh then finds them), remembered under
+    `store` so that `url_news` can tell them from parameters that came from outside."""
+    for name in names:
+        if name in params:
+            if st.query_params.get(name) != params[name]:
+                st.query_params[name] = params[name]
+        elif name in st.query_params:
+            del st.query_params[name]
+    st.session_state[store] = dict(params)

@@ -1,52 +1,67 @@
-"""Small widgets: a knob for any config field (help text and limits from its metadata), checks, durations."""
+"""Small widgets: an input for any config field (help text and limits from its `knob`), checks, durations."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import fields
 from typing import Any
 
 import streamlit as st
 
+from core.config.knobs import knob_default, knob_help, knob_label, knob_limits
 from core.data.uploads import Check, DataError
 
 _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/check_circle:"}
+KEEP = "session"  # a form widget's `persist_state`: its value outlives a visit to another page
 
 
-def field_meta(cls: type, name: str) -> dict[str, Any]:
-    return next(f.metadata for f in fields(cls) if f.name == name)
-
-
-def label_of(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-def knob(cls: type, name: str, key: str, label: str | None = None) -> Any:
+def knob_input(cls: type, name: str, key: str, label: str | None = None) -> Any:
     """The input for one dataclass field, its value kept in `st.session_state[key]` (set that to change it).
 
-    The widget type follows the value's type; help text, minimum and maximum come from the field's metadata,
-    so the explanation a person reads is the one written beside the field in `core`.
+    The widget type follows the field's default, so a number field always gets a number input, even when its value
+    went missing (it then starts again from the default); help text, minimum and maximum come from the field's
+    `knob`, so the explanation a person reads is the one written beside the field in `core`. The value outlives a
+    visit to another page (`persist_state`): Streamlit would otherwise delete it when the page is left.
     """
-    meta = field_meta(cls, name)
-    label = label or label_of(name)
-    value = st.session_state.get(key)
-    help_text = meta.get("help")
-    if isinstance(value, bool):
-        return st.checkbox(label, key=key, help=help_text)
-    if isinstance(value, int):
-        return st.number_input(label, key=key, help=help_text, step=1, min_value=meta.get("min"),
-                               max_value=meta.get("max"))
-    if isinstance(value, float):
+    label = label or knob_label(cls, name)
+    default, help_text = knob_default(cls, name), knob_help(cls, name)
+    low, high = knob_limits(cls, name)
+    current = st.session_state.get(key)
+    value = _of_kind(current, default)
+    if type(current) is not type(value) or current != value:
+        st.session_state[key] = value
+    if isinstance(default, bool):
+        return st.checkbox(label, key=key, help=help_text, persist_state=KEEP)
+    if isinstance(default, int):
+        return st.number_input(label, key=key, help=help_text, step=1, min_value=low, max_value=high,
+                               persist_state=KEEP)
+    if isinstance(default, float):
         small = 0 < abs(value) < 1e-2
-        return st.number_input(label, key=key, help=help_text, min_value=_float(meta.get("min")),
-                               max_value=_float(meta.get("max")), format="%.1e" if small else "%.3f",
-                               step=value / 2 if small else 0.05)
-    if isinstance(value, (tuple, list)):
-        text = st.text_input(label, value=", ".join(str(v) for v in value), key=f"{key}__text", help=help_text)
-        return parse_list(text, type(value[0]) if value else str)
-    return st.text_input(label, key=key, help=help_text)
+        return st.number_input(label, key=key, help=help_text, min_value=_float(low), max_value=_float(high),
+                               format="%.1e" if small else "%.3f", step=value / 2 if small else 0.05,
+                               persist_state=KEEP)
+    if isinstance(default, tuple):
+        # A list is typed as text in a twin widget; the numbers read from it go back under `key`.
+        text_key = f"{key}__text"
+        if text_key not in st.session_state:
+            st.session_state[text_key] = ", ".join(str(v) for v in value)
+        st.text_input(label, key=text_key, help=help_text, persist_state=KEEP)
+        st.session_state[key] = parse_list(st.session_state[text_key], type(default[0]) if default else str)
+        return st.session_state[key]
+    return st.text_input(label, key=key, help=help_text, persist_state=KEEP)
+
+
+def _of_kind(value: Any, default: Any) -> Any:
+    """`value` as the type of the field's `default` (an int for a float field, a list for a tuple), or the default
+    when it is missing or of another kind."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if isinstance(value, bool) and isinstance(default, bool) else default
+    if isinstance(default, float) and isinstance(value, int | float):
+        return float(value)
+    if isinstance(default, tuple) and isinstance(value, tuple | list):
+        return tuple(value)
+    return value if isinstance(value, type(default)) else default
 
 
 def _float(value: Any) -> float | None:

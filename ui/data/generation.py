@@ -15,6 +15,7 @@ import streamlit as st
 from core.data.upload_limits import preview, shorten
 from core.data.uploads import Check, DataError
 from core.engine import charts
+from core.messages import PlainError
 from core.tasks.text_generation.data import (
     FORMAT_TEXT,
     PROMPT_TEMPLATE,
@@ -164,7 +165,7 @@ def pairs_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> Non
 def save_form(suggested_name: str, save) -> None:
     try:
         prepared = save_button(suggested_name, "data_gen", save)
-    except (DataError, OSError) as error:
+    except (PlainError, OSError) as error:
         show_checks([Check("error", f"The dataset could not be saved: {error}")])
         return
     if prepared:
@@ -175,7 +176,8 @@ def save_form(suggested_name: str, save) -> None:
         else:
             sizes = f"{prepared.info.train_rows:,} training and {prepared.info.validation_rows:,} validation examples"
         st.success(f"Saved “{prepared.name}”: {sizes}.", icon=":material/save:")
-        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")
+        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
+                     query_params={"dataset": prepared.name})  # this dataset, not the first one
 
 
 def render(workspace: Workspace) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import charts
-from core.messages import agree, counted
+from core.messages import PlainError, agree, counted
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
     ImageSummary,
@@ -31,7 +31,7 @@ from core.tasks.image_classification.safe_zip import ExtractReport
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, preview_resized
 from core.workspace import Workspace
 from ui.common import state
-from ui.common.widgets import knob
+from ui.common.widgets import knob_input
 from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a zip of images"
@@ -146,10 +146,10 @@ def image_settings(summary: ImageSummary, data_id: str) -> ImagePreprocessConfig
     values = {}
     for i, name in enumerate(SETTINGS):
         with columns[i % 2]:
-            values[name] = knob(ImagePreprocessConfig, name, SETTING_PREFIX + name)
+            values[name] = knob_input(ImagePreprocessConfig, name, SETTING_PREFIX + name)
     try:
         return ImagePreprocessConfig(**values)
-    except (ImageDataError, TypeError) as error:
+    except PlainError as error:  # a KnobError or an ImageDataError, saying which setting to change
         st.error(str(error), icon=":material/error:")
         return None
 
@@ -204,4 +204,5 @@ def render(workspace: Workspace) -> None:
             workspace, name, labelled, train, validation, preprocess, source_text)):
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation images.", icon=":material/save:")
-        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")
+        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
+                     query_params={"dataset": prepared.name})  # this dataset, not the first one

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.config.knobs import all_help, knob_help
 from core.data.upload_limits import preview
 from core.data.uploads import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
 from core.engine import charts
@@ -40,7 +41,7 @@ from core.tasks.tabular.dataset import (
 )
 from core.tasks.tabular.preprocessor import fit_preprocessor
 from core.workspace import Workspace
-from ui.common.widgets import field_meta, read_upload_once, show_checks
+from ui.common.widgets import read_upload_once, show_checks
 from ui.data.saving import save_button
 
 UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
@@ -114,8 +115,7 @@ def choose_target(frame: pd.DataFrame, table_id: str) -> tuple[str, str] | None:
         return None
     # The key carries the target, so picking another target starts again from that target's own guess.
     task = right.radio("Task", TASKS, index=TASKS.index(guess.task), format_func=TASK_TITLES.get,
-                       key=f"data_table_task_{table_id}_{target}", help=field_meta(TabularPreprocessConfig, "task")
-                       ["help"])
+                       key=f"data_table_task_{table_id}_{target}", help=knob_help(TabularPreprocessConfig, "task"))
     st.caption(f"Suggested **{guess.task}**: {guess.reason}")
     return target, task
 
@@ -159,26 +159,24 @@ def choose_inputs(roles: dict[str, ColumnRole], suggestion: TabularPreprocessCon
 
 def preprocessing_options(suggestion: TabularPreprocessConfig, text_columns: list[str], prefix: str) -> dict:
     """Scaling, missing values, the one-hot limit and the optional title-from-name, each with its help text."""
-    def help_of(name: str) -> str:
-        return field_meta(TabularPreprocessConfig, name)["help"]
-
+    helps = all_help(TabularPreprocessConfig)
     columns = st.columns(3)
     scale = columns[0].checkbox("Scale number columns", value=suggestion.scale_numeric, key=f"{prefix}scale",
-                                help=help_of("scale_numeric"))
+                                help=helps["scale_numeric"])
     numeric_missing = columns[1].selectbox("Empty number cells", NUMERIC_MISSING, key=f"{prefix}num_missing",
                                            format_func=lambda v: f"fill with {MISSING_TITLES[v]}",
-                                           help=help_of("numeric_missing"))
+                                           help=helps["numeric_missing"])
     categorical_missing = columns[2].selectbox("Empty category cells", CATEGORICAL_MISSING,
                                                key=f"{prefix}cat_missing",
                                                format_func=lambda v: f"fill with {MISSING_TITLES[v]}",
-                                               help=help_of("categorical_missing"))
+                                               help=helps["categorical_missing"])
     one_hot = columns[0].number_input("Most values per category column", min_value=2, max_value=200,
                                       value=suggestion.one_hot_max_categories, step=1, key=f"{prefix}one_hot",
-                                      help=help_of("one_hot_max_categories"))
+                                      help=helps["one_hot_max_categories"])
     options = [NO_TITLE, *text_columns]
     title_from = columns[1].selectbox("Take the title (Mr, Mrs…) from", options,
                                       index=options.index(suggestion.title_from or NO_TITLE),
-                                      key=f"{prefix}title", help=help_of("title_from"))
+                                      key=f"{prefix}title", help=helps["title_from"])
     return {"scale_numeric": scale, "numeric_missing": numeric_missing, "categorical_missing": categorical_missing,
             "one_hot_max_categories": int(one_hot), "title_from": "" if title_from == NO_TITLE else title_from}
 
@@ -304,4 +302,5 @@ def save_form(workspace: Workspace, suggested_name: str, split: TableSplit, sett
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation rows, predicting '{settings.target}' "
                    f"({settings.task}).", icon=":material/save:")
-        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")
+        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
+                     query_params={"dataset": prepared.name})  # this dataset, not the first one

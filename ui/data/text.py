@@ -140,4 +140,5 @@ def save_form(workspace: Workspace, suggested_name: str, train: pd.DataFrame, va
             workspace, name, train, validation, source, checks)):
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation examples.", icon=":material/save:")
-        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:")
+        st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
+                     query_params={"dataset": prepared.name})  # this dataset, not the first one

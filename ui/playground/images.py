@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from core.data.dataset_store import DatasetError, load_dataset_info
+from core.data.dataset_store import load_dataset_info
 from core.engine import charts
 from core.engine.runs import Run
+from core.messages import PlainError
 from core.tasks.image_classification.files import ALLOWED_FORMATS, ImageDataError, read_uploaded_image
 from ui.common import state
 from ui.playground.predictors import predictor_for
@@ -43,7 +44,7 @@ def validation_image(run: Run) -> list[tuple[str, Image.Image]]:
     try:
         dataset = load_dataset_info(state.workspace(), run.config.dataset)
         rows = dataset.records("validation")
-    except (DatasetError, OSError):
+    except (PlainError, OSError):  # deleted, or its dataset.json damaged
         st.info("The dataset this model was trained on is gone; upload an image instead.")
         return []
     options = {f"{row['image'].split('/')[-1]} (a {row['label']})": row["image"] for row in rows[:200]}

@@ -11,7 +11,7 @@ import streamlit as st
 from core.data.uploads import SUPPORTED_EXTENSIONS, read_upload
 from core.engine import charts
 from core.engine.runs import Run
-from core.messages import agree, counted
+from core.messages import PlainError, agree, counted
 from core.tasks.tabular.columns import TabularError
 from core.tasks.text_classification.data import frame_to_csv_bytes
 from ui.common import state
@@ -26,7 +26,7 @@ PROBLEMS_LISTED = 10
 def render(run: Run) -> None:
     try:
         predictor = predictor_for(run)
-    except (TabularError, OSError, ValueError) as error:
+    except (PlainError, OSError, ValueError) as error:
         st.error(f"This run's model could not be loaded: {error}", icon=":material/error:")
         return
     one, many = st.tabs(["One row (fill in a form)", "Many rows (upload a table)"])

@@ -7,6 +7,7 @@ from dataclasses import fields
 
 import streamlit as st
 
+from core.config.knobs import all_help
 from core.engine.run_table import run_row
 from core.hosting.people import AccessError, Limits, Person, Team, TeamRun, copy_run, current_limits, save_limits
 from core.hosting.settings import Settings
@@ -62,7 +63,7 @@ def copy_button(item: TeamRun, workspace: Workspace) -> None:
 def limits_form(root, settings: Settings) -> None:
     """Admins only: the limits every person works within (0 = no limit)."""
     limits = current_limits(root, settings)
-    helps = {f.name: f.metadata["help"] for f in fields(Settings)}
+    helps = all_help(Settings)
     with st.form("team_limits"):
         columns = st.columns(4)
         values = {}

@@ -2,13 +2,16 @@
 
 The widgets' values live in `st.session_state` under `train_*` keys. Whenever the task, the model source or the
 preset changes, the preset's values are written into those keys before the widgets are drawn, so what a person
-sees is always what will be trained, and `build_config` reads the same keys into one `TrainConfig`.
+sees is always what will be trained, and `build_config` reads the same keys into one `TrainConfig`. Every widget's
+value is set in the session before it is drawn (never by an `index=` or `default=`), so that the values
+`ui.train.memory` keeps across page changes and refreshes are the ones shown. `news` is what the URL brought from
+outside this session (`memory.restore`): a dataset a link names, or a refreshed form's choices.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +20,24 @@ import streamlit as st
 from core.config.catalog import (
     BUNDLED_PREFIX,
     TASKS,
-    ConfigError,
     architecture,
     architectures_for,
     bundled_models_for,
     pretrained_tasks,
     scratch_tasks,
 )
-from core.config.train_config import (
-    DEFAULT_PRESET,
-    PRESET_DESCRIPTIONS,
-    PRESET_NAMES,
-    LoraSpec,
-    ModelSpec,
-    TrainConfig,
-    default_config,
-)
+from core.config.knobs import knob_help
+from core.config.presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESET_NAMES
+from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.data.dataset_store import DatasetInfo, PreparedDataset, list_datasets
+from core.messages import PlainError
 from core.tasks import pipeline
-from core.tasks.image_classification.files import ImageDataError
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
 from core.workspace import Workspace
 from ui.common import state
-from ui.common.widgets import knob, parse_list
+from ui.common.widgets import KEEP, knob_input
+from ui.train import memory
+from ui.train.memory import HP_PREFIX, IMAGE_PREFIX, LORA_PREFIX, MODEL_PREFIX
 
 SOURCE_TITLES = {"pretrained": "Start from a pretrained model", "scratch": "Build one from scratch"}
 CUSTOM_HUB = "A Hugging Face model id…"
@@ -47,25 +45,37 @@ CUSTOM_FOLDER = "A model folder on this machine…"
 COMMON_KNOBS = ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm", "seed")
 ADVANCED_KNOBS = ("max_steps", "eval_every", "early_stopping_patience", "save_every", "device")
 TASK_KNOBS = {"text-classification": ("max_length",), "text-generation": ("max_length", "sample_prompt")}
-MODEL_PREFIX, HP_PREFIX, LORA_PREFIX, IMAGE_PREFIX = "train_model_", "train_hp_", "train_lora_", "train_image_"
+CUSTOM_IN_URL = {CUSTOM_HUB: "hub", CUSTOM_FOLDER: "folder"}  # how a pretrained model was given, as the URL says it
 
 
 # ---------------------------------------------------------------------------------------------------- dataset
 
 
-def choose_dataset(workspace: Workspace) -> PreparedDataset | None:
+def choose_dataset(workspace: Workspace, news: dict[str, str]) -> PreparedDataset | None:
     saved = list_datasets(workspace)
     if not saved:
         st.info("There is no dataset yet. Prepare one on the Data page first (there is a built-in sample).")
         st.page_link("pages/data.py", label="Go to the Data page →", icon=":material/dataset:")
         return None
     names = [d.name for d in saved]
-    chosen = st.selectbox("Dataset", names, key="train_dataset",
+    wanted = news.get("dataset")
+    if wanted in names:  # the dataset a link (the one just saved) or a refreshed page names, not the first one
+        st.session_state["train_dataset"] = wanted
+    elif wanted:
+        st.warning("The dataset this page was opened with is not saved here (any more): choose one below.",
+                   icon=":material/warning:")
+    if st.session_state.get("train_dataset") not in names:
+        st.session_state["train_dataset"] = names[0]
+    chosen = st.selectbox("Dataset", names, key="train_dataset", persist_state=KEEP,
                           format_func=lambda n: f"{n} · {TASKS[_by_name(saved, n).info.task].title.lower()}")
     dataset = _by_name(saved, chosen)
     info = dataset.info
     classes = f", {len(info.labels)} classes" if info.labels else ""
-    st.caption(f"{info.train_rows:,} training and {info.validation_rows:,} validation rows{classes}. "
+    # Said in words, so nobody trains on another dataset than they think. Names are letters, digits, dots, dashes
+    # and underscores; an underscore is escaped so that Markdown shows it as it is.
+    shown = dataset.name.replace("_", "\\_")
+    st.caption(f"Training on **{shown}**: {info.train_rows:,} training and "
+               f"{info.validation_rows:,} validation rows{classes}. "
                f"Task: **{TASKS[info.task].title}** — {TASKS[info.task].description}")
     return dataset
 
@@ -77,84 +87,95 @@ def _by_name(saved: list[PreparedDataset], name: str) -> PreparedDataset:
 # ---------------------------------------------------------------------------------------------------- state
 
 
-def _reset_state(prefix: str, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        st.session_state[prefix + name] = value
-        st.session_state.pop(f"{prefix}{name}__text", None)  # list fields keep a text twin
+def _reset_state(values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        st.session_state[key] = value
+        st.session_state.pop(f"{key}__text", None)  # list fields keep a text twin, rebuilt from the value
 
 
-def ensure_defaults(task: str, dataset: PreparedDataset, source: str, preset: str) -> None:
-    """Write the defaults for (task, source, preset) into the widgets' state when any of them changed."""
+def ensure_defaults(task: str, dataset: PreparedDataset, source: str, preset: str, news: dict[str, str]) -> None:
+    """Write the defaults for (task, source, preset) into the widgets' state when any of them changed; then the
+    knobs `news` names (a refreshed page's edits)."""
     context = (task, dataset.name, source, preset)
-    if st.session_state.get("train_context") == context:
-        return
     previous = st.session_state.get("train_context")
-    config = default_config(task, dataset.name, source, preset)
-    hyperparameters = {f.name: getattr(config, f.name) for f in fields(TrainConfig)
-                       if f.name not in ("dataset", "task", "model", "lora", "image")}
-    _reset_state(HP_PREFIX, hyperparameters)
-    # A preset change keeps the chosen model; a new task or source starts from that task's default model.
-    if previous is None or previous[:3] != context[:3]:
-        _reset_state(MODEL_PREFIX, asdict(config.model))
-        _reset_state(LORA_PREFIX, asdict(LoraSpec()))
-        image = dataset.info.details.get("image_preprocess")
-        _reset_state(IMAGE_PREFIX, asdict(ImagePreprocessConfig.from_dict(image or {})))
-    st.session_state["train_context"] = context
+    if previous != context:
+        defaults = memory.form_defaults(task, dataset, source, preset)
+        _reset_state({key: value for key, value in defaults.items() if key.startswith(HP_PREFIX)})
+        # A preset change keeps the chosen model; a new task or source starts from that task's default model.
+        if previous is None or previous[:3] != context[:3]:
+            _reset_state({key: value for key, value in defaults.items() if not key.startswith(HP_PREFIX)})
+            st.session_state.pop(f"train_pretrained_choice_{task}", None)  # follows the model name again
+        st.session_state["train_context"] = context
+    memory.apply_knobs(news)
+    custom = {how: choice for choice, how in CUSTOM_IN_URL.items()}.get(news.get("pretrained", ""))
+    if custom:
+        st.session_state[f"train_pretrained_choice_{task}"] = custom
 
 
-def _values(prefix: str, cls: type) -> dict[str, Any]:
-    values = {}
-    for f in fields(cls):
-        key = prefix + f.name
-        if f"{key}__text" in st.session_state and key in st.session_state:
-            kind = type(st.session_state[key][0]) if st.session_state[key] else int
-            values[f.name] = parse_list(st.session_state[f"{key}__text"], kind)
-        elif key in st.session_state:
-            values[f.name] = st.session_state[key]
-    return values
+def keep(task: str, dataset: PreparedDataset, source: str) -> None:
+    """Write the form's choices into the URL, so that a refresh finds them (`ui.train.memory`)."""
+    preset = current_preset({})
+    choice = st.session_state.get(f"train_pretrained_choice_{task}")
+    choices = {"dataset": dataset.name, "source": source, "preset": preset,
+               "pretrained": CUSTOM_IN_URL.get(choice, "") if source == "pretrained" else ""}
+    memory.keep(choices, memory.form_defaults(task, dataset, source, preset))
+
+
+def _values(cls: type) -> dict[str, Any]:
+    """The knobs of one settings class, as the widgets hold them."""
+    return {name: st.session_state[key] for key, (owner, name, _) in memory.knob_keys().items()
+            if owner is cls and key in st.session_state}
 
 
 # ---------------------------------------------------------------------------------------------------- model
 
 
-def choose_source(task: str) -> str:
+def choose_source(task: str, news: dict[str, str]) -> str:
     sources = [s for s in ("pretrained", "scratch")
                if (s == "pretrained" and task in pretrained_tasks()) or (s == "scratch" and task in scratch_tasks())]
     if len(sources) == 1:
         return sources[0]
-    # Without a bundled model, "pretrained" means a download: offline, from scratch is the choice that works.
-    first = 0 if bundled_models_for(task) else sources.index("scratch")
-    return st.radio("Model", sources, index=first, format_func=SOURCE_TITLES.get, horizontal=True,
-                    key=f"train_source_{task}")
+    key = f"train_source_{task}"
+    if news.get("source") in sources:
+        st.session_state[key] = news["source"]
+    if st.session_state.get(key) not in sources:
+        # Without a bundled model, "pretrained" means a download: offline, from scratch is the choice that works.
+        st.session_state[key] = "pretrained" if bundled_models_for(task) else "scratch"
+    return st.radio("Model", sources, format_func=SOURCE_TITLES.get, horizontal=True, key=key,
+                    persist_state=KEEP)
 
 
 def pretrained_picker(task: str) -> None:
     bundled = bundled_models_for(task)
     options = [BUNDLED_PREFIX + m.key for m in bundled] + [CUSTOM_HUB, CUSTOM_FOLDER]
     titles = {BUNDLED_PREFIX + m.key: m.title for m in bundled}
-    current = st.session_state.get(MODEL_PREFIX + "name", "")
-    index = options.index(current) if current in options else (0 if bundled else 1)
-    choice = st.selectbox("Pretrained model", options, index=index, format_func=lambda o: titles.get(o, o),
-                          key=f"train_pretrained_choice_{task}")
+    key = f"train_pretrained_choice_{task}"
+    if st.session_state.get(key) not in options:
+        current = st.session_state.get(MODEL_PREFIX + "name", "")
+        st.session_state[key] = current if current in options else options[0 if bundled else 1]
+    choice = st.selectbox("Pretrained model", options, format_func=lambda o: titles.get(o, o), key=key,
+                          persist_state=KEEP)
     entry = next((m for m in bundled if BUNDLED_PREFIX + m.key == choice), None)
     if entry:
         st.session_state[MODEL_PREFIX + "name"] = choice
         st.caption(entry.description)
     elif choice == CUSTOM_HUB:
-        st.text_input("Model id on huggingface.co", key=MODEL_PREFIX + "name",
+        st.text_input("Model id on huggingface.co", key=MODEL_PREFIX + "name", persist_state=KEEP,
                       placeholder="e.g. distilbert-base-uncased",
                       help="Downloaded on first use, so this needs internet. Only safetensors weights are loaded.")
     else:
         st.text_input("Folder with config.json and model.safetensors", key=MODEL_PREFIX + "name",
+                      persist_state=KEEP,
                       help="For example a model exported from the Runs page. Only safetensors weights are loaded.")
     if task == "text-generation":
         st.radio("How to fine-tune", ("lora", "full"), horizontal=True, key=MODEL_PREFIX + "finetune",
+                 persist_state=KEEP,
                  format_func={"lora": "LoRA (small add-ons: fast, little memory)",
                               "full": "Full (every weight)"}.get)
         if st.session_state.get(MODEL_PREFIX + "finetune") == "lora":
             with st.expander("LoRA settings"):
                 for name in ("rank", "alpha", "dropout", "target_modules"):
-                    knob(LoraSpec, name, LORA_PREFIX + name)
+                    knob_input(LoraSpec, name, LORA_PREFIX + name)
 
 
 def scratch_picker(task: str) -> None:
@@ -162,18 +183,18 @@ def scratch_picker(task: str) -> None:
     titles = {a.key: a.title for a in architectures_for(task)}
     if st.session_state.get(MODEL_PREFIX + "name") not in options:
         st.session_state[MODEL_PREFIX + "name"] = options[0]
-    name = st.selectbox("Architecture", options, format_func=titles.get, key=MODEL_PREFIX + "name")
+    name = st.selectbox("Architecture", options, format_func=titles.get, key=MODEL_PREFIX + "name",
+                        persist_state=KEEP)
     spec = architecture(task, name)
     st.caption(spec.description)
     columns = st.columns(3)
     for i, knob_name in enumerate(spec.knobs):
         with columns[i % 3]:
             if knob_name == "tokenizer":
-                st.selectbox("Tokenizer", _tokenizer_options(task), key=MODEL_PREFIX + "tokenizer",
-                             format_func=_TOKENIZER_TITLES.get,
-                             help=next(f.metadata["help"] for f in fields(ModelSpec) if f.name == "tokenizer"))
+                st.selectbox("Tokenizer", _tokenizer_options(task), key=MODEL_PREFIX + "tokenizer", persist_state=KEEP,
+                             format_func=_TOKENIZER_TITLES.get, help=knob_help(ModelSpec, "tokenizer"))
             else:
-                knob(ModelSpec, knob_name, MODEL_PREFIX + knob_name)
+                knob_input(ModelSpec, knob_name, MODEL_PREFIX + knob_name)
 
 
 _TOKENIZER_TITLES = {"train": "Learned from your text (word pieces)", "char": "Single characters",
@@ -192,9 +213,20 @@ def _tokenizer_options(task: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- knobs
 
 
+def current_preset(news: dict[str, str]) -> str:
+    """The preset the form uses: the one `news` names, else this session's, else the default."""
+    if news.get("preset") in PRESET_NAMES:
+        st.session_state["train_preset"] = news["preset"]
+    if st.session_state.get("train_preset") not in PRESET_NAMES:
+        st.session_state["train_preset"] = DEFAULT_PRESET
+    return st.session_state["train_preset"]
+
+
 def choose_preset() -> str:
-    preset = st.segmented_control("Preset", PRESET_NAMES, default=DEFAULT_PRESET, key="train_preset",
-                                  format_func=str.capitalize, required=True) or DEFAULT_PRESET
+    current_preset({})
+    preset = st.segmented_control("Preset", PRESET_NAMES, key="train_preset", format_func=str.capitalize,
+                                  persist_state=KEEP,
+                                  required=True) or DEFAULT_PRESET
     st.caption(PRESET_DESCRIPTIONS[preset])
     return preset
 
@@ -206,24 +238,24 @@ def hyperparameter_knobs(task: str) -> None:
         with columns[i % 3]:
             if name == "sample_prompt":
                 continue
-            knob(TrainConfig, name, HP_PREFIX + name)
+            knob_input(TrainConfig, name, HP_PREFIX + name)
     if "sample_prompt" in names:
-        knob(TrainConfig, "sample_prompt", HP_PREFIX + "sample_prompt", label="Sample prompt")
+        knob_input(TrainConfig, "sample_prompt", HP_PREFIX + "sample_prompt", label="Sample prompt")
     if task == "image-classification":
         with st.expander("Image size and augmentation"):
             image_columns = st.columns(2)
             for i, f in enumerate(fields(ImagePreprocessConfig)):
                 with image_columns[i % 2]:
-                    knob(ImagePreprocessConfig, f.name, IMAGE_PREFIX + f.name)
+                    knob_input(ImagePreprocessConfig, f.name, IMAGE_PREFIX + f.name)
     with st.expander("More settings: evaluation, checkpoints, early stopping, device"):
         columns = st.columns(3)
         for i, name in enumerate(ADVANCED_KNOBS):
             with columns[i % 3]:
                 if name == "device":
-                    st.selectbox("Device", ("auto", "cpu", "cuda"), key=HP_PREFIX + "device",
-                                 help=next(f.metadata["help"] for f in fields(TrainConfig) if f.name == "device"))
+                    st.selectbox("Device", ("auto", "cpu", "cuda"), key=HP_PREFIX + "device", persist_state=KEEP,
+                                 help=knob_help(TrainConfig, "device"))
                 else:
-                    knob(TrainConfig, name, HP_PREFIX + name)
+                    knob_input(TrainConfig, name, HP_PREFIX + name)
 
 
 # ---------------------------------------------------------------------------------------------------- config
@@ -232,14 +264,12 @@ def hyperparameter_knobs(task: str) -> None:
 def build_config(task: str, dataset: PreparedDataset, source: str) -> TrainConfig | str:
     """The config the widgets describe, or a plain message saying which setting is impossible."""
     try:
-        model = ModelSpec(**{**_values(MODEL_PREFIX, ModelSpec), "source": source})
-        lora = LoraSpec(**_values(LORA_PREFIX, LoraSpec))
-        image = ImagePreprocessConfig(**_values(IMAGE_PREFIX, ImagePreprocessConfig))
-        hyperparameters = {k: v for k, v in _values(HP_PREFIX, TrainConfig).items()
-                           if k not in ("dataset", "task", "model", "lora", "image")}
+        model = ModelSpec(**{**_values(ModelSpec), "source": source})
+        lora = LoraSpec(**_values(LoraSpec))
+        image = ImagePreprocessConfig(**_values(ImagePreprocessConfig))
         config = TrainConfig(dataset=dataset.name, task=task, model=model, lora=lora, image=image,
-                             **hyperparameters)
-    except (ConfigError, ImageDataError, ValueError, TypeError) as error:
+                             **_values(TrainConfig))
+    except PlainError as error:  # ConfigError, KnobError, ImageDataError: each says which setting to change
         return str(error)
     return state.vet_config(config)  # limits, paths confined to the workspace, safetensors-only folders
 

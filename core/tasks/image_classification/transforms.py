@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from core.config.knobs import from_plain, knob, to_plain
+from core.config.knobs import check_limits, from_plain, knob, to_plain
 from core.tasks.image_classification.files import ImageDataError
 
 
 @dataclass(frozen=True)
 class ImagePreprocessConfig:
     image_size: int = knob(28, "Every image is resized to this many pixels wide and high. Smaller trains faster; "
-                               "larger keeps more detail.", min=8, max=256)
+                               "larger keeps more detail.", min=8, max=1024)
     grayscale: bool = knob(True, "Turn images grey before training. Right for digits and scans; switch off when "
                                  "colour tells the classes apart.")
     normalize_mean: tuple[float, ...] = knob(
@@ -39,19 +39,16 @@ class ImagePreprocessConfig:
     random_crop: bool = knob(False, "While training, shift each image a little by padding its border and cutting a "
                                     "random window, so the model does not rely on exact positions.")
     rotation_degrees: float = knob(0.0, "While training, turn each image by a random angle up to this many degrees "
-                                        "either way. 0 switches it off; 10–15 helps handwriting.", min=0.0, max=45.0)
+                                        "either way. 0 switches it off; 10–15 helps handwriting.", min=0.0, max=180.0)
 
     def __post_init__(self) -> None:
-        if not 8 <= self.image_size <= 1024:
-            raise ImageDataError(f"The image size must be between 8 and 1024 pixels, not {self.image_size}.")
+        check_limits(self)  # the image size and the rotation
         for name in ("normalize_mean", "normalize_std"):
             values = getattr(self, name)
             if len(values) not in (1, self.channels):
                 raise ImageDataError(f"{name} needs one value or {self.channels} (one per channel), not {len(values)}.")
         if any(v <= 0 for v in self.normalize_std):
             raise ImageDataError("normalize_std values must be above zero: they divide every pixel.")
-        if not 0 <= self.rotation_degrees <= 180:
-            raise ImageDataError("The rotation must be between 0 and 180 degrees.")
 
     @property
     def channels(self) -> int:

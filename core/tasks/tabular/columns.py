@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdtypes
 
-from core.config.knobs import from_plain, knob, to_plain
+from core.config.knobs import check_limits, from_plain, knob, to_plain
 from core.messages import PlainError, agree
 
 ROLE_NUMERIC = "numeric"
@@ -199,6 +199,7 @@ class TabularPreprocessConfig:
                                "title (Mr, Mrs, Miss…) becomes an extra category column.")
 
     def __post_init__(self) -> None:
+        check_limits(self)
         if not self.target:
             raise TabularError("Choose the column to predict (the target).")
         if self.task not in TASKS:
@@ -206,8 +207,6 @@ class TabularPreprocessConfig:
         if self.numeric_missing not in NUMERIC_MISSING or self.categorical_missing not in CATEGORICAL_MISSING:
             raise TabularError(f"Missing values can be filled with {', '.join(NUMERIC_MISSING)} (numbers) or "
                                f"{', '.join(CATEGORICAL_MISSING)} (categories).")
-        if self.one_hot_max_categories < 1:
-            raise TabularError("Keep at least one value per category column.")
         features = list(self.numeric_columns) + list(self.categorical_columns)
         if self.target in features or self.target == self.title_from:
             raise TabularError(f"'{self.target}' is the target, so it cannot also be an input column. Untick it.")
