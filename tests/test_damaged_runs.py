@@ -32,6 +32,7 @@ from core.engine.run_table import run_row
 from core.engine.runs import create_run, list_runs
 from core.hosting.people import Person, Team
 from core.workspace import write_text_atomic
+from tests.test_people import hosted_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,12 +164,7 @@ def test_a_team_mates_damaged_runs_leave_the_team_page_working(workspace, monkey
     team.register(bob)
     healthy = healthy_run(ada_space)
     broken = [damaged_run(ada_space, kind) for kind in sorted(DAMAGES)]
-    monkeypatch.setenv("AI_PLAYGROUND_HOSTED", "true")
-    monkeypatch.setenv("AI_PLAYGROUND_SIGN_IN", "password")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.secrets["team_password"] = "s3cret"
-    at.session_state["auth_person"] = bob
-    at.run()
+    at = hosted_app(monkeypatch, person=bob).run()  # signed in as Bob, as the People tests do
     at.switch_page("pages/team.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
