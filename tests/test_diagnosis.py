@@ -270,9 +270,10 @@ def test_the_runs_page_shows_the_ladder_a_diagnosis_and_starts_the_remedy(worksp
     at.run()
     assert not at.exception, at.exception
     assert "Your model does no better than always answering “complaint” (69.4 %)." in plain(at.warning)
-    ladder_table = next(frame.value for frame in at.dataframe if "what it means" in frame.value.columns)
+    ladder_table = next(frame.value for frame in at.dataframe if "time to train" in frame.value.columns)
     assert ladder_table[""].tolist() == ["Your model", "Word counts + logistic regression", "Always “complaint”",
                                          "Guessing"]
+    assert "**Guessing**: Picking one of the 3 classes at random is right 33.3 % of the time" in plain(at.caption)
     assert "Collapse onto one class" in plain(at.markdown)
     assert "It answered “complaint” for 100 % of the validation rows" in plain(at.markdown)
     diff = next(frame.value for frame in at.dataframe if "new run" in frame.value.columns)

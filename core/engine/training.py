@@ -27,6 +27,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
 from core.engine.callbacks import MetricsCallback, StopSignal
+from core.engine.class_weights import weighted_cross_entropy
 from core.engine.run_folder import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, checkpoint_folders
 from core.messages import PlainError
 
@@ -111,6 +112,7 @@ class TrainingPlan:
     memory: EvaluationMemory = field(default_factory=EvaluationMemory)
     remove_unused_columns: bool = True
     group_by_length: bool = False  # batch training texts of similar length together, to pad less
+    class_weights: list[float] | None = None  # classification: one loss weight per class (core.engine.class_weights)
 
 
 class RunTrainer(Trainer):
@@ -210,6 +212,7 @@ def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device
         processing_class=plan.processing_class,
         compute_metrics=plan.memory.compute_metrics(plan.metric) if plan.metric else None,
         preprocess_logits_for_metrics=plan.preprocess_logits_for_metrics,
+        compute_loss_func=weighted_cross_entropy(plan.class_weights) if plan.class_weights else None,
         callbacks=callbacks,
     )
     return trainer, metrics_callback

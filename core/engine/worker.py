@@ -27,6 +27,7 @@ from core.config.train_config import TrainConfig
 from core.data.dataset_store import load_dataset_info
 from core.engine.callbacks import StopSignal
 from core.engine.distributed import AgreeOnStop, end_with_parent, world_size
+from core.engine.ladder_data import add_ladder
 from core.engine.launcher import LOG_REDIRECTED
 from core.engine.run_folder import (
     CHECKPOINTS_DIR,
@@ -108,6 +109,7 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> tuple[RunState,
     update_status(run_dir, message="Saving the model and measuring it on the validation data…")
     if is_first_process():
         report = plan.finish(trainer, run_dir)
+        add_ladder(run_dir, config.task, dataset, report)  # what the score is worth: chance, baselines
     else:
         # The other processes of a multi-GPU run take part in the last evaluation but keep nothing.
         with tempfile.TemporaryDirectory() as scratch:

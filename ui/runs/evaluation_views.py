@@ -14,6 +14,7 @@ from core.engine import charts
 from core.engine.run_folder import EVAL_FILE
 from core.engine.runs import Run
 from ui.common.widgets import number
+from ui.runs import diagnosis_view, ladder_view
 
 
 def evaluation_view(run: Run, key: str) -> None:
@@ -21,8 +22,11 @@ def evaluation_view(run: Run, key: str) -> None:
     report = run.evaluation
     if not report:
         st.caption("The evaluation appears here when the run finishes (or is stopped).")
+        diagnosis_view.render(run, None, key)  # a run that failed: what went wrong, and what to change
         return
     try:
+        ladder_view.render(report, key)  # what the score is worth, against chance and quick baselines
+        diagnosis_view.render(run, report, key)
         if "confusion_matrix" in report:
             classification_view(report, key, image_root(run))
         elif "r2" in report:

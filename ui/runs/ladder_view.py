@@ -58,8 +58,13 @@ def rows(stored: dict[str, Any]) -> list[dict[str, Any]]:
     metric = stored.get("metric", "accuracy")
     return [{"": rung.name, "kind": KIND_TITLES.get(rung.kind, rung.kind),
              "score": rung.score * 100 if metric == "accuracy" else rung.score,
-             "time to train": seconds_text(rung.seconds), "what it means": rung.description}
-            for rung in reversed(rungs_of(stored))]
+             "time to train": seconds_text(rung.seconds)} for rung in reversed(rungs_of(stored))]
+
+
+def meanings(stored: dict[str, Any]) -> str:
+    """What each rung is, one line each, best first: a table cell would cut these sentences off."""
+    return "\n".join(f"- **{as_text(rung.name)}**: {as_text(rung.description)}"
+                     for rung in reversed(rungs_of(stored)))
 
 
 def render(report: dict[str, Any], key: str) -> None:
@@ -82,7 +87,8 @@ def render(report: dict[str, Any], key: str) -> None:
             "accuracy" if accuracy else "R²", min_value=0.0 if accuracy else lowest,
             max_value=100.0 if accuracy else 1.0, format="%.1f %%" if accuracy else "%.2f",
             help=explain("accuracy") if accuracy else explain("R²")),
-        "what it means": st.column_config.TextColumn("what it means", width="large"),
+        "time to train": st.column_config.TextColumn("time to train", help="How long each one took to learn."),
     })
+    st.caption(meanings(stored))
     st.caption(f"Measured on the same {stored.get('validation_rows', 0):,} validation rows; the baselines learned "
                f"from the same {stored.get('train_rows', 0):,} training rows.")

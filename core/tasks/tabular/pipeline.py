@@ -21,6 +21,7 @@ from transformers import AutoModelForSequenceClassification, Trainer
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
 from core.engine.metrics import (
+from core.engine.class_weights import balanced_weights
     accuracy_and_f1,
     classification_evaluation,
     largest_errors,
@@ -148,6 +149,8 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
 
 
 def metric_function(preprocessor: TabularPreprocessor):
+    weights = (balanced_weights(table.train_targets, len(preprocessor.class_names))
+               if config.class_weights and preprocessor.target.task == "classification" else None)
     """What every evaluation logs: accuracy and macro-F1, or MAE, RMSE and R² in the target's own units."""
     if preprocessor.target.task == "classification":
         return lambda logits, gold: accuracy_and_f1(gold, logits.argmax(-1))
@@ -155,6 +158,7 @@ def metric_function(preprocessor: TabularPreprocessor):
                                                     preprocessor.decode_amounts(outputs.reshape(-1)))
 
 
+        class_weights=weights,
 def evaluation_report(preprocessor: TabularPreprocessor, outputs: np.ndarray, gold: np.ndarray,
                       rows: list[dict[str, Any]]) -> dict[str, Any]:
     """eval.json: the confusion matrix and the surest mistakes, or the regression report and its largest errors;

@@ -16,6 +16,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
+from core.engine.class_weights import balanced_weights
 from core.engine.metrics import accuracy_and_f1, classification_evaluation, softmax
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
@@ -84,6 +85,7 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         metric=lambda logits, gold: accuracy_and_f1(gold, logits.argmax(-1)),
         summary={"parameters": count_parameters(model), "vocabulary": len(tokenizer), "classes": labels},
         finish=finish,
+        class_weights=balanced_weights(tokenized["train"]["labels"], len(labels)) if config.class_weights else None,
         memory=memory,
         # Batches of similar length waste little on padding: the same epochs in much less time on a CPU.
         group_by_length=True,
