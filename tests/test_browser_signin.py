@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.hosting.people import Person, Team
-from tests.browser import start_app, stop_app, wait_for_app
+from tests.browser import start_app, start_served_app, stop_app, wait_for_app
 from tests.test_people import finished_run
 
 pytestmark = pytest.mark.browser
@@ -24,8 +24,8 @@ TEAM_PASSWORD = "correct horse battery staple"
 def hosted_server(workspace, tmp_path):
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'team_password = "{TEAM_PASSWORD}"\n')
-    server, url = start_app(workspace.root, {"AI_PLAYGROUND_HOSTED": "true",
-                                             "STREAMLIT_SECRETS_FILES": str(secrets)})
+    server, url = start_served_app(workspace.root, {"AI_PLAYGROUND_HOSTED": "true", "AI_PLAYGROUND_MAX_UPLOAD_MB": "1",
+                                                    "STREAMLIT_SECRETS_FILES": str(secrets)})
     yield url
     stop_app(server, workspace.root)
 
@@ -107,3 +107,28 @@ def test_wrong_passwords_are_counted_on_the_server_so_a_reload_does_not_start_ag
     expect(elsewhere.get_by_text("Signed in as Bob")).to_be_visible(timeout=30_000)
     guesser.context.close()
     elsewhere.context.close()
+
+
+def test_a_signed_in_person_uploads_through_the_gate_within_the_per_person_limit(hosted_server, chromium, tmp_path):
+    page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{hosted_server}/data")
+    sign_in(page, "Ada", TEAM_PASSWORD)
+    expect(page.get_by_text(re.compile(r"^1MB per file")).first).to_be_visible(timeout=30_000)  # not 200MB
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text,label\n" + "".join(f"review {i} was {'fine' if i % 2 else 'poor'},{i % 2}\n"
+                                                for i in range(40)))
+    page.locator("input[type=file]").first.set_input_files(str(reviews))
+    expect(page.get_by_text("40 examples in 2 classes are ready.")).to_be_visible(timeout=30_000)
+    page.context.close()
+
+
+def test_a_hosted_app_started_without_the_gate_shows_no_page(workspace, page, tmp_path):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'team_password = "{TEAM_PASSWORD}"\n')
+    server, url = start_app(workspace.root, {"AI_PLAYGROUND_HOSTED": "true", "STREAMLIT_SECRETS_FILES": str(secrets)})
+    try:
+        page.goto(url)
+        expect(page.get_by_text(re.compile("started without the guard"))).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("textbox", name="Team password")).to_have_count(0)
+    finally:
+        stop_app(server, workspace.root)

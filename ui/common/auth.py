@@ -16,11 +16,14 @@ import importlib.util
 import time
 
 import streamlit as st
+from streamlit import runtime
 from streamlit.errors import StreamlitAuthError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.hosting.people import LOCAL_PERSON, AccessError, Person, Team, clean_typed_name, email_allowed, person_for
 from core.hosting.settings import Settings, SettingsError, load_settings
 from core.hosting.sign_in_guard import SignInGuard, how_long
+from core.hosting.upload_gate import SignedInSessions
 
 SESSION_PERSON = "auth_person"
 WRONG_PASSWORD_DELAY = 0.5  # slows guessing down without bothering someone who mistyped
@@ -63,19 +66,48 @@ def require_sign_in() -> Person | None:
     """The person using this session; when nobody is signed in yet, draws the sign-in and returns None."""
     config = settings()
     if not config.hosted:
-        return LOCAL_PERSON
+        return _let_in(LOCAL_PERSON)
     # Visitors of a hosted app never see tracebacks or the developer menu.
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "viewer")
+    if _served_over_http() and not signed_in_sessions().guarded:
+        st.error("This app is set up for a team, but it was started without the guard that keeps visitors who have "
+                 "not signed in from uploading files. Whoever hosts it: start it with  streamlit run serve.py  "
+                 "(see docs/hosting.md).", icon=":material/shield:")
+        st.stop()
     person = current_person()
     if person is not None:
-        return person
+        return _let_in(person)
     st.title("AI Playground")
     if config.sign_in == "password":
         password_form()
     else:
         provider_sign_in(config)
     return None
+
+
+def _let_in(person: Person) -> Person:
+    """Marks this session as signed in for the upload gate (`serve.py`), so its file uploads are accepted."""
+    context = get_script_run_ctx()
+    if context is not None:
+        signed_in_sessions().add(context.session_id)
+    return person
+
+
+def _served_over_http() -> bool:
+    """Whether this session has a browser connected through Streamlit's server (AppTest runs scripts on a stand-in
+    runtime and takes uploads without HTTP, so there is no door to guard)."""
+    context = get_script_run_ctx()
+    if context is None or not runtime.exists() or type(runtime.get_instance()) is not runtime.Runtime:
+        return False
+    return runtime.get_instance().get_client(context.session_id) is not None
+
+
+@st.cache_resource(show_spinner=False)
+def signed_in_sessions() -> SignedInSessions:
+    """The sessions someone has signed in to, one set for the whole server process: the upload gate in front of
+    the app (`serve.py`) asks it too."""
+    return SignedInSessions()
 
 
 def password_form() -> None:
@@ -153,6 +185,9 @@ def sign_out_in_sidebar(person: Person) -> None:
         st.caption(f"Signed in as **{person.name}**" + (" (admin)" if person.is_admin else ""))
         if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
             st.session_state.pop(SESSION_PERSON, None)
+            context = get_script_run_ctx()
+            if context is not None:
+                signed_in_sessions().discard(context.session_id)
             if settings().sign_in == "oidc":
                 st.logout()
             st.rerun()
