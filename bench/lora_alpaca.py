@@ -49,13 +49,8 @@ SHAPES = {"cuda": {"batch_size": 8, "context": 256, "validation_examples": 100},
 
 
 def prepare_dataset(workspace, path: Path, validation_examples: int):
-    from core.tasks.text_generation.data import (
-        check_pairs,
-        guess_pair_columns,
-        read_generation_upload,
-        save_pairs,
-        split_pairs,
-    )
+    from core.tasks.text_generation.data import check_pairs, guess_pair_columns, read_generation_upload, split_pairs
+    from core.tasks.text_generation.saving import save_pairs
 
     upload = read_generation_upload(path.name, path.read_bytes(), workspace)
     columns = guess_pair_columns(upload.frame)

@@ -5,9 +5,9 @@
     python bench/shakespeare_char.py --device cuda --data .device/tinyshakespeare.txt
 
 The text goes through the Data page's code (`core.tasks.text_generation.data`: read, checked, last 10% kept for
-validation in
-one piece) and is trained by the worker process (`python -m core.engine.worker RUN_DIR`), exactly as the Train page does
-it: a GPT-2 architecture with a character tokenizer learned from the text, samples written at every check.
+validation in one piece; `core.tasks.text_generation.saving` saves it) and is trained by the worker process
+(`python -m core.engine.worker RUN_DIR`), exactly as the Train page does it: a GPT-2 architecture with a character
+tokenizer learned from the text, samples written at every check.
 
 A short calibration run first measures the seconds per step on this machine, so the real run gets as many steps
 as fit in `--minutes` with its learning-rate schedule complete (the worker is also told to stop, saving its model,
@@ -45,7 +45,8 @@ WARMUP_STEPS = 100
 
 
 def prepare_dataset(workspace, path: Path):
-    from core.tasks.text_generation.data import check_document, read_generation_upload, save_document, split_document
+    from core.tasks.text_generation.data import check_document, read_generation_upload, split_document
+    from core.tasks.text_generation.saving import save_document
 
     upload = read_generation_upload(path.name, path.read_bytes(), workspace)
     checks = check_document(upload.text)

@@ -11,6 +11,10 @@ from ui.prompt_lab import evaluate as prompt_evaluate
 from ui.prompt_lab import generate as prompt_generate
 from ui.prompt_lab import models as prompt_models
 
+TABS = [":material/label: Classify with a prompt", ":material/balance: Prompt or fine-tune?",
+        ":material/edit_note: Write freely"]
+TAB = "prompt_lab_tab"  # session state: the open tab
+
 router.through_router()
 
 st.title("Prompt lab")
@@ -24,9 +28,10 @@ if lm is None:
             icon=":material/info:")
     st.stop()
 
-classify_tab, compare_tab, write_tab = st.tabs([":material/label: Classify with a prompt",
-                                                ":material/balance: Prompt or fine-tune?",
-                                                ":material/edit_note: Write freely"])
+# The open tab is kept in session state (a key, and a rerun when it changes). Plain tabs are drawn afresh whenever
+# what stands above them changes (the Load button goes once a model is loaded), and open on the first tab again:
+# a person who pressed Generate under "Write freely" lost sight of the text.
+classify_tab, compare_tab, write_tab = st.tabs(TABS, key=TAB, on_change="rerun")
 with classify_tab:
     setup = prompt_classify.render(workspace, lm)
     if setup is not None:

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.tasks.text_generation.data import lighthouse_log
+from core.tasks.text_generation.samples import lighthouse_log
 from tests.browser import wait_for_app
 
 pytestmark = pytest.mark.browser

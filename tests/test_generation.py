@@ -1,19 +1,19 @@
-"""Free generation on a tiny random language model: determinism, seeds, streaming, stop sequences, long prompts."""
+"""Writing with a tiny random language model: determinism, seeds, streaming, stop sequences, the context rule (a
+long prompt loses its start, said before writing; a short context is written past), and the decoding settings."""
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from core.lm.generation import (
-    GenerationSettings,
-    StopCutter,
-    TextGenerator,
-    parse_stop_sequences,
-    settings_help,
-)
+from core.config.knobs import KnobError, knob_default, knob_field, knob_help, knob_limits
+from core.lm.decoding import DecodingSettings, parse_stop_sequences
+from core.lm.stopping import StopCutter, cut_at_stop
+from core.lm.writing import TextGenerator, prompt_ids, sample_text
 
 CORPUS = ["the cat sat on the mat .", "a dog ran in the park .", "the sun is warm today .",
           "once upon a time there was a king .", "she said hello and left ."] * 4
@@ -42,8 +42,8 @@ def generator(tokenizer) -> TextGenerator:
     return TextGenerator(model, tokenizer)
 
 
-def _settings(**changes) -> GenerationSettings:
-    return GenerationSettings(**{"max_new_tokens": 12, "repetition_penalty": 1.0, **changes})
+def _settings(**changes) -> DecodingSettings:
+    return DecodingSettings(**{"max_new_tokens": 12, **changes})
 
 
 def _greedy_by_hand(generator: TextGenerator, prompt: str, steps: int) -> list[int]:
@@ -104,16 +104,38 @@ def test_a_stop_sequence_split_across_pieces_is_never_shown():
     assert "".join([almost.feed(p) for p in ["the E", "Nd", " x"]] + [almost.flush()]) == "the ENd x"
 
 
-def test_a_prompt_too_long_for_the_model_is_cut_from_the_front_with_a_warning(generator):
+def test_a_prompt_too_long_for_the_model_loses_its_start_and_says_so_before_writing(generator):
     long_prompt = " ".join(CORPUS)
-    prepared = generator.prepare(long_prompt, _settings(max_new_tokens=20))
-    assert prepared.warning and "left out" in prepared.warning
-    assert len(prepared.input_ids) == 64 - 20
-    assert prepared.input_ids[0] == generator.tokenizer.bos_token_id
-    assert generator.generate(prepared, _settings(temperature=0, max_new_tokens=20))
-    assert generator.prepare("the cat", _settings()).warning is None
-    with pytest.raises(ValueError, match="fewer than 64"):
-        generator.prepare("the cat", _settings(max_new_tokens=64))
+    ids = prompt_ids(generator.tokenizer, long_prompt)
+    fit = generator.fit(long_prompt, _settings(max_new_tokens=20))
+    assert (fit.prompt_tokens, fit.context) == (len(ids), 64)
+    assert fit.left_out == len(ids) - (64 - 20)  # the begin token and the newest 43 tokens are read
+    assert fit.left_out_text == generator.tokenizer.decode(ids[1:1 + fit.left_out], skip_special_tokens=True)
+    assert long_prompt.startswith(fit.left_out_text)
+    assert generator.generate(long_prompt, _settings(temperature=0, max_new_tokens=20))
+    short = generator.fit("the cat", _settings())
+    assert (short.left_out, short.left_out_text) == (0, "")
+
+
+def test_a_short_context_is_written_past_in_rounds(generator):
+    settings = _settings(temperature=0, max_new_tokens=150)  # more than twice the 64 tokens the model reads
+    new = generator.write_ids(prompt_ids(generator.tokenizer, "the cat"), settings)
+    assert len(new) == 150
+    assert generator.generate("the cat", settings) == generator.tokenizer.decode(new, skip_special_tokens=True)
+    # After a long prompt too: half a context per round, each reading the newest tokens.
+    assert len(generator.write_ids(prompt_ids(generator.tokenizer, " ".join(CORPUS)), settings)) == 150
+
+
+def test_a_sample_during_training_leaves_the_random_state_and_the_mode_alone(generator):
+    model, tokenizer = generator.model, generator.tokenizer
+    model.train()
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    text = sample_text(model, tokenizer, "the sun", _settings(temperature=1.0, seed=3))
+    assert torch.equal(torch.rand(3), expected) and model.training
+    model.eval()
+    assert text == generator.generate("the sun", _settings(temperature=1.0, seed=3))
 
 
 def test_an_empty_prompt_starts_from_the_beginning_of_a_text(generator):
@@ -121,21 +143,30 @@ def test_an_empty_prompt_starts_from_the_beginning_of_a_text(generator):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"temperature": -1.0}, "temperature"),
-    ({"top_p": 0.0}, "Top-p"),
-    ({"top_k": -3}, "Top-k"),
-    ({"max_new_tokens": 0}, "at least one"),
-    ({"stop_sequences": tuple("abcdefghij")}, "stop sequences"),
+    ({"temperature": -1.0}, "Temperature is -1, but it must be between 0 and 2"),
+    ({"top_p": 0.0}, "Top-p is 0, but it must be between 0.05 and 1"),
+    ({"top_k": -3}, "Top-k is -3"),
+    ({"max_new_tokens": 0}, "Max new tokens is 0, but it must be between 1 and 2,048"),
+    ({"repetition_penalty": 0.5}, "Repetition penalty is 0.5"),
+    ({"stop_sequences": tuple("abcdefghij")}, "10 stop sequences; use at most 8"),
 ])
 def test_bad_settings_say_what_is_wrong(changes, message):
-    with pytest.raises(ValueError, match=message):
-        GenerationSettings(**changes)
+    with pytest.raises(KnobError, match=message):
+        DecodingSettings(**changes)
 
 
 def test_stop_sequences_are_typed_one_per_line_with_escapes():
     assert parse_stop_sequences("\\n\\n\nEND\n\n") == ("\n\n", "END")
-    assert GenerationSettings(stop_sequences=("", "x")).stop_sequences == ("x",)
+    assert DecodingSettings(stop_sequences=("", "x")).stop_sequences == ("x",)
+    assert cut_at_stop("one\ntwo\n\nthree", ("\n\n",)) == "one\ntwo"
 
 
-def test_every_setting_has_help_text():
-    assert all(settings_help().values())
+def test_every_setting_has_help_limits_and_a_default_inside_them():
+    for item in fields(DecodingSettings):
+        assert knob_help(DecodingSettings, item.name)
+        low, high = knob_limits(DecodingSettings, item.name)
+        if item.name == "stop_sequences":
+            assert knob_field(DecodingSettings, item.name).metadata["max_items"] == 8
+        else:
+            assert low <= knob_default(DecodingSettings, item.name) <= high
+    assert DecodingSettings().repetition_penalty == 1.0  # no penalty unless asked: a character model needs none

@@ -16,18 +16,13 @@ from core.tasks.text_generation.data import (
     PairColumns,
     check_document,
     check_pairs,
-    dataset_format,
-    document_rows,
     guess_pair_columns,
-    join_document,
-    lighthouse_log,
     read_generation_upload,
-    save_document,
-    save_pairs,
-    small_instructions,
     split_document,
     split_pairs,
 )
+from core.tasks.text_generation.samples import lighthouse_log, small_instructions
+from core.tasks.text_generation.saving import dataset_format, document_rows, join_document, save_document, save_pairs
 from tests.conftest import shared_dataset
 
 

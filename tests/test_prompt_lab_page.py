@@ -107,6 +107,49 @@ def test_without_a_dataset_the_lab_points_to_the_data_page_and_can_still_write(w
     assert at.session_state["prompt_gen_output"]  # the streamed text was written and kept
 
 
+WRITE_TAB = ":material/edit_note: Write freely"
+
+
+def test_generating_keeps_the_write_tab_open_and_the_text_as_written(workspace, tiny_lm, monkeypatch):
+    from core.lm.writing import TextGenerator
+
+    written = "First line\n\n1887. *not italic*\n  - not a list"
+    monkeypatch.setattr(TextGenerator, "stream", lambda self, prompt, settings: iter([written[:14], written[14:]]))
+    at = lab(tiny_lm)
+    assert at.get_by_key("prompt_lab_tab").proto.tab_container.default_tab_index == 0
+    at.session_state["prompt_lab_tab"] = WRITE_TAB  # what clicking the tab sends
+    at.run()
+    # The first Generate after loading: the Load button is gone from above the tabs, which used to reopen "Classify".
+    at.button(key="prompt_gen_go").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["prompt_lab_tab"] == WRITE_TAB
+    assert at.get_by_key("prompt_lab_tab").proto.tab_container.default_tab_index == 2
+    shown = at.get_by_key("prompt_gen_written").code
+    assert [block.value for block in shown] == [written]  # line breaks, "1887." and "*" kept, not Markdown
+    assert not any("not italic" in block.value for block in at.markdown)
+    at.number_input(key="prompt_gen_seed").set_value(3).run()  # any later rerun keeps the tab and the text
+    assert at.get_by_key("prompt_lab_tab").proto.tab_container.default_tab_index == 2
+    assert [block.value for block in at.get_by_key("prompt_gen_written").code] == [written]
+
+
+def test_a_prompt_longer_than_the_model_reads_is_flagged_before_generating(workspace, tiny_lm):
+    from transformers import AutoTokenizer
+
+    at = lab(tiny_lm)
+    assert "tokens; the model reads 256 at a time" in texts(at.caption)
+    assert "left out" not in texts(at.warning)
+    long_prompt = " ".join(cafe_feedback()["message"].tolist())
+    at.text_area(key="prompt_gen_prompt").set_value(long_prompt).run()
+    tokens = len(AutoTokenizer.from_pretrained(str(tiny_lm))(long_prompt)["input_ids"])
+    assert tokens > 256
+    assert f"The prompt is {tokens:,} tokens; the model reads 256 at a time." in texts(at.caption)
+    # 200 new tokens do not fit beside it: the model reads <bos> and the newest 127 tokens, half a context at a time.
+    left_out = tokens - 128
+    assert f"its first {left_out:,} tokens will be left out" in texts(at.warning)
+    assert any(long_prompt.startswith(block.value[:40]) for block in at.code)  # what is cut, shown as written
+    assert "prompt_gen_output" not in at.session_state  # all this before anything was generated
+
+
 def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, tiny_lm, monkeypatch):
     run = finished_classifier_run(workspace, "cafe", sample_dataset.info.labels)
     at = lab(tiny_lm)

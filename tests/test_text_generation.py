@@ -19,6 +19,7 @@ from core.config.presets import default_config
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.engine.run_folder import read_json, read_metrics, read_samples
 from core.engine.runs import create_run
+from core.lm.decoding import DecodingSettings
 from core.lm.predictor import export_merged
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.blocks import random_windows, text_blocks, tokenize_pairs
@@ -26,17 +27,14 @@ from core.tasks.text_generation.data import (
     PROMPT_TEMPLATE,
     check_document,
     check_pairs,
-    document_rows,
     guess_pair_columns,
-    lighthouse_log,
-    save_document,
-    save_pairs,
-    small_instructions,
     split_document,
     split_pairs,
 )
 from core.tasks.text_generation.models import add_lora
 from core.tasks.text_generation.pipeline import estimate_parameters, load_predictor
+from core.tasks.text_generation.samples import lighthouse_log, small_instructions
+from core.tasks.text_generation.saving import document_rows, save_document, save_pairs
 from core.tasks.text_generation.tokenizers import train_bpe_tokenizer, train_char_tokenizer
 from core.workspace import HOME_VARIABLE, Workspace
 
@@ -193,12 +191,13 @@ def test_a_character_gpt_trained_from_scratch_leaves_samples_and_a_falling_loss(
 
     predictor = load_predictor(run.folder / "model")
     assert not predictor.is_instruction and predictor.format_prompt("Wind") == "Wind"
-    first = predictor.generate("12 March 1887. Wind", max_new_tokens=300, temperature=0)
+    greedy = DecodingSettings(max_new_tokens=300, temperature=0)
+    first = predictor.generate("12 March 1887. Wind", greedy)
     assert len(first) == 300  # longer than the 64-character context: written in rounds
-    assert predictor.generate("12 March 1887. Wind", max_new_tokens=300, temperature=0) == first
-    assert "".join(predictor.stream("12 March 1887. Wind", max_new_tokens=300, temperature=0)) == first
-    seeded = predictor.generate("Wind", max_new_tokens=40, temperature=1.5, seed=3)
-    assert predictor.generate("Wind", max_new_tokens=40, temperature=1.5, seed=3) == seeded
+    assert predictor.generate("12 March 1887. Wind", greedy) == first
+    assert "".join(predictor.stream("12 March 1887. Wind", greedy)) == first
+    seeded = predictor.generate("Wind", DecodingSettings(max_new_tokens=40, temperature=1.5, seed=3))
+    assert predictor.generate("Wind", DecodingSettings(max_new_tokens=40, temperature=1.5, seed=3)) == seeded
     assert len(seeded) == 40  # never cut short by an end token it never saw in training
 
 
@@ -224,8 +223,8 @@ def test_lora_fine_tune_of_a_tiny_gemma_exports_a_merged_standalone_model(worksp
 
     adapter = load_predictor(run.folder / "model")
     assert adapter.is_instruction and adapter.format_prompt("hi") == PROMPT_TEMPLATE.format(prompt="hi")
-    expected = adapter.generate(adapter.format_prompt("Give the opposite of the word.\n\nhot"), temperature=0,
-                                max_new_tokens=12)
+    expected = adapter.generate(adapter.format_prompt("Give the opposite of the word.\n\nhot"),
+                                DecodingSettings(temperature=0, max_new_tokens=12))
 
     merged_dir = export_merged(run.folder / "model", tmp_path / "merged")
     assert {"config.json", "model.safetensors", "tokenizer.json", "text_generation.json"} <= files_in(merged_dir)
@@ -235,8 +234,8 @@ def test_lora_fine_tune_of_a_tiny_gemma_exports_a_merged_standalone_model(worksp
     assert standalone.config.model_type == "gemma3_text" and len(tokenizer) == standalone.config.vocab_size
     merged = load_predictor(merged_dir)
     assert merged.is_instruction
-    assert merged.generate(merged.format_prompt("Give the opposite of the word.\n\nhot"), temperature=0,
-                           max_new_tokens=12) == expected
+    assert merged.generate(merged.format_prompt("Give the opposite of the word.\n\nhot"),
+                           DecodingSettings(temperature=0, max_new_tokens=12)) == expected
     with pytest.raises(ModelError, match="not a LoRA adapter"):
         export_merged(merged_dir, tmp_path / "again")
     assert json.loads((merged_dir / "text_generation.json").read_text())["finetune"] == "lora (merged)"
@@ -255,10 +254,11 @@ def test_playground_streams_the_trained_model_and_offers_no_merge_for_a_full_mod
     key = f"play_gen_{char_run.id}"
     at.text_area(key=f"{key}_prompt").input("3 May 1887. Wind")
     at.slider(key=f"{key}_temperature").set_value(0.0)
-    at.number_input(key=f"{key}_max_tokens").set_value(80)
+    at.number_input(key=f"{key}_max_new_tokens").set_value(80)
     at.button(key=f"{key}_generate").click().run()
     assert not at.exception, at.exception
-    expected = load_predictor(char_run.model_dir).generate("3 May 1887. Wind", max_new_tokens=80, temperature=0)
+    expected = load_predictor(char_run.model_dir).generate("3 May 1887. Wind",
+                                                           DecodingSettings(max_new_tokens=80, temperature=0))
     assert len(expected) == 80 and at.code[-1].value == "3 May 1887. Wind" + expected  # verbatim, not Markdown
     assert not [b for b in at.button if b.key == f"{key}_export"]  # a model trained from scratch has no adapter
 

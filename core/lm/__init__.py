@@ -1,1 +1,2 @@
-"""Pretrained causal language models: loading (with one LoRA merge), decoding settings, streaming and prediction."""
+"""Causal language models, one stack for the Prompt lab, the Playground and training samples: loading (with the one
+LoRA merge), decoding settings, stop handling, writing (with the one context rule) and the predictor."""

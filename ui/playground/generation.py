@@ -2,52 +2,77 @@
 
 A model trained on prompt/response pairs gets the prompt wrapped in the template it was trained with; a LoRA run
 can be exported as a standalone model folder (the adapter merged into its base model).
+
+The writing widgets here serve the Prompt lab's "Write freely" panel too (`ui.prompt_lab.generate`), so both pages
+turn the same knobs (`decoding_form`, whose help, limits and defaults come from `core.lm.decoding`), say the same
+about a prompt longer than the model reads (`show_fit`) and draw model output the same way (`stream_verbatim`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import streamlit as st
 
+from core.config.knobs import KnobError, knob_default, knob_field, knob_help, knob_label, knob_limits
 from core.engine.runs import Run
+from core.lm.decoding import DecodingSettings, parse_stop_sequences
+from core.lm.loading import is_adapter
+from core.lm.writing import PromptFit
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.playground.predictors import predictor_for
 
-MAX_NEW_TOKENS = 2_000
 REDRAW_SECONDS = 0.1
+LEFT_OUT_SHOWN = 600  # characters of a cut-off prompt start shown before writing
 
 
-def settings(key: str) -> dict:
-    """The sampling knobs; temperature 0 always picks the likeliest next token (the same text every time)."""
-    columns = st.columns(3)
-    chosen = {
-        "temperature": columns[0].slider("Temperature", 0.0, 2.0, 0.8, 0.05, key=f"{key}_temperature",
-                                         help="Higher writes more surprising text; 0 always takes the likeliest "
-                                              "next token, so the same prompt gives the same text."),
-        "top_p": columns[1].slider("Top-p", 0.05, 1.0, 0.95, 0.05, key=f"{key}_top_p",
-                                   help="Only the likeliest tokens that together make up this share of the "
-                                        "probability are considered: lower is safer and plainer."),
-        "max_new_tokens": columns[2].number_input("Max new tokens", 1, MAX_NEW_TOKENS, 200, 10,
-                                                  key=f"{key}_max_tokens",
-                                                  help="How much it writes at most (a token is a character or a "
-                                                       "word piece)."),
-    }
-    with st.expander("More settings: top-k, repetition penalty, stop text, seed"):
-        more = st.columns(4)
-        chosen["top_k"] = more[0].number_input("Top-k", 0, 1000, 50, key=f"{key}_top_k",
-                                               help="Only the k likeliest next tokens are considered (0 = no limit).")
-        chosen["repetition_penalty"] = more[1].number_input(
-            "Repetition penalty", 1.0, 2.0, 1.0, 0.05, key=f"{key}_repetition",
-            help="Above 1 makes repeating the same words less likely.")
-        stop = more[2].text_input("Stop at this text", key=f"{key}_stop",
-                                  help="Writing ends where this text appears, e.g. a blank line or '###'.")
-        # People type a line break as \n in a one-line box.
-        chosen["stop_sequences"] = (stop.replace("\\n", "\n"),) if stop else ()
-        chosen["seed"] = int(more[3].number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed",
-                                                  help="Same seed, prompt and settings: the same text."))
-    return chosen
+def decoding_form(key: str) -> DecodingSettings | None:
+    """The decoding knobs (widget keys `<key>_<field>`); None, with the reason shown, when they do not fit
+    together."""
+    first = st.columns(3)
+    values = {"temperature": _knob(first[0], "temperature", key, slider=True),
+              "top_p": _knob(first[1], "top_p", key, slider=True),
+              "max_new_tokens": _knob(first[2], "max_new_tokens", key)}
+    with st.expander("More settings: top-k, repetition penalty, seed, stop sequences"):
+        more = st.columns(3)
+        values["top_k"] = _knob(more[0], "top_k", key)
+        values["repetition_penalty"] = _knob(more[1], "repetition_penalty", key, slider=True)
+        values["seed"] = _knob(more[2], "seed", key)
+        stops = st.text_area("Stop sequences (one per line; write a line break as \\n)", height=68,
+                             key=f"{key}_stop_sequences", help=knob_help(DecodingSettings, "stop_sequences"))
+    if values["temperature"] == 0:
+        st.caption("Temperature 0: the model always picks its likeliest token, so the same prompt gives the same "
+                   "text (top-p, top-k and the seed do not matter).")
+    try:
+        return DecodingSettings(**values, stop_sequences=parse_stop_sequences(stops))
+    except KnobError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+
+
+def _knob(container, name: str, key: str, slider: bool = False):
+    """One number knob: its label, limits, step, default and help all read from `DecodingSettings`."""
+    low, high = knob_limits(DecodingSettings, name)
+    step = knob_field(DecodingSettings, name).metadata["step"]
+    widget = container.slider if slider else container.number_input
+    return widget(knob_label(DecodingSettings, name), low, high, knob_default(DecodingSettings, name), step,
+                  key=f"{key}_{name}", help=knob_help(DecodingSettings, name))
+
+
+def show_fit(fit: PromptFit) -> None:
+    """Before writing: how long the prompt is against what the model reads, and which start it will not read."""
+    st.caption(f"The prompt is {fit.prompt_tokens:,} tokens; the model reads {fit.context:,} at a time.")
+    if not fit.left_out:
+        return
+    st.warning(f"The prompt and the writing do not fit the {fit.context:,} tokens the model reads: its first "
+               f"{fit.left_out:,} tokens will be left out. Shorten the prompt, or ask for fewer new tokens, to keep "
+               "them. Left out:", icon=":material/content_cut:")
+    shown = fit.left_out_text
+    # Shown as plain text, never as Markdown: it is what the person typed.
+    st.code(shown if len(shown) <= LEFT_OUT_SHOWN else shown[:LEFT_OUT_SHOWN] + " …", language=None,
+            wrap_lines=True)
 
 
 def render(run: Run) -> None:
@@ -67,35 +92,43 @@ def render(run: Run) -> None:
     wrap = predictor.is_instruction and st.checkbox(
         "Wrap the prompt as during training", value=True, key=f"{key}_wrap",
         help="Puts your text inside the “### Instruction / ### Response” layout the model learned from.")
-    chosen = settings(key)
+    settings = decoding_form(key)
+    if settings is None:
+        return
+    text = predictor.format_prompt(prompt) if wrap else prompt
+    show_fit(predictor.fit(text, settings))
     if st.button("Generate", type="primary", icon=":material/edit_note:", key=f"{key}_generate"):
-        text = predictor.format_prompt(prompt) if wrap else prompt
         st.markdown("**The model writes:**")
         # A text model carries the prompt on, so its words lead; an instruction model's answer stands alone.
         shown = "" if predictor.is_instruction else prompt
         with st.container(border=True, key=f"{key}_output"):
-            written = stream_verbatim(st.empty(), shown, predictor.stream(text, **chosen))
+            written = stream_verbatim(st.empty(), shown, predictor.stream(text, settings))
         if not written.strip():
             st.caption("It wrote nothing: it ended the text at once. Try a higher temperature or another prompt.")
     export_merged_button(run, key)
 
 
-def stream_verbatim(placeholder, lead: str, pieces) -> str:
-    """Draw the text as it is written, exactly as written: as Markdown, a line "1887." would turn into a
-    numbered list and a "*" into italics. Redrawn at most every `REDRAW_SECONDS`, not once per token."""
+def stream_verbatim(placeholder, lead: str, pieces: Iterable[str]) -> str:
+    """Draw the text as it is written, exactly as written, line breaks kept: as Markdown, a line "1887." would turn
+    into a numbered list, a "*" into italics and single line breaks into spaces. Redrawn at most every
+    `REDRAW_SECONDS`, not once per token."""
     written, drawn_at = "", 0.0
     for piece in pieces:
         written += piece
         if time.monotonic() - drawn_at >= REDRAW_SECONDS:
-            placeholder.code(lead + written, language=None, wrap_lines=True)
+            show_verbatim(placeholder, lead + written)
             drawn_at = time.monotonic()
-    placeholder.code(lead + written, language=None, wrap_lines=True)
+    show_verbatim(placeholder, lead + written)
     return written
+
+
+def show_verbatim(container, text: str) -> None:
+    container.code(text, language=None, wrap_lines=True)
 
 
 def export_merged_button(run: Run, key: str) -> None:
     """LoRA runs only: fold the adapter into its base model, as a folder any tool (or the Train page) can load."""
-    if not (run.model_dir / "adapter_config.json").is_file():
+    if not is_adapter(run.model_dir):
         return
     st.divider()
     st.markdown("**Export as a standalone model** — this run keeps only its small LoRA add-ons; merging them into "
@@ -106,7 +139,7 @@ def export_merged_button(run: Run, key: str) -> None:
 
         with st.spinner("Merging the add-ons into the base model and saving it…"):
             try:
-                export_merged(run.model_dir, target)
+                export_merged(run.model_dir, target, target.parent)
             except (ModelError, OSError, ValueError) as error:
                 st.error(f"The export failed: {error}", icon=":material/error:")
                 return

@@ -7,17 +7,16 @@ happening, so the message is shown once and never replayed on later cache hits.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
+from core.config.catalog import BUNDLED_PREFIX, bundled_models_for
 from core.engine.run_folder import MODEL_DIR
 from core.engine.runs import runs_with_model
-from core.lm.generation import TextGenerator
-from core.lm.loading import BUNDLED_LMS, BUNDLED_PREFIX, bundled_lm, bundled_lm_folder, load_causal_lm
+from core.lm.loading import LM_TASK, bundled_lm, bundled_lm_folder
+from core.lm.predictor import TextGeneratorPredictor
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.common import state
@@ -29,17 +28,25 @@ LOADED = "prompt_loaded_models"  # session state: the model names this session h
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A model the lab has loaded: `predictor` writes (and lays out a fine-tuned instruction run's prompts); the
+    classifying panels score with its model and tokenizer."""
+
     name: str
     title: str
-    model: Any
-    tokenizer: Any
-    generator: TextGenerator
-    instruction_template: str | None  # a fine-tuned instruction model's prompt layout ({prompt} marks the text)
+    predictor: TextGeneratorPredictor
+
+    @property
+    def model(self):
+        return self.predictor.model
+
+    @property
+    def tokenizer(self):
+        return self.predictor.tokenizer
 
 
 def choices(workspace: Workspace) -> dict[str, str]:
     """Option value → what the picker shows: bundled models, finished language-model runs, then "other"."""
-    options = {f"{BUNDLED_PREFIX}{entry.key}": entry.title for entry in BUNDLED_LMS}
+    options = {f"{BUNDLED_PREFIX}{entry.key}": entry.title for entry in bundled_models_for(LM_TASK)}
     for run in runs_with_model(workspace):
         if run.config.task == "text-generation":
             options[f"{RUN_PREFIX}{run.id}"] = f"Fine-tuned run {run.id}"
@@ -109,16 +116,5 @@ def _weights_stamp(name: str) -> float:
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the language model…")
 def _cached(name: str, models_dir: str, weights_stamp: float, title: str) -> LoadedModel:
-    model, tokenizer = load_causal_lm(name, Path(models_dir))
-    return LoadedModel(name, title, model, tokenizer, TextGenerator(model, tokenizer), _instruction_template(name))
-
-
-def _instruction_template(name: str) -> str | None:
-    """The prompt layout a fine-tuned instruction run was trained with (see core.tasks.text_generation.pipeline)."""
-    description = Path(name).expanduser() / "text_generation.json"
-    try:
-        data = json.loads(description.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    template = data.get("prompt_template") if isinstance(data, dict) else None
-    return template if isinstance(template, str) and "{prompt}" in template else None
+    # device=None: the GPU when there is one, since the lab scores hundreds of prompts at a time.
+    return LoadedModel(name, title, TextGeneratorPredictor(name, Path(models_dir), device=None))

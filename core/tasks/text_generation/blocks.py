@@ -14,6 +14,7 @@ import datasets
 import pandas as pd
 import torch
 
+from core.lm.writing import leading_special_token
 from core.tasks.text_generation.data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE
 
 
@@ -38,12 +39,6 @@ def tokenize_pairs(rows: pd.DataFrame, tokenizer, max_length: int, template: str
     table = datasets.Dataset.from_pandas(rows[["prompt", "response"]].astype(str), preserve_index=False)
     return table.map(encode, batched=True, remove_columns=table.column_names, desc="Tokenizing",
                      load_from_cache_file=False)
-
-
-def leading_special_token(tokenizer) -> int | None:
-    """The begin-of-text token the tokenizer puts before every text (Gemma's <bos>), if it adds one."""
-    ids = tokenizer("a")["input_ids"]
-    return ids[0] if ids and tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id else None
 
 
 def text_blocks(rows: pd.DataFrame, tokenizer, block_size: int) -> datasets.Dataset:

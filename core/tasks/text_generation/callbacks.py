@@ -19,7 +19,8 @@ from transformers import TrainerCallback
 from core.config.train_config import TrainConfig
 from core.engine.run_folder import SAMPLES_FILE
 from core.engine.training import steps_per_epoch, total_steps
-from core.lm.sampling import Sampling, sample_text
+from core.lm.decoding import DecodingSettings
+from core.lm.writing import sample_text
 
 LIVE_EVALUATIONS = 8  # checks per run when the person left "check every" at once per epoch and runs few epochs
 
@@ -28,12 +29,14 @@ class SampleCallback(TrainerCallback):
     """At every evaluation, continues one fixed prompt and appends {"step", "prompt", "text"} to samples.jsonl, so
     a person can read how the writing improves."""
 
-    def __init__(self, run_dir: Path, tokenizer, prompt: str, shown_prompt: str, sampling: Sampling):
+    def __init__(self, run_dir: Path, tokenizer, prompt: str, shown_prompt: str, settings: DecodingSettings,
+                 never_write: tuple[int, ...] = ()):
         self.path = run_dir / SAMPLES_FILE
         self.tokenizer = tokenizer
         self.prompt = prompt
         self.shown_prompt = shown_prompt
-        self.sampling = sampling
+        self.settings = settings
+        self.never_write = never_write
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
         if state.is_world_process_zero and model is not None:
@@ -41,7 +44,7 @@ class SampleCallback(TrainerCallback):
 
     def write(self, model, step: int) -> dict[str, Any]:
         record = {"step": step, "prompt": self.shown_prompt,
-                  "text": sample_text(model, self.tokenizer, self.prompt, self.sampling)}
+                  "text": sample_text(model, self.tokenizer, self.prompt, self.settings, self.never_write)}
         with open(self.path, "a") as file:
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
         return record

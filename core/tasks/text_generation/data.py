@@ -1,4 +1,4 @@
-"""Text for a language model to learn to write: instruction pairs or one long document, checked and saved.
+"""Text for a language model to learn to write: instruction pairs or one long document, read and checked.
 
 Two shapes of data, recorded as `details["format"]` of the saved dataset:
 
@@ -8,23 +8,21 @@ Two shapes of data, recorded as `details["format"]` of the saved dataset:
   learns only the response.
 - "text": one plain-text document (TXT) the model learns to continue. It is split into training and validation by
   its last share (a contiguous tail, cut at a line end), never by shuffled lines: neighbouring lines are nearly
-  copies of each other, and shuffling would leak them into validation. Each part is saved as consecutive `text`
-  pieces that join back (`join_document`) into exactly the original characters.
+  copies of each other, and shuffling would leak them into validation.
 
-The boundary: this module turns bytes into checked rows and a saved dataset; it knows nothing about models or
-tokens. Problems come back as `Check`s or a `DataError` whose message says how to fix the file. Reading and
-decoding reuse `core.data.uploads`.
+The boundary: this module turns bytes into checked, split rows; `core.tasks.text_generation.saving` stores them,
+`core.tasks.text_generation.samples` makes sample data. It knows nothing about models or tokens. Problems come back
+as `Check`s or a `DataError` whose message says how to fix the file. Reading and decoding reuse
+`core.data.uploads`.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from core.data.dataset_store import PreparedDataset, save_dataset
 from core.data.uploads import MAX_UPLOAD_BYTES, Check, DataError, decode_text, read_upload
 from core.messages import agree, counted
 from core.tasks.text_classification.data import CheckedData
@@ -50,7 +48,6 @@ FEW_PAIRS = 100
 MIN_DOCUMENT_CHARACTERS = 1_000
 SMALL_DOCUMENT_CHARACTERS = 20_000
 MANY_DISTINCT_CHARACTERS = 300
-PIECE_CHARACTERS = 4_000  # a saved text piece; small enough to preview, large enough to keep the row count low
 
 
 @dataclass
@@ -234,24 +231,6 @@ def split_document(text: str, validation_share: float) -> tuple[str, str]:
     return train, validation
 
 
-def document_rows(text: str, piece_characters: int = PIECE_CHARACTERS) -> pd.DataFrame:
-    """One document as consecutive `text` pieces (cut after a line end where there is one) that join back into
-    exactly the same characters."""
-    pieces, start = [], 0
-    while start < len(text):
-        end = min(start + piece_characters, len(text))
-        if end < len(text):
-            line_end = text.rfind("\n", start, end)
-            end = line_end + 1 if line_end > start else end
-        pieces.append(text[start:end])
-        start = end
-    return pd.DataFrame({"text": pieces})
-
-
-def join_document(rows: pd.DataFrame) -> str:
-    return "".join(rows["text"].astype(str))
-
-
 # ---------------------------------------------------------------------------------------------------- charts
 
 
@@ -262,104 +241,3 @@ def pair_lengths(rows: pd.DataFrame) -> list[int]:
 
 def line_lengths(text: str) -> list[int]:
     return [len(line) for line in text.split("\n") if line.strip()]
-
-
-# ---------------------------------------------------------------------------------------------------- saving
-
-
-def save_pairs(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame, source: str,
-               checks: list[Check], columns: PairColumns) -> PreparedDataset:
-    details = {"format": FORMAT_INSTRUCTION, "file_format": source, "prompt_template": PROMPT_TEMPLATE,
-               "columns": asdict(columns)}
-    return save_dataset(workspace, name, TASK, train[["prompt", "response"]].astype(str),
-                        validation[["prompt", "response"]].astype(str), source=source,
-                        checks=[asdict(c) for c in checks], details=details)
-
-
-def save_document(workspace: Workspace, name: str, train_text: str, validation_text: str, source: str,
-                  checks: list[Check]) -> PreparedDataset:
-    details = {"format": FORMAT_TEXT, "file_format": source, "train_characters": len(train_text),
-               "validation_characters": len(validation_text)}
-    return save_dataset(workspace, name, TASK, document_rows(train_text), document_rows(validation_text),
-                        source=source, checks=[asdict(c) for c in checks], details=details)
-
-
-def dataset_format(dataset: PreparedDataset) -> str:
-    """The saved format; a dataset without one is read by its columns."""
-    saved = dataset.info.details.get("format")
-    if saved in (FORMAT_INSTRUCTION, FORMAT_TEXT):
-        return saved
-    columns = set(pd.read_parquet(dataset.validation_path).columns)
-    return FORMAT_INSTRUCTION if {"prompt", "response"} <= columns else FORMAT_TEXT
-
-
-# ---------------------------------------------------------------------------------------------------- samples
-# Written for this project (no download, the same on every machine), so a person with no file can try each step.
-
-SAMPLE_LOG_NAME = "lighthouse-log-sample"
-SAMPLE_PAIRS_NAME = "small-instructions-sample"
-
-_MONTHS = [("January", 31), ("February", 28), ("March", 31), ("April", 30), ("May", 31), ("June", 30),
-           ("July", 31), ("August", 31), ("September", 30), ("October", 31), ("November", 30), ("December", 31)]
-_WINDS = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"]
-_STRENGTHS = ["light", "moderate", "fresh", "strong", "a gale"]
-_SEAS = {"light": "calm", "moderate": "slight", "fresh": "moderate", "strong": "rough", "a gale": "very rough"}
-_SKIES = ["Clear sky all day.", "Low cloud in the morning, clearing by noon.", "Rain showers on and off.",
-          "Fog until mid-morning.", "Overcast and grey.", "Steady rain from dawn.", "Bright with high cloud.",
-          "Sleet in the afternoon."]
-_EVENTS = ["Two fishing boats came in before dark.", "A steamer passed to the south, heading for port.",
-           "Painted the gallery rail.", "Cleaned the lens and trimmed the wick.", "The supply boat brought oil "
-           "and letters.", "Seals on the rocks below the tower.", "Mended the rain barrel.", "Gulls nesting on the "
-           "north ledge.", "Saw no ships all day.", "Helped a rowing boat around the point.", "Wrote to my "
-           "sister.", "Checked the foghorn; it sounds well."]
-
-
-def lighthouse_log(year: int = 1887, seed: int = 0) -> str:
-    """A year of a lighthouse keeper's daily log: regular enough to learn in minutes, varied enough to read."""
-    rng = random.Random(seed)
-    entries, wind = [], rng.randrange(len(_WINDS))
-    for month_index, (month, days) in enumerate(_MONTHS):
-        # Lit at dusk: about 16:00 in midwinter, 21:00 in midsummer.
-        hour = 16 + int(5.5 - abs(5.5 - month_index))
-        for day in range(1, days + 1):
-            wind = (wind + rng.choice([-1, 0, 0, 1])) % len(_WINDS)  # the wind veers slowly, as it does
-            strength = rng.choice(_STRENGTHS)
-            minute = rng.randrange(0, 60, 5)
-            events = " ".join(rng.sample(_EVENTS, rng.choice([1, 1, 2])))
-            entries.append(f"{day} {month} {year}. Wind {_WINDS[wind]}, {strength}. Sea {_SEAS[strength]}. "
-                           f"{rng.choice(_SKIES)} {events} Lamp lit at {hour}:{minute:02d}. All well.\n")
-    return "".join(entries)
-
-
-_OPPOSITES = {"hot": "cold", "tall": "short", "early": "late", "happy": "sad", "open": "closed", "light": "dark",
-              "fast": "slow", "full": "empty", "loud": "quiet", "up": "down", "wet": "dry", "old": "young",
-              "strong": "weak", "rich": "poor", "hard": "soft", "first": "last", "near": "far", "clean": "dirty"}
-_PLURALS = {"mouse": "mice", "child": "children", "box": "boxes", "city": "cities", "leaf": "leaves",
-            "tooth": "teeth", "bus": "buses", "knife": "knives", "person": "people", "fish": "fish",
-            "baby": "babies", "foot": "feet", "woman": "women", "potato": "potatoes", "sheep": "sheep"}
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-
-
-def _number_words(number: int) -> str:
-    if number < 20:
-        return _UNITS[number]
-    tens, units = divmod(number, 10)
-    return _TENS[tens] + ("-" + _UNITS[units] if units else "")
-
-
-def small_instructions(seed: int = 0) -> pd.DataFrame:
-    """About 300 short instruction/input/output records (opposites, plurals, numbers, comparisons), with an
-    exact answer each, so you can see a fine-tuned model get them right."""
-    rng = random.Random(seed)
-    records = [("Give the opposite of the word.", word, opposite) for word, opposite in _OPPOSITES.items()]
-    records += [("Give the opposite of the word.", opposite, word) for word, opposite in _OPPOSITES.items()]
-    records += [("Write the plural of the word.", word, plural) for word, plural in _PLURALS.items()]
-    records += [("Write the number in words.", str(n), _number_words(n)) for n in range(100)]
-    pairs = set()
-    while len(pairs) < 120:
-        pairs.add(tuple(rng.sample(range(1, 100), 2)))
-    records += [("Which number is larger?", f"{a} or {b}", str(max(a, b))) for a, b in sorted(pairs)]
-    rng.shuffle(records)
-    return pd.DataFrame(records, columns=["instruction", "input", "output"])

@@ -1,9 +1,7 @@
-"""The language model a text-generation run trains: a pretrained causal LM (bundled, a local folder or a hub id),
-optionally wrapped with LoRA through `peft`, or a small GPT built from `transformers.GPT2Config` with a tokenizer
-learned from the person's text (`core.tasks.text_generation.tokenizers`).
-
-In `core/` beside `core.lm.loading` (which converts the bundled model) because the Playground's predictor resolves an
-adapter's base model with the same `lm_source`. This module knows nothing about datasets or sampling.
+"""The language model a text-generation run trains: a pretrained causal LM (bundled, a local folder or a hub id,
+loaded by `core.lm.loading` like every other language model), optionally wrapped with LoRA through `peft`, or a
+small GPT built from `transformers.GPT2Config` with a tokenizer learned from the person's text
+(`core.tasks.text_generation.tokenizers`). This module knows nothing about datasets or writing.
 """
 
 from __future__ import annotations
@@ -13,21 +11,12 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 
-from core.config.catalog import BUNDLED_PREFIX
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.engine.run_folder import update_status
-from core.lm.loading import bundled_lm_folder, load_causal_lm
+from core.lm.loading import load_causal_lm, model_source
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.tokenizers import load_tokenizer, train_bpe_tokenizer, train_char_tokenizer
 from core.workspace import Workspace
-
-
-def lm_source(name: str, workspace: Workspace, progress=None) -> str:
-    """What `from_pretrained` reads: the converted bundled folder, a local folder, or a hub id as given."""
-    if name.startswith(BUNDLED_PREFIX):
-        return str(bundled_lm_folder(name.removeprefix(BUNDLED_PREFIX), workspace.models, progress))
-    folder = Path(name).expanduser()
-    return str(folder.resolve()) if folder.is_dir() else name
 
 
 def scratch_tokenizer(spec: ModelSpec, texts: list[str], context: int, workspace: Workspace):
@@ -35,7 +24,7 @@ def scratch_tokenizer(spec: ModelSpec, texts: list[str], context: int, workspace
         return train_char_tokenizer(texts, context)
     if spec.tokenizer == "train":
         return train_bpe_tokenizer(texts, spec.vocab_size, context)
-    return load_tokenizer(lm_source(spec.tokenizer, workspace))
+    return load_tokenizer(model_source(spec.tokenizer, workspace.models))
 
 
 def gpt_config(spec: ModelSpec, tokenizer, context: int) -> GPT2Config:
@@ -73,7 +62,7 @@ def load_model(config: TrainConfig, texts: list[str], workspace: Workspace, run_
         update_status(run_dir, message=message)
         print(message, flush=True)
 
-    source = lm_source(spec.name, workspace, progress)
+    source = model_source(spec.name, workspace.models, progress)
     # Loaded in float32 on the CPU whatever the device: the Trainer moves it and mixes precision on a GPU, and
     # full-precision master weights keep small updates from vanishing.
     model, tokenizer = load_causal_lm(source, workspace.models, progress, device="cpu")

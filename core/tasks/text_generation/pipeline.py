@@ -18,11 +18,10 @@ Playground can wrap a prompt the way the model was trained). `export_merged` fol
 model (`merge_and_unload`) as a standalone folder.
 
 This module puts the job together; the parts live beside it: `core.tasks.text_generation.tokenizers` (tokenizers
-learned from the
-text), `core.tasks.text_generation.models` (loading or building the model, LoRA), `core.tasks.text_generation.blocks`
-(tokenizing and cutting the data),
-`core.lm.sampling` (how the model writes), `core.tasks.text_generation.callbacks` (samples.jsonl, extra checks) and
-`core.lm.predictor` (the finished model folder read back, `export_merged`).
+learned from the text), `core.tasks.text_generation.models` (loading or building the model, LoRA),
+`core.tasks.text_generation.blocks` (tokenizing and cutting the data), `core.tasks.text_generation.callbacks`
+(samples.jsonl, extra checks); and in `core.lm`, shared with the Prompt lab and the Playground: `writing` (how the
+model writes, with `decoding`'s settings) and `predictor` (the finished model folder read back, `export_merged`).
 """
 
 from __future__ import annotations
@@ -48,13 +47,15 @@ from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, SAMPLES_FILE, read_samples, write_json_atomic
 from core.engine.training import DevicePlan, TrainingPlan, count_parameters, save_trained_model
-from core.lm.predictor import FORMAT_FILE, TextGeneratorPredictor
-from core.lm.sampling import Sampling, never_written
+from core.lm.decoding import DecodingSettings
+from core.lm.loading import FORMAT_FILE
+from core.lm.predictor import TextGeneratorPredictor, never_written
 from core.tasks.text_classification.models import ModelError
 from core.tasks.text_generation.blocks import random_windows, text_blocks, tokenize_pairs, training_texts
 from core.tasks.text_generation.callbacks import SampleCallback, live_evaluation
-from core.tasks.text_generation.data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE, dataset_format, join_document
+from core.tasks.text_generation.data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE
 from core.tasks.text_generation.models import load_model
+from core.tasks.text_generation.saving import dataset_format, join_document
 from core.tasks.text_generation.tokenizers import SPECIAL_TOKENS
 from core.workspace import Workspace
 
@@ -101,9 +102,9 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
             raise ModelError("The text is too short to make even one training example. Upload a longer text.")
     validation = validation.select(range(min(len(validation), MAX_EVAL_ROWS)))
     prompt, shown = sample_prompt(config, text_format, validation_rows)
-    sampling = Sampling(max_new_tokens=sample_length(config), top_k=40, seed=config.seed,
-                        never_write=never_written(tokenizer, text_format, config.model.source))
-    sampler = SampleCallback(run_dir, tokenizer, prompt, shown, sampling)
+    settings = DecodingSettings(max_new_tokens=sample_length(config), top_k=40, seed=config.seed)
+    sampler = SampleCallback(run_dir, tokenizer, prompt, shown, settings,
+                             never_written(tokenizer, text_format, config.model.source))
     (run_dir / SAMPLES_FILE).touch()
     callbacks: list[TrainerCallback] = [sampler]
     live = live_evaluation(config, len(train))
