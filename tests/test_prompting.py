@@ -16,7 +16,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from core.lm.loading import BUNDLED_LMS, bundled_lm, load_causal_lm
+from core.config.catalog import bundled_models_for
+from core.lm.loading import LM_TASK, bundled_lm, load_causal_lm
 from core.prompting import classify as prompting
 from core.prompting import examples as prompt_examples
 from core.prompting import recipe as prompt_recipe
@@ -341,7 +342,7 @@ def test_every_recipe_field_has_help_text():
 # ------------------------------------------------------------------------------------------------- loading LMs
 
 
-@pytest.mark.parametrize("entry", BUNDLED_LMS, ids=lambda entry: entry.key)
+@pytest.mark.parametrize("entry", bundled_models_for(LM_TASK), ids=lambda entry: entry.key)
 def test_bundled_language_models_are_installed(entry):
     import importlib.util
 

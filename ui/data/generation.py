@@ -19,24 +19,20 @@ from core.messages import PlainError
 from core.tasks.text_generation.data import (
     FORMAT_TEXT,
     PROMPT_TEMPLATE,
-    SAMPLE_LOG_NAME,
-    SAMPLE_PAIRS_NAME,
     UPLOAD_EXTENSIONS,
     GenerationUpload,
     PairColumns,
     check_document,
     check_pairs,
     guess_pair_columns,
-    lighthouse_log,
     line_lengths,
     pair_lengths,
     read_generation_upload,
-    save_document,
-    save_pairs,
-    small_instructions,
     split_document,
     split_pairs,
 )
+from core.tasks.text_generation.samples import SAMPLE_LOG_NAME, SAMPLE_PAIRS_NAME, lighthouse_log, small_instructions
+from core.tasks.text_generation.saving import save_document, save_pairs
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks
 from ui.data.saving import save_button
