@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from core.config.train_config import TrainConfig
 from core.engine.baselines import Rung, chance_rung, ladder, majority_rung, model_rung
 from core.engine.class_weights import balanced_weights, weighted_cross_entropy
 from core.engine.diagnosis import diagnose
+from core.engine.launcher import consumer_running, consumer_starting
 from core.engine.metrics import classification_evaluation
 from core.engine.remedies import apply_remedy, read_parent, settings_diff
 from core.engine.run_folder import EVAL_FILE, append_metrics, update_status, write_json_atomic
@@ -290,3 +292,9 @@ def test_the_runs_page_shows_the_ladder_a_diagnosis_and_starts_the_remedy(worksp
     at.run()
     assert f"This run tries the change suggested for run “{run.id}” (collapse): class weights → on." in plain(
         at.caption)
+    # The queue started its consumer for the new run; on a loaded machine it may still be starting, which the
+    # workspace fixture's stop_consumer would miss: let it register first, so the fixture ends it.
+    for _ in range(120):
+        if consumer_running(workspace.root / "queue") and not consumer_starting(workspace.root / "queue"):
+            break
+        time.sleep(0.5)
