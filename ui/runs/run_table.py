@@ -17,13 +17,33 @@ COLUMNS = {
     "duration_s": st.column_config.NumberColumn("duration (s)"),
     "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
 }
+# A click on a cell selects only that cell in "single-row" mode (only the row's checkbox selects the row), so the
+# table takes cell clicks too, and either opens the row's run.
+SELECTION_MODES = ["single-row", "single-cell"]
+
+
+def clicked_row(selection: Any) -> int | None:
+    """The row of a selection: its checked row, or the row of its selected cell."""
+    if selection.rows:
+        return selection.rows[0]
+    if selection.cells:
+        return selection.cells[0][0]
+    return None
 
 
 def runs_table(rows: list[dict[str, Any]], key: str) -> int | None:
-    """Draw the rows; the index of the row clicked, if any."""
+    """Draw the rows; the index of the row just clicked, if any.
+
+    Only a new click counts: the table keeps its selection from one script run to the next, and the run it
+    pointed at may since have been deleted (the next run sliding into its place) or left for another one."""
     table = pd.DataFrame(rows)
     table["started"] = pd.to_datetime(table["started"], unit="s")
     table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").round()  # None while a run waits
-    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key=key,
+    picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode=SELECTION_MODES, key=key,
                           column_config=COLUMNS)
-    return picked.selection.rows[0] if picked.selection.rows else None
+    selection = {"rows": list(picked.selection.rows), "cells": [tuple(cell) for cell in picked.selection.cells]}
+    seen = f"{key}_seen_selection"
+    if st.session_state.get(seen) == selection:
+        return None
+    st.session_state[seen] = selection
+    return clicked_row(picked.selection)
