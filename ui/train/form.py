@@ -32,6 +32,7 @@ from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.data.dataset_store import DatasetInfo, PreparedDataset, list_datasets
 from core.messages import PlainError
 from core.tasks import pipeline
+from core.tasks.image_classification.pretrained import hub_model_problem
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
 from core.workspace import Workspace
 from ui.common import state
@@ -140,7 +141,9 @@ def choose_source(task: str, news: dict[str, str]) -> str:
         st.session_state[key] = news["source"]
     if st.session_state.get(key) not in sources:
         # Without a bundled model, "pretrained" means a download: offline, from scratch is the choice that works.
-        st.session_state[key] = "pretrained" if bundled_models_for(task) else "scratch"
+        # Images start from scratch even so: on small grey pictures (the digits sample) the CNN is quicker and better.
+        scratch_first = task == "image-classification" or not bundled_models_for(task)
+        st.session_state[key] = "scratch" if scratch_first else "pretrained"
     return st.radio("Model", sources, format_func=SOURCE_TITLES.get, horizontal=True, key=key,
                     persist_state=KEEP)
 
@@ -163,6 +166,9 @@ def pretrained_picker(task: str) -> None:
         st.text_input("Model id on huggingface.co", key=MODEL_PREFIX + "name", persist_state=KEEP,
                       placeholder="e.g. distilbert-base-uncased",
                       help="Downloaded on first use, so this needs internet. Only safetensors weights are loaded.")
+        problem = st.cache_data(ttl=300, show_spinner=False)(hub_model_problem)(st.session_state[MODEL_PREFIX + "name"])
+        if problem:  # said now, not after a minute of download retries in the run
+            st.warning(problem, icon=":material/cloud_off:")
     else:
         st.text_input("Folder with config.json and model.safetensors", key=MODEL_PREFIX + "name",
                       persist_state=KEEP,

@@ -44,9 +44,11 @@ from core.engine.training import (
 )
 from core.messages import agree, counted
 from core.tasks.image_classification import models as vision_models
+from core.tasks.image_classification import pretrained as pretrained_images
 from core.tasks.image_classification.files import ImageDataError
 from core.tasks.image_classification.models import ImageClassifierConfig, VisionModelError
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch, make_batch_transform
+from core.workspace import Workspace
 
 PREPROCESS_KEY = "image_preprocess"  # the model config attribute that remembers how images were prepared
 # Models trained on ImageNet with no stated normalisation: transformers' own default ("IMAGENET_STANDARD").
@@ -177,7 +179,8 @@ def load_pretrained(name: str, labels: list[str]) -> PreTrainedModel:
                             "saved as safetensors.") from error
 
 
-def build_model(config: TrainConfig, labels: list[str]) -> tuple[PreTrainedModel, Any, ImagePreprocessConfig]:
+def build_model(config: TrainConfig, labels: list[str], workspace: Workspace | None = None,
+                ) -> tuple[PreTrainedModel, Any, ImagePreprocessConfig]:
     """(model, image processor or None, the preprocessing the model's inputs need)."""
     if config.model.source == "scratch":
         try:
@@ -186,6 +189,11 @@ def build_model(config: TrainConfig, labels: list[str]) -> tuple[PreTrainedModel
         except VisionModelError as error:
             raise TrainingError(str(error)) from error
         return model, None, config.image
+    if pretrained_images.is_bundled(config.model.name):  # converted into the workspace's model cache on first use
+        models_dir = (workspace or Workspace.default()).models
+        model, preprocess = pretrained_images.bundled_transfer(config.model.name, models_dir, labels, config.image)
+        return model, None, preprocess
+    pretrained_images.check_reachable(config.model.name)  # in seconds, not after a minute of download retries
     name = _model_location(config.model.name)
     model = load_pretrained(name, labels)
     processor = load_image_processor(name)
@@ -208,7 +216,7 @@ def _model_location(name: str) -> str:
 def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, device: DevicePlan) -> TrainingPlan:
     labels = list(dataset.info.labels)
     splits = load_splits(dataset)
-    model, processor, preprocess = build_model(config, labels)
+    model, processor, preprocess = build_model(config, labels, Workspace(run_dir.resolve().parent.parent))
     # Stored in the model's config.json: the Playground must prepare images exactly like this.
     setattr(model.config, PREPROCESS_KEY, preprocess.to_dict())
     train, validation = splits["train"], splits["validation"]
@@ -253,6 +261,8 @@ def estimate_parameters(config: TrainConfig, dataset: PreparedDataset) -> int | 
         model_config = vision_models.image_classifier_config(labels, config.image, config.model.name,
                                                              **scratch_knobs(config))
         return vision_models.estimate_parameters(model_config)
+    if pretrained_images.is_bundled(config.model.name):
+        return pretrained_images.estimate_bundled_parameters(len(labels))
     folder = Path(config.model.name).expanduser()
     if not folder.is_dir():
         return None  # a hub id: sizing it would mean downloading it
