@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 def prepare_dataset(workspace) -> int:
     """The café sample, larger than the tests' one; returns its number of training rows."""
     from core.data.sample_datasets import cafe_feedback
+    from core.data.splits import split_train_validation
     from core.tasks.text_classification.data import (
         check_classification,
         save_text_classification,
-        split_train_validation,
     )
 
     checked = check_classification(cafe_feedback(rows_per_class=400), "message", "category")

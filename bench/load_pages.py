@@ -62,12 +62,12 @@ def start_training(workspace: Workspace, device: str, epochs: float):
     """The café sample prepared in the workspace and a long enough run on it, queued like the Train page does."""
     from core.config.presets import default_config
     from core.data.sample_datasets import cafe_feedback
+    from core.data.splits import split_train_validation
     from core.engine.runs import create_run
     from core.hosting.queue import JobQueue
     from core.tasks.text_classification.data import (
         check_classification,
         save_text_classification,
-        split_train_validation,
     )
 
     checked = check_classification(cafe_feedback(), "message", "category")

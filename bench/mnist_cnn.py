@@ -26,13 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.config.presets import default_config  # noqa: E402
 from core.engine.runs import create_run  # noqa: E402
-from core.tasks.image_classification.data import (  # noqa: E402
-    load_labelled_images,
-    save_image_classification,
-    split_images,
-    suggest_preprocess,
-    summarize_images,
-)
+from core.tasks.image_classification.data import save_image_classification, split_images  # noqa: E402
+from core.tasks.image_classification.labelled import load_labelled_images  # noqa: E402
+from core.tasks.image_classification.preview import suggest_preprocess, summarize_images  # noqa: E402
 from core.tasks.image_classification.safe_zip import safe_extract_zip  # noqa: E402
 from core.tasks.image_classification.transforms import ImagePreprocessConfig  # noqa: E402
 from core.workspace import Workspace  # noqa: E402

@@ -7,7 +7,7 @@
    (`core.tasks.text_classification.data`) and are saved as a prepared dataset, exactly as the Data page saves them;
    the bench then reads
    the held-out split back from the workspace the way the Prompt lab does.
-2. 4-shot, class-balanced, not calibrated: `core.prompting.classify.evaluate_recipe` scores every dev example
+2. 4-shot, class-balanced, not calibrated: `core.prompting.evaluation.evaluate_recipe` scores every dev example
 (batched, the
    worked examples' key/value cache read once and shared). Goal: accuracy >= 0.90.
 3. The same prompts scored by a plain per-example loop as a person would write it from the transformers docs
@@ -62,8 +62,8 @@ def plain_loop(model, tokenizer, recipe, train_examples, examples, last_logits_o
     """
     import torch
 
-    from core.prompting.classify import build_prompt, label_token_ids
     from core.prompting.examples import select_examples
+    from core.prompting.prompts import build_prompt, label_token_ids
 
     shots = select_examples(recipe, train_examples)
     word_ids = [ids[0] for ids in label_token_ids(tokenizer, recipe)]
@@ -109,7 +109,7 @@ def calibration_ceiling(result) -> float | None:
 
 def over_draws(model, tokenizer, recipe, train_examples, eval_examples, draws: int) -> list:
     """The recipe evaluated with each of the draws of worked examples that seeds 0 to draws - 1 give."""
-    from core.prompting.classify import evaluate_recipe
+    from core.prompting.evaluation import evaluate_recipe
 
     return [evaluate_recipe(model, tokenizer, replace(recipe, seed=seed), train_examples, eval_examples)
             for seed in range(draws)]
@@ -150,7 +150,7 @@ def summarise_draws(title: str, scores: list[float]) -> None:
 
 
 def evaluate(model, tokenizer, recipe, train_examples, eval_examples, title: str):
-    from core.prompting.classify import evaluate_recipe
+    from core.prompting.evaluation import evaluate_recipe
 
     result = evaluate_recipe(model, tokenizer, recipe, train_examples, eval_examples, batch_size=16)
     print(f"{title}: accuracy {result.accuracy:.3f}, macro-F1 {result.macro_f1:.3f} on {len(eval_examples)} "

@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 def trained_run(home: Path) -> str:
     from core.config.presets import default_config
     from core.data.sample_datasets import cafe_feedback
+    from core.data.splits import split_train_validation
     from core.engine.runs import create_run
     from core.tasks.text_classification.data import (
         check_classification,
         save_text_classification,
-        split_train_validation,
     )
     from core.workspace import Workspace
 

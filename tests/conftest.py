@@ -36,10 +36,10 @@ def workspace(tmp_path, monkeypatch):
 def sample_dataset(workspace):
     """The built-in café sample, prepared and saved as "cafe" (360 texts, 3 classes)."""
     from core.data.sample_datasets import cafe_feedback
+    from core.data.splits import split_train_validation
     from core.tasks.text_classification.data import (
         check_classification,
         save_text_classification,
-        split_train_validation,
     )
 
     checked = check_classification(cafe_feedback(), "message", "category")

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from core.data.dataset_store import list_datasets, load_dataset_info
+from core.data.splits import split_train_validation
 from core.data.uploads import DataError, read_upload
 from core.tasks.text_classification.data import (
     align_validation,
     check_classification,
     guess_columns,
     save_text_classification,
-    split_train_validation,
 )
 from tests.conftest import shared_dataset
 
@@ -79,7 +79,8 @@ def test_numeric_labels_stay_class_names(workspace):
     ("broken.json", b'[{"text": "a", "label": "b"},, ]', "syntax error at line 1"),
     ("scalars.json", b'["just", "strings"]', "object with named fields"),
     ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    ("notes.docx", b"whatever", "not supported"),
+    ("notes.docx", b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "binary"),  # a Word file is a zip
+    ("letter.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "binary"),
 ])
 def test_unreadable_files_say_how_to_fix_them(filename, content, message, workspace):
     with pytest.raises(DataError, match=message):

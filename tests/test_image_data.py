@@ -15,18 +15,20 @@ import torch
 from PIL import Image
 
 from core.config.knobs import KnobError
-from core.tasks.image_classification.data import (
-    load_image_dataset,
-    load_labelled_images,
-    suggest_preprocess,
-    summarize_images,
-)
 from core.tasks.image_classification.files import REASON_DAMAGED, REASON_NOT_IMAGE, ImageDataError
+from core.tasks.image_classification.labelled import LabelledImages, load_labelled_images
+from core.tasks.image_classification.preview import suggest_preprocess, summarize_images
 from core.tasks.image_classification.safe_zip import REASON_LINK, REASON_OUTSIDE, safe_extract_zip
+from core.tasks.image_classification.training_images import image_dataset
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MNIST_ZIP = SHARED_DATASETS / "mnist_png_500.zip"
+
+
+def as_dataset(labelled: LabelledImages):
+    """The images as training reads them: `image` decoded lazily, `label` a ClassLabel."""
+    return image_dataset([str(path) for path in labelled.files], labelled.labels, labelled.class_names)
 
 
 def image_bytes(size=(8, 8), mode="RGB", fmt="PNG", color=None, noise=False) -> bytes:
@@ -149,8 +151,9 @@ def test_macos_clutter_and_hidden_files_are_ignored_silently(tmp_path):
 def test_class_folders_with_or_without_wrapper_folders(tmp_path, wrapper):
     report = safe_extract_zip(make_zip(tmp_path / "up.zip", good_members(wrapper)), tmp_path / "out")
     assert {name: len(files) for name, files in report.kept_by_class.items()} == {"cats": 3, "dogs": 3}
-    dataset, class_names, notes = load_image_dataset(report.root)
-    assert class_names == ["cats", "dogs"] and notes == []
+    labelled = load_labelled_images(report.root)
+    assert labelled.class_names == ["cats", "dogs"] and labelled.checks == []
+    dataset = as_dataset(labelled)
     assert dataset.column_names == ["image", "label"] and len(dataset) == 6
     assert dataset.features["label"].names == ["cats", "dogs"]
     assert sorted(dataset["label"]) == [0, 0, 0, 1, 1, 1]
@@ -192,10 +195,10 @@ def test_images_plus_a_csv_of_labels(tmp_path):
     labelled = load_labelled_images(report.root)
     assert labelled.class_names == ["even", "odd"]
     assert labelled.class_counts() == {"even": 3, "odd": 2}
-    assert any("gone.png" in note for note in labelled.notes)  # named in the CSV, not in the zip
-    assert any("1 image has no row" in note for note in labelled.notes)  # 5.png has no label
-    dataset, _, _ = load_image_dataset(report.root, report.root / "labels.csv")
-    assert len(dataset) == 5
+    warnings = [check.message for check in labelled.checks if check.level == "warning"]
+    assert any("gone.png" in warning for warning in warnings)  # named in the CSV, not in the zip
+    assert any("1 image has no row" in warning for warning in warnings)  # 5.png has no label
+    assert len(load_labelled_images(report.root, report.root / "labels.csv").files) == 5
 
 
 def test_a_labels_csv_without_the_right_columns_says_which_it_needs(tmp_path):
@@ -215,8 +218,7 @@ def test_the_bundled_mnist_sample(tmp_path):
     assert summary.class_counts == {str(d): 50 for d in range(10)}
     assert summary.min_size == summary.max_size == (28, 28) and summary.modes == {"L": 500}
     assert suggest_preprocess(summary) == ImagePreprocessConfig(image_size=28, grayscale=True)
-    dataset, class_names, _ = load_image_dataset(report.root)
-    assert len(dataset) == 500 and class_names == [str(d) for d in range(10)]
+    assert len(labelled.files) == 500 and labelled.class_names == [str(d) for d in range(10)]
 
 
 # ---------------------------------------------------------------------------------------------------- transforms
@@ -256,7 +258,7 @@ def test_augmentation_only_in_training_mode():
 
 def test_batch_transform_for_datasets(tmp_path):
     report = safe_extract_zip(make_zip(tmp_path / "up.zip", good_members()), tmp_path / "out")
-    dataset, _, _ = load_image_dataset(report.root)
+    dataset = as_dataset(load_labelled_images(report.root))
     batch = dataset.with_transform(make_batch_transform(ImagePreprocessConfig(image_size=12), training=True))[:4]
     assert set(batch) == {"pixel_values", "labels"}
     assert [tuple(t.shape) for t in batch["pixel_values"]] == [(1, 12, 12)] * 4

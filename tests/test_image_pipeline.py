@@ -23,15 +23,14 @@ from core.engine.runs import create_run
 from core.tasks import pipeline
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
-    load_labelled_images,
     save_image_classification,
     split_images,
-    suggest_preprocess,
-    summarize_images,
     write_digits_sample,
 )
 from core.tasks.image_classification.files import ImageDataError
+from core.tasks.image_classification.labelled import load_labelled_images
 from core.tasks.image_classification.pipeline import PREPROCESS_KEY, load_predictor, pretrained_preprocess
+from core.tasks.image_classification.preview import suggest_preprocess, summarize_images
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
 from ui.data.images import SOURCE_SAMPLE as SAMPLE_SOURCE
 from ui.playground.images import SOURCE_VALIDATION as VALIDATION_SOURCE

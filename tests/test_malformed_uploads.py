@@ -22,8 +22,9 @@ SMALL_LIMIT = 4096  # bytes: "over_size_limit.csv" is bigger, every other text f
 
 def text_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """Texts with labels: read → guess columns → check → split, as `ui.data.text` does."""
+    from core.data.splits import split_train_validation
     from core.data.uploads import read_upload
-    from core.tasks.text_classification.data import check_classification, guess_columns, split_train_validation
+    from core.tasks.text_classification.data import check_classification, guess_columns
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -40,9 +41,10 @@ def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     from dataclasses import replace
 
     from core.data.uploads import read_upload
-    from core.tasks.tabular.columns import detect_column_roles, infer_task, suggest_preprocess_config
+    from core.tasks.tabular.columns import suggest_preprocess_config
     from core.tasks.tabular.dataset import guess_target, split_table
-    from core.tasks.tabular.preprocessor import fit_preprocessor
+    from core.tasks.tabular.fitting import fit_preprocessor
+    from core.tasks.tabular.roles import detect_column_roles, infer_task
 
     table = read_upload(name, raw, workspace)
     messages = [(c.level, c.message) for c in table.checks]
@@ -53,7 +55,7 @@ def table_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     task = infer_task(table.frame[target]).task
     settings = replace(suggest_preprocess_config(table.frame, target), task=task)
     split = split_table(table.frame, target, task, 0.2)
-    messages += split.notes
+    messages += [(c.level, c.message) for c in split.checks]
     preprocessor = fit_preprocessor(split.train, settings)
     return messages + [("info", " ".join(str(row) for row in preprocessor.summary_table()))]
 
@@ -79,7 +81,8 @@ def generation_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str
 
 def image_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     """A zip of images: safe unpacking, then class folders or a labels CSV, then the summary."""
-    from core.tasks.image_classification.data import load_labelled_images, summarize_images
+    from core.tasks.image_classification.labelled import load_labelled_images
+    from core.tasks.image_classification.preview import summarize_images
     from core.tasks.image_classification.safe_zip import safe_extract_zip
 
     zip_path = workspace.uploads / name
@@ -88,7 +91,7 @@ def image_messages(name: str, raw: bytes, workspace) -> list[tuple[str, str]]:
     messages = [("warning", f"{s.name}: {s.reason}") for s in report.skipped]
     labelled = load_labelled_images(report.root)
     summarize_images(labelled)
-    return messages + [("warning", note) for note in labelled.notes]
+    return messages + [(c.level, c.message) for c in labelled.checks]
 
 
 LOADERS = {"text": text_messages, "table": table_messages, "generation": generation_messages,

@@ -1,6 +1,6 @@
-"""People on a hosted installation (core.hosting.people): the allow-list, admins, per-person workspaces, limits, typed
-paths
-confined to the workspace, safetensors-only model folders, and copying a team mate's run."""
+"""People on a hosted installation (core.hosting.people, limits, vetting): the allow-list, admins, per-person
+workspaces, limits, typed paths confined to the workspace, safetensors-only model folders, and copying a team mate's
+run."""
 
 from __future__ import annotations
 
@@ -17,27 +17,19 @@ from core.config.presets import default_config
 from core.engine.run_folder import update_status
 from core.engine.run_status import RunState
 from core.engine.runs import create_run, list_runs
+from core.hosting.limits import Limits, current_limits, limit_problem, save_limits, upload_problem
 from core.hosting.people import (
     LOCAL_PERSON,
     AccessError,
-    Limits,
     Person,
     Team,
     clean_typed_name,
-    confine,
     copy_run,
-    current_limits,
     email_allowed,
-    limit_problem,
-    model_folder_problem,
-    owner_of,
     person_for,
-    save_limits,
-    upload_problem,
-    vet_config,
-    vet_model_name,
 )
 from core.hosting.settings import Settings, load_settings
+from core.hosting.vetting import confine, model_folder_problem, vet_config, vet_model_name
 from core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,8 +97,6 @@ def test_each_person_gets_a_workspace_and_sees_the_teams_runs(tmp_path):
     run = create_run(ada_space, default_config("text-classification", "cafe"))
     assert list_runs(bob_space) == []  # nothing leaks into Bob's own workspace
     assert [(r.owner_name, r.run.id) for r in team.runs()] == [("Ada", run.id)]
-    assert owner_of(run) == ada.id and owner_of(create_run(Workspace(tmp_path / "solo"),
-                                                           default_config("text-classification", "x"))) is None
     assert team.find_run(ada.id, run.id).run == run
     assert team.find_run(ada.id, "../../" + bob.id) is None
     assert team.find_run("nobody", run.id) is None

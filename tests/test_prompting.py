@@ -17,19 +17,17 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from core.config.catalog import bundled_models_for
+from core.engine.metrics import softmax
 from core.lm.loading import LM_TASK, bundled_lm, load_causal_lm
 from core.prompting import classify as prompting
+from core.prompting import evaluation as prompt_evaluation
 from core.prompting import examples as prompt_examples
 from core.prompting import recipe as prompt_recipe
 from core.prompting import scoring as prompt_scoring
-from core.prompting.classify import (
-    assemble_prompt,
-    calibrate_probabilities,
-    evaluate_recipe,
-    label_token_ids,
-    predict_probabilities,
-)
+from core.prompting.classify import calibrate_probabilities, predict_probabilities
+from core.prompting.evaluation import evaluate_recipe
 from core.prompting.examples import SimilarityIndex, select_examples
+from core.prompting.prompts import assemble_prompt, label_token_ids
 from core.prompting.recipe import PromptRecipe
 from core.prompting.scoring import score_continuations
 from core.tasks.text_classification.models import ModelError
@@ -174,7 +172,7 @@ def test_predictions_score_exactly_the_assembled_prompt(model, tokenizer, instru
     prompt_ids = tokenizer(prompt)["input_ids"]
     log_likelihoods = [_reference_log_likelihood(model, [], prompt_ids, ids)
                        for ids in label_token_ids(tokenizer, recipe)]
-    np.testing.assert_allclose(probabilities, prompting.softmax(np.array(log_likelihoods)), atol=1e-4)
+    np.testing.assert_allclose(probabilities, softmax(np.array(log_likelihoods)), atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------- calibration
@@ -507,7 +505,7 @@ def _review_recipe(**changes) -> PromptRecipe:
 
 def _answers(table: dict[str, dict[str, float]], texts: list[str]) -> np.ndarray:
     """What the bigram model says after each text: softmax over ("great", "terrible")."""
-    return prompting.softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
+    return softmax(np.array([[table[t]["great"], table[t]["terrible"]] for t in texts]))
 
 
 def _divided_out(probabilities: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -543,7 +541,7 @@ def test_few_shot_scores_with_the_cached_prefix_match_the_known_logits():
     assert assemble_prompt(recipe, train, "bad").text.count("Review:") == 3
     # The worked examples are read once and cached; the label still follows the query's last word.
     result = predict_probabilities(bigram, word_tokenizer, recipe, train, ["good", "bad"])
-    expected = prompting.softmax(np.array([[2.0, 0.0], [0.0, 1.5]]))
+    expected = softmax(np.array([[2.0, 0.0], [0.0, 1.5]]))
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-5)
 
 
@@ -637,15 +635,15 @@ def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(
              for first in words for second in words for last in ("good", "bad", "meh")]
     recipe = _review_recipe(few_shot_k=2, selection="class-balanced", example_separator=" ", seed=5)
     scored_sets, reported = [], []
-    real_evaluate = prompting.evaluate_recipe
+    real_evaluate = prompt_evaluation.evaluate_recipe
 
     def spy(model, tokenizer, drawn, train_examples, eval_examples, **options):
         scored_sets.append((drawn.seed, list(eval_examples)))
         return real_evaluate(model, tokenizer, drawn, train_examples, eval_examples, **options)
 
-    monkeypatch.setattr(prompting, "evaluate_recipe", spy)
-    draws = prompting.compare_example_draws(bigram, word_tokenizer, recipe, train, 3, texts=60,
-                                            progress=lambda done, total: reported.append((done, total)))
+    monkeypatch.setattr(prompt_evaluation, "evaluate_recipe", spy)
+    draws = prompt_evaluation.compare_example_draws(bigram, word_tokenizer, recipe, train, 3, texts=60,
+                                                    progress=lambda done, total: reported.append((done, total)))
 
     assert sorted(draw.seed for draw in draws) == [5, 6, 7]
     assert [(-d.accuracy, -d.macro_f1, d.seed) for d in draws] == sorted((-d.accuracy, -d.macro_f1, d.seed)
@@ -662,9 +660,9 @@ def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(
 
     for changes in ({"few_shot_k": 0}, {"selection": "similar"}):
         with pytest.raises(ValueError, match="k above 0"):
-            prompting.compare_example_draws(bigram, word_tokenizer, replace(recipe, **changes), train, 2)
+            prompt_evaluation.compare_example_draws(bigram, word_tokenizer, replace(recipe, **changes), train, 2)
     with pytest.raises(ValueError, match="at least 22 labelled"):
-        prompting.compare_example_draws(bigram, word_tokenizer, recipe, train[:15], 2)
+        prompt_evaluation.compare_example_draws(bigram, word_tokenizer, recipe, train[:15], 2)
 
 
 def test_one_text_with_a_measured_bias_gets_the_same_answer_as_measuring_it_again():

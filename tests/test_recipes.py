@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.prompting.recipe import PromptRecipe
-from core.prompting.saved_recipes import RecipeError, delete_recipe, list_recipes, load_recipe, recipe_path, save_recipe
+from core.prompting.saved_recipes import RecipeError, list_recipes, load_recipe, recipe_path, save_recipe
 
 WORDS = {"pos": "great", "neg": "terrible"}
 
@@ -33,8 +33,6 @@ def test_recipes_are_listed_by_name_and_replaced_by_name(workspace):
     listed = list_recipes(workspace)
     assert [saved.name for saved in listed] == ["Four examples", "zero-shot"]
     assert listed[1].recipe.calibrate
-    delete_recipe(workspace, "Four examples")
-    assert [saved.name for saved in list_recipes(workspace)] == ["zero-shot"]
 
 
 def test_no_recipes_yet_is_an_empty_list(workspace):

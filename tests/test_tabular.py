@@ -14,25 +14,20 @@ from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.tasks.tabular.columns import (
+from core.tasks.tabular.cells import TabularError
+from core.tasks.tabular.columns import TabularPreprocessConfig, prepare_frame, suggest_preprocess_config
+from core.tasks.tabular.fitting import fit_preprocessor
+from core.tasks.tabular.model import TabularMLP, build_tabular_model, predict_frame, predict_one
+from core.tasks.tabular.pipeline import arrays_to_hf_dataset
+from core.tasks.tabular.preprocessor import PREPROCESSOR_FILE, TabularPreprocessor
+from core.tasks.tabular.roles import (
     ROLE_CATEGORICAL,
     ROLE_CONSTANT,
     ROLE_ID,
     ROLE_NUMERIC,
     ROLE_TEXT,
-    TabularError,
-    TabularPreprocessConfig,
     detect_column_roles,
     infer_task,
-    prepare_frame,
-    suggest_preprocess_config,
-)
-from core.tasks.tabular.model import TabularMLP, build_tabular_model, predict_frame, predict_one
-from core.tasks.tabular.preprocessor import (
-    PREPROCESSOR_FILE,
-    TabularPreprocessor,
-    arrays_to_hf_dataset,
-    fit_preprocessor,
 )
 
 TITANIC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "titanic.csv"

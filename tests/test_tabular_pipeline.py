@@ -27,11 +27,13 @@ from core.engine.runs import create_run
 from core.engine.training import TrainingError, plan_device
 from core.engine.worker import explain_failure
 from core.tasks import pipeline
-from core.tasks.tabular.columns import TabularError, suggest_preprocess_config
+from core.tasks.tabular.cells import TabularError
+from core.tasks.tabular.columns import suggest_preprocess_config
 from core.tasks.tabular.dataset import SAMPLE_TABLES, guess_target, sample_table, save_table_dataset, split_table
+from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.model import build_tabular_model
 from core.tasks.tabular.pipeline import load_predictor
-from core.tasks.tabular.preprocessor import PREPROCESSOR_FILE, fit_preprocessor
+from core.tasks.tabular.preprocessor import PREPROCESSOR_FILE
 from ui.data.table import SOURCE_SAMPLE, SOURCE_UPLOAD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +109,8 @@ def test_split_leaves_out_rows_without_a_target_and_lonely_classes():
     frame.loc[2, "bought"] = "maybe"
     split = split_table(frame, "bought", "classification", 0.2)
     assert split.stratified and len(split.train) + len(split.validation) == 117
-    notes = " ".join(message for _, message in split.notes)
-    assert "2 rows have no 'bought' value" in notes and "single row (maybe)" in notes
+    warnings = " ".join(check.message for check in split.checks if check.level == "warning")
+    assert "2 rows have no 'bought' value" in warnings and "single row (maybe)" in warnings
     with pytest.raises(TabularError, match="between 5% and 50%"):
         split_table(frame, "bought", "classification", 0.9)
     with pytest.raises(TabularError, match="usable row"):

@@ -9,18 +9,18 @@ import torch
 from PIL import Image
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.tasks.image_classification.data import load_image_dataset, load_labelled_images
+from core.engine.training import count_parameters
+from core.tasks.image_classification.labelled import load_labelled_images
 from core.tasks.image_classification.models import (
     IMAGE_ARCHITECTURES,
     ImageClassifier,
     ImageClassifierConfig,
     VisionModelError,
     build_image_classifier,
-    classify_images,
-    count_parameters,
     estimate_parameters,
 )
 from core.tasks.image_classification.safe_zip import safe_extract_zip
+from core.tasks.image_classification.training_images import image_dataset
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, image_to_tensor, make_batch_transform
 
 MNIST_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist_png_500.zip"
@@ -104,21 +104,12 @@ def test_save_and_load_round_trip_through_safetensors(tmp_path, architecture):
     assert torch.equal(model(pixels).logits, loaded(pixels).logits)
 
 
-def test_classify_images_gives_sorted_probabilities():
-    model = build_image_classifier(CLASSES, ImagePreprocessConfig(image_size=16))
-    results = classify_images(model, [Image.new("RGB", (30, 20)), Image.new("L", (5, 5), 255)],
-                              ImagePreprocessConfig(image_size=16))
-    assert len(results) == 2
-    for probabilities in results:
-        assert set(probabilities) == set(CLASSES)
-        assert abs(sum(probabilities.values()) - 1) < 1e-5
-        assert list(probabilities.values()) == sorted(probabilities.values(), reverse=True)
-
-
 @pytest.mark.skipif(not MNIST_ZIP.is_file(), reason="shared datasets not present")
 def test_trainer_runs_on_the_image_dataset(tmp_path, one_thread):
     report = safe_extract_zip(MNIST_ZIP, tmp_path / "data")
-    dataset, class_names, _ = load_image_dataset(report.root)
+    labelled = load_labelled_images(report.root)
+    class_names = labelled.class_names
+    dataset = image_dataset([str(path) for path in labelled.files], labelled.labels, class_names)
     preprocess = ImagePreprocessConfig()
     args = TrainingArguments(tmp_path / "run", max_steps=3, per_device_train_batch_size=8, report_to=[],
                              use_cpu=True, save_strategy="no", disable_tqdm=True, remove_unused_columns=False)

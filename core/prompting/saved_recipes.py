@@ -73,10 +73,6 @@ def list_recipes(workspace: Workspace) -> list[SavedRecipe]:
     return sorted(found, key=lambda saved: saved.name.lower())
 
 
-def delete_recipe(workspace: Workspace, name: str) -> None:
-    recipe_path(workspace, name).unlink(missing_ok=True)
-
-
 def _read(path: Path) -> SavedRecipe:
     label = path.stem
     if path.stat().st_size > MAX_FILE_BYTES:

@@ -5,8 +5,8 @@ continuation (each label word's tokens) is after each of them. Speed matters bec
 evaluation: rows are batched longest first, the output layer runs only where a label token is read, and when every
 context shares the prefix its key/value cache is computed once and reused, so each query only pays for its own
 tokens. The tokenizing helpers here cut text the way the scorer needs it (leading <bos>, tokens that follow a given
-string). This module knows nothing about recipes, templates or calibration; `core.prompting.classify` builds the token
-ids.
+string). This module knows nothing about recipes, templates or calibration; `core.prompting.prompts` and
+`core.prompting.classify` build the token ids.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import streamlit as st
 
 from core.config.train_config import TrainConfig
-from core.hosting import people
+from core.hosting import limits as person_limits  # as: `limits()` below is this session's
+from core.hosting import people, vetting
 from core.workspace import Workspace
 from ui.common import auth
 
@@ -29,14 +30,14 @@ def workspace() -> Workspace:
     return auth.team().workspace_of(person)
 
 
-def limits() -> people.Limits:
-    return people.current_limits(auth.settings().data_folder, auth.settings())
+def limits() -> person_limits.Limits:
+    return person_limits.current_limits(auth.settings().data_folder, auth.settings())
 
 
 def vet_config(config: TrainConfig) -> TrainConfig | str:
     """The config as this person may launch it (limits, confined paths, safetensors only), or why not."""
     try:
-        return people.vet_config(config, workspace(), auth.settings(), limits())
+        return vetting.vet_config(config, workspace(), auth.settings(), limits())
     except people.AccessError as error:
         return str(error)
 
@@ -45,14 +46,14 @@ def vetted_model_name(name: str) -> tuple[str, str | None]:
     """(the name to load, why it may not be loaded or None): only safetensors folders, and on a hosted app only
     folders inside this person's workspace, a relative one being read from there."""
     try:
-        return people.vet_model_name(name, workspace(), auth.settings().hosted), None
+        return vetting.vet_model_name(name, workspace(), auth.settings().hosted), None
     except people.AccessError as error:
         return name, str(error)
 
 
 def upload_problem(uploaded) -> str | None:
     """Why an uploaded file is refused for this person (over their upload limit), or None."""
-    return people.upload_problem(uploaded.size, limits())
+    return person_limits.upload_problem(uploaded.size, limits())
 
 
 def _remembered(param: str) -> str:

@@ -80,11 +80,9 @@ def parse_list(text: str, kind: type = int) -> tuple:
     return tuple(values)
 
 
-def show_checks(checks: list[Check] | list[dict]) -> None:
+def show_checks(checks: list[Check]) -> None:
     for check in checks:
-        level, message = (check.level, check.message) if isinstance(check, Check) else (check["level"],
-                                                                                          check["message"])
-        _LEVELS.get(level, st.info)(message, icon=_ICONS.get(level))
+        _LEVELS.get(check.level, st.info)(check.message, icon=_ICONS.get(check.level))
 
 
 def duration(seconds: float | None) -> str:

@@ -15,23 +15,20 @@ from core.engine import charts
 from core.messages import PlainError, agree, counted
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
-    ImageSummary,
-    LabelledImages,
     extract_uploaded_zip,
-    load_labelled_images,
     save_image_classification,
     save_uploaded_labels,
     split_images,
-    suggest_preprocess,
-    summarize_images,
     write_digits_sample,
 )
 from core.tasks.image_classification.files import ImageDataError
+from core.tasks.image_classification.labelled import LabelledImages, load_labelled_images
+from core.tasks.image_classification.preview import ImageSummary, suggest_preprocess, summarize_images
 from core.tasks.image_classification.safe_zip import ExtractReport
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, preview_resized
 from core.workspace import Workspace
 from ui.common import state
-from ui.common.widgets import knob_input
+from ui.common.widgets import knob_input, show_checks
 from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a zip of images"
@@ -122,8 +119,7 @@ def show_skipped(report: ExtractReport) -> None:
 
 
 def show_preview(labelled: LabelledImages, summary: ImageSummary) -> None:
-    for note in labelled.notes:
-        st.info(note, icon=":material/info:")
+    show_checks(labelled.checks)
     st.markdown("  \n".join(summary.describe()))
     st.plotly_chart(charts.class_balance_figure(summary.class_counts, "Images per class"),
                     key="data_images_balance")

@@ -16,19 +16,14 @@ import streamlit as st
 
 from core.config.knobs import all_help, knob_help
 from core.data.upload_limits import preview
-from core.data.uploads import SUPPORTED_EXTENSIONS, LoadedTable, read_upload
+from core.data.uploads import SUPPORTED_EXTENSIONS, Check, LoadedTable, read_upload
 from core.engine import charts
+from core.tasks.tabular.cells import TabularError
 from core.tasks.tabular.columns import (
     CATEGORICAL_MISSING,
     NUMERIC_MISSING,
-    ROLE_NOUNS,
-    ROLE_NUMERIC,
-    TASKS,
-    ColumnRole,
-    TabularError,
+    TABLE_TASKS,
     TabularPreprocessConfig,
-    detect_column_roles,
-    infer_task,
     suggest_preprocess_config,
 )
 from core.tasks.tabular.dataset import (
@@ -39,7 +34,8 @@ from core.tasks.tabular.dataset import (
     save_table_dataset,
     split_table,
 )
-from core.tasks.tabular.preprocessor import fit_preprocessor
+from core.tasks.tabular.fitting import fit_preprocessor
+from core.tasks.tabular.roles import ROLE_NOUNS, ROLE_NUMERIC, ColumnRole, detect_column_roles, infer_task
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks
 from ui.data.saving import save_button
@@ -114,7 +110,7 @@ def choose_target(frame: pd.DataFrame, table_id: str) -> tuple[str, str] | None:
         st.error(str(error), icon=":material/error:")
         return None
     # The key carries the target, so picking another target starts again from that target's own guess.
-    task = right.radio("Task", TASKS, index=TASKS.index(guess.task), format_func=TASK_TITLES.get,
+    task = right.radio("Task", TABLE_TASKS, index=TABLE_TASKS.index(guess.task), format_func=TASK_TITLES.get,
                        key=f"data_table_task_{table_id}_{target}", help=knob_help(TabularPreprocessConfig, "task"))
     st.caption(f"Suggested **{guess.task}**: {guess.reason}")
     return target, task
@@ -205,7 +201,7 @@ def choose_split(frame: pd.DataFrame, settings: TabularPreprocessConfig, prefix:
     except TabularError as error:
         st.error(str(error), icon=":material/error:")
         return None
-    show_checks([{"level": level, "message": message} for level, message in split.notes])
+    show_checks(split.checks)
     how = "stratified: each class keeps its share in both parts" if split.stratified else "random rows"
     st.caption(f"{len(split.train):,} rows to train on, {len(split.validation):,} to validate on ({how}).")
     return split
@@ -285,13 +281,11 @@ def render(workspace: Workspace) -> None:
         return
 
     st.subheader("5 · Save")
-    save_form(workspace, suggested_name, split, settings, table.file_format,
-              [{"level": level, "message": message} for level, message in split.notes] +
-              [{"level": c.level, "message": c.message} for c in table.checks])
+    save_form(workspace, suggested_name, split, settings, table.file_format, split.checks + table.checks)
 
 
 def save_form(workspace: Workspace, suggested_name: str, split: TableSplit, settings: TabularPreprocessConfig,
-              source: str, checks: list[dict]) -> None:
+              source: str, checks: list[Check]) -> None:
     try:
         prepared = save_button(suggested_name, "data_table", lambda name: save_table_dataset(
             workspace, name, split, settings, source=source, checks=checks))

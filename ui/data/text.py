@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data.sample_datasets import SAMPLE_NAME, cafe_feedback
+from core.data.splits import split_train_validation
 from core.data.upload_limits import preview
 from core.data.uploads import SUPPORTED_EXTENSIONS, DataError, LoadedTable, read_upload
 from core.engine import charts
@@ -18,7 +19,6 @@ from core.tasks.text_classification.data import (
     check_classification,
     guess_columns,
     save_text_classification,
-    split_train_validation,
 )
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks

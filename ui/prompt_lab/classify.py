@@ -16,8 +16,9 @@ import streamlit as st
 
 from core.data.dataset_store import PreparedDataset, list_datasets
 from core.engine import charts
-from core.prompting.classify import assemble_prompt, classify_text, training_text_bias
+from core.prompting.classify import classify_text, training_text_bias
 from core.prompting.examples import SimilarityIndex
+from core.prompting.prompts import assemble_prompt
 from core.prompting.recipe import (
     ORDERS,
     RECIPE_DEFAULTS,

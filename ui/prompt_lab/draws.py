@@ -1,7 +1,7 @@
 """Which worked examples? A few-shot prompt's accuracy swings with the examples that happen to be drawn: compare
 several draws on training texts, and keep the best one's seed.
 
-The draws are scored on training texts (`core.prompting.classify.compare_example_draws`), never on the held-out
+The draws are scored on training texts (`core.prompting.evaluation.compare_example_draws`), never on the held-out
 examples,
 so the evaluation above stays an honest measure of the chosen draw.
 """
@@ -13,7 +13,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core.prompting.classify import DRAW_TEXTS, ExampleDraw, compare_example_draws
+from core.prompting.evaluation import DRAW_TEXTS, ExampleDraw, compare_example_draws
 from core.prompting.recipe import recipe_to_dict
 from ui.prompt_lab.classify import SEED_KEY, PromptSetup
 from ui.prompt_lab.models import LoadedModel

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import charts
-from core.prompting.classify import EvaluationResult, evaluate_recipe
+from core.prompting.evaluation import EvaluationResult, evaluate_recipe
 from core.prompting.recipe import recipe_to_dict
 from ui.prompt_lab.classify import PromptSetup
 from ui.prompt_lab.models import LoadedModel

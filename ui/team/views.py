@@ -9,7 +9,8 @@ import streamlit as st
 
 from core.config.knobs import all_help
 from core.engine.run_table import run_row
-from core.hosting.people import AccessError, Limits, Person, Team, TeamRun, copy_run, current_limits, save_limits
+from core.hosting.limits import Limits, current_limits, save_limits
+from core.hosting.people import AccessError, Person, Team, TeamRun, copy_run
 from core.hosting.settings import Settings
 from core.workspace import Workspace
 from ui.common import state

@@ -1,12 +1,11 @@
 """Image files on their own: which formats and sizes are accepted, which names are clutter, how paths form classes.
 
 Separate because everything else about images builds on it: the zip extraction
-(`core.tasks.image_classification.safe_zip`) checks each
-member with `check_image_file`, the dataset loader (`core.tasks.image_classification.data`) finds and groups images
-with the same
-rules, and the Playground decodes a single upload with `read_uploaded_image`. It is the bottom of the image
-modules' import graph, so `ImageDataError`, the one error all of them raise, lives here. Every problem the person
-can fix is an `ImageDataError` whose message says how.
+(`core.tasks.image_classification.safe_zip`) checks each member with `check_image_file`, the labelling
+(`core.tasks.image_classification.labelled`) finds and groups images with the same rules, and the Playground
+decodes a single upload with `read_uploaded_image`. It is the bottom of the image modules' import graph, so
+`ImageDataError`, the one error all of them raise, lives here. Every problem the person can fix is an
+`ImageDataError` whose message says how.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from PIL import Image
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -21,8 +20,9 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from core.engine.training import count_parameters
 from core.messages import PlainError
-from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch
+from core.tasks.image_classification.transforms import ImagePreprocessConfig
 
 IMAGE_ARCHITECTURES = ("cnn", "mlp")
 
@@ -175,22 +175,7 @@ def image_classifier_config(class_names: list[str], preprocess: ImagePreprocessC
                                  label2id={name: i for i, name in id2label.items()}, **knobs)
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def estimate_parameters(config: ImageClassifierConfig) -> int:
     """Parameter count shown before training, built on the meta device so no memory is allocated."""
     with torch.device("meta"):
         return count_parameters(ImageClassifier(config))
-
-
-@torch.no_grad()
-def classify_images(model: ImageClassifier, images: list[Image.Image],
-                    preprocess: ImagePreprocessConfig) -> list[dict[str, float]]:
-    """For each image, every class name → probability, most likely first."""
-    model.eval()
-    logits = model(images_to_batch(images, preprocess).to(model.device)).logits
-    probabilities = logits.softmax(-1).cpu()
-    names = [model.config.id2label[i] for i in range(probabilities.shape[1])]
-    return [dict(sorted(zip(names, row.tolist()), key=lambda pair: -pair[1])) for row in probabilities]

@@ -1,8 +1,9 @@
 """Image classification: `image`/`label` rows → pixels transformed on the fly → a CNN/MLP or a fine-tuned model.
 
 The prepared dataset's rows hold an image path relative to the dataset folder and a class name. They are loaded
-as a `datasets.Dataset` with an `Image` feature and turned into normalised tensors only when a batch is read
-(`set_transform`), so nothing is decoded up front and augmentation draws new variations every epoch.
+(`core.tasks.image_classification.training_images`) as a `datasets.Dataset` with an `Image` feature and turned into
+normalised tensors only when a batch is read (`set_transform`), so nothing is decoded up front and augmentation draws
+new variations every epoch.
 
 From scratch, `config.image` decides the input size and colour; a pretrained model dictates its own size, mean and
 standard deviation (from its image processor), and only the augmentation comes from `config.image`. Either way
@@ -15,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 import torch
 from PIL import Image
@@ -30,7 +30,7 @@ from transformers import (
 
 from core.config.catalog import architecture
 from core.config.train_config import TrainConfig
-from core.data.dataset_store import DatasetError, PreparedDataset
+from core.data.dataset_store import PreparedDataset
 from core.engine.metrics import accuracy_and_f1, classification_evaluation
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
@@ -42,68 +42,17 @@ from core.engine.training import (
     final_predictions,
     save_trained_model,
 )
-from core.messages import agree, counted
 from core.tasks.image_classification import models as vision_models
 from core.tasks.image_classification import pretrained as pretrained_images
 from core.tasks.image_classification.files import ImageDataError
 from core.tasks.image_classification.models import ImageClassifierConfig, VisionModelError
+from core.tasks.image_classification.training_images import collate, image_paths, load_splits
 from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch, make_batch_transform
 from core.workspace import Workspace
 
 PREPROCESS_KEY = "image_preprocess"  # the model config attribute that remembers how images were prepared
 # Models trained on ImageNet with no stated normalisation: transformers' own default ("IMAGENET_STANDARD").
 STANDARD_MEAN = STANDARD_STD = (0.5, 0.5, 0.5)
-
-
-# ---------------------------------------------------------------------------------------------------- data
-
-
-def resolved_split(dataset: PreparedDataset, split: str) -> tuple[list[str], list[int]]:
-    """(absolute image paths, class indices) of one split, with every problem said in plain words."""
-    labels = dataset.info.labels
-    index = {name: i for i, name in enumerate(labels)}
-    rows = dataset.records(split)
-    if rows and not {"image", "label"} <= set(rows[0]):
-        raise DatasetError(f"The dataset '{dataset.name}' has no image/label columns. Prepare it again in the "
-                           "Data page's image section.")
-    paths, ids, missing, unknown = [], [], [], []
-    for row in rows:
-        path = dataset.file(str(row["image"]))
-        label = str(row["label"])
-        if not path.is_file():
-            missing.append(str(row["image"]))
-        elif label not in index:
-            unknown.append(label)
-        else:
-            paths.append(str(path))
-            ids.append(index[label])
-    if missing:
-        raise DatasetError(f"{counted(len(missing), 'image')} of the dataset '{dataset.name}' "
-                           f"{agree(len(missing), 'is', 'are')} missing (for example "
-                           f"{missing[0]}). Prepare the dataset again on the Data page.")
-    if unknown:
-        raise DatasetError(f"Some {split} images have a class the dataset does not list ('{unknown[0]}'). Prepare "
-                           "the dataset again on the Data page.")
-    if not paths:
-        raise DatasetError(f"The {split} part of '{dataset.name}' has no images. Prepare it again with a few images "
-                           "of every class on each side.")
-    return paths, ids
-
-
-def load_splits(dataset: PreparedDataset) -> datasets.DatasetDict:
-    """Both splits with a lazily decoded `image` column and `label` as a ClassLabel of the dataset's classes."""
-    features = datasets.Features({"image": datasets.Image(),
-                                  "label": datasets.ClassLabel(names=list(dataset.info.labels))})
-    splits = {}
-    for split in ("train", "validation"):
-        paths, ids = resolved_split(dataset, split)
-        splits[split] = datasets.Dataset.from_dict({"image": paths, "label": ids}, features=features)
-    return datasets.DatasetDict(splits)
-
-
-def collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return {"pixel_values": torch.stack([row["pixel_values"] for row in batch]),
-            "labels": torch.tensor([int(row["labels"]) for row in batch], dtype=torch.long)}
 
 
 # ---------------------------------------------------------------------------------------------------- models
@@ -220,7 +169,7 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
     # Stored in the model's config.json: the Playground must prepare images exactly like this.
     setattr(model.config, PREPROCESS_KEY, preprocess.to_dict())
     train, validation = splits["train"], splits["validation"]
-    validation_images = _paths(validation)
+    validation_images = image_paths(validation)
     train.set_transform(make_batch_transform(preprocess, training=True, seed=config.seed))
     validation.set_transform(make_batch_transform(preprocess, training=False))
     memory = EvaluationMemory()
@@ -247,12 +196,6 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         # The transform turns image/label into pixel_values/labels: the Trainer must not drop the columns first.
         remove_unused_columns=False,
     )
-
-
-def _paths(split: datasets.Dataset) -> list[str]:
-    """The image files of a split, read without decoding a single image."""
-    undecoded = split.cast_column("image", datasets.Image(decode=False))
-    return [item["path"] for item in undecoded["image"]]
 
 
 def estimate_parameters(config: TrainConfig, dataset: PreparedDataset) -> int | None:

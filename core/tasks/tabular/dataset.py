@@ -1,19 +1,24 @@
 """Getting a table into the workspace as a dataset: built-in sample tables, the target guess, the split, the save.
 
 Separate from the preprocessing because it is about rows, not columns: which rows are left out (no target, a class
-with one row), how they are split into training and validation, and how the split is saved with its settings
-through `core.data.dataset_store`. The Data page uses it; the training pipeline only reads what it saved.
+with one row), how they are split into training and validation (by `core.data.splits`), and how the split is saved
+with its settings through `core.data.dataset_store`. The Data page uses it; the training pipeline only reads what it
+saved.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from core.data.splits import split_train_validation
+from core.data.uploads import Check, DataError
 from core.messages import agree, counted
-from core.tasks.tabular.columns import TabularError, TabularPreprocessConfig, category_text, is_blank, name_tokens
-from core.tasks.tabular.preprocessor import fit_preprocessor
+from core.tasks.tabular.cells import TabularError, category_text, is_blank
+from core.tasks.tabular.columns import TabularPreprocessConfig
+from core.tasks.tabular.fitting import fit_preprocessor
+from core.tasks.tabular.roles import name_tokens
 
 # ---------------------------------------------------------------------------------------------------- samples
 
@@ -81,46 +86,45 @@ def guess_target(frame: pd.DataFrame) -> str:
 class TableSplit:
     train: pd.DataFrame
     validation: pd.DataFrame
-    notes: list[tuple[str, str]]  # (level, message): what was dropped and how the split was made
+    checks: list[Check]  # what was left out before splitting
     stratified: bool
 
 
 def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: float, seed: int = 42) -> TableSplit:
     """Rows without a target are left out; classification keeps each class's share in both parts (stratified),
     regression splits at random. Classes with a single row are left out: they cannot be both learned and checked."""
-    from sklearn.model_selection import train_test_split
-
-    if not 0.05 <= validation_share <= 0.5:
-        raise TabularError("The validation share must be between 5% and 50%.")
-    notes: list[tuple[str, str]] = []
+    checks: list[Check] = []
     rows = frame[frame[target].map(lambda v: not is_blank(v))]
     if len(rows) < len(frame):
         left_out = len(frame) - len(rows)
-        notes.append(("warning", f"{counted(left_out, 'row')} {agree(left_out, 'has', 'have')} no '{target}' value "
-                                 f"and {agree(left_out, 'was', 'were')} left out."))
-    stratify = None
+        checks.append(Check("warning", f"{counted(left_out, 'row')} {agree(left_out, 'has', 'have')} no '{target}' "
+                                       f"value and {agree(left_out, 'was', 'were')} left out."))
+    classes = None
     if task == "classification":
-        labels = rows[target].map(category_text)
-        counts = labels.value_counts()
-        single = counts[counts < 2].index.tolist()
-        if single:
-            notes.append(("warning", f"{len(single)} class(es) have a single row ({', '.join(map(str, single[:5]))}) "
-                                     "and were left out: the model cannot both learn them and be checked on them."))
-            keep = ~labels.isin(single)
-            rows, labels = rows[keep], labels[keep]
-        stratify = labels
+        rows, classes, lonely = _without_lonely_classes(rows, target)
+        checks += lonely
     if len(rows) < 10:
         raise TabularError(f"Only {counted(len(rows), 'usable row')}: add more rows (a few dozen at the very least).")
-    size = max(int(round(len(rows) * validation_share)), 1)
-    if stratify is not None:
-        classes = stratify.nunique()
-        if classes < 2:
-            raise TabularError(f"'{target}' has only one class left, so there is nothing to choose between.")
-        size = max(size, classes)
-        if len(rows) - size < classes:
-            raise TabularError(f"{len(rows)} rows are too few to split across {classes} classes. Add more rows.")
-    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=stratify)
-    return TableSplit(train.reset_index(drop=True), validation.reset_index(drop=True), notes, stratify is not None)
+    if classes is not None and classes.nunique() < 2:
+        raise TabularError(f"'{target}' has only one class left, so there is nothing to choose between.")
+    try:
+        train, validation = split_train_validation(rows, validation_share, seed, classes=classes)
+    except DataError as error:
+        raise TabularError(str(error)) from error
+    return TableSplit(train, validation, checks, classes is not None)
+
+
+def _without_lonely_classes(rows: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series, list[Check]]:
+    """(rows, each row's class, a warning) once classes with a single row are left out."""
+    labels = rows[target].map(category_text)
+    counts = labels.value_counts()
+    single = counts[counts < 2].index.tolist()
+    if not single:
+        return rows, labels, []
+    keep = ~labels.isin(single)
+    warning = Check("warning", f"{len(single)} class(es) have a single row ({', '.join(map(str, single[:5]))}) and "
+                               "were left out: the model cannot both learn them and be checked on them.")
+    return rows[keep], labels[keep], [warning]
 
 
 def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,12 +140,12 @@ def parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def save_table_dataset(workspace, name: str, split: TableSplit, config: TabularPreprocessConfig, *, source: str,
-                       checks: list[dict] | None = None):
+                       checks: list[Check] | None = None):
     """The person's own columns as train/validation Parquet, the preprocessing settings in `details`."""
     from core.data.dataset_store import save_dataset
 
     preprocessor = fit_preprocessor(split.train, config)  # fails here, with a plain message, rather than in a run
     return save_dataset(workspace, name, TASK_KEYS[config.task], parquet_ready(split.train),
                         parquet_ready(split.validation), source=source, labels=preprocessor.class_names,
-                        checks=list(checks or []),
+                        checks=[asdict(c) for c in checks or []],
                         details={"preprocess": config.to_dict(), "summary": preprocessor.summary()})

@@ -25,7 +25,8 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.tasks.tabular.columns import TASKS, TabularError, category_text, is_blank, number_text, require_columns
+from core.tasks.tabular.cells import TabularError, category_text, is_blank, number_text, require_columns
+from core.tasks.tabular.columns import TABLE_TASKS
 from core.tasks.tabular.preprocessor import TabularPreprocessor
 
 # ---------------------------------------------------------------------------------------------------- the model
@@ -56,7 +57,7 @@ class TabularMLP(PreTrainedModel):
     main_input_name = "features"
 
     def __init__(self, config: TabularModelConfig):
-        if config.task not in TASKS:
+        if config.task not in TABLE_TASKS:
             raise TabularError(f"The task must be classification or regression, not '{config.task}'.")
         if any(int(h) < 1 for h in config.hidden_sizes) or not 0.0 <= config.dropout < 1.0:
             raise TabularError("Hidden sizes must be at least 1 and dropout at least 0 and below 1.")
@@ -108,10 +109,6 @@ def build_tabular_model(preprocessor: TabularPreprocessor, hidden_sizes: tuple[i
     config = TabularModelConfig(input_size=len(preprocessor.feature_names), hidden_sizes=hidden_sizes,
                                 dropout=dropout, task=task, **kwargs)
     return TabularMLP(config)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # ---------------------------------------------------------------------------------------------------- predictions

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pandas as pd
 from transformers import AutoModelForSequenceClassification, Trainer
 
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
-from core.engine.metrics import (
 from core.engine.class_weights import balanced_weights
+from core.engine.metrics import (
     accuracy_and_f1,
     classification_evaluation,
     largest_errors,
@@ -38,10 +39,12 @@ from core.engine.training import (
     final_predictions,
     save_trained_model,
 )
-from core.tasks.tabular.columns import TabularError, TabularPreprocessConfig
+from core.tasks.tabular.cells import TabularError
+from core.tasks.tabular.columns import TabularPreprocessConfig
 from core.tasks.tabular.dataset import TASK_KEYS
+from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.model import TabularPrediction, build_tabular_model, predict_frame, predict_one, row_problems
-from core.tasks.tabular.preprocessor import TabularPreprocessor, arrays_to_hf_dataset, fit_preprocessor
+from core.tasks.tabular.preprocessor import TabularPreprocessor
 
 # The mistakes table on the Runs page reads best with the verdict first and the row's own columns after it.
 VERDICT_KEYS = ("gold", "predicted", "confidence")
@@ -103,6 +106,15 @@ def prepare_table(dataset: PreparedDataset) -> PreparedTable:
     return PreparedTable(preprocessor, train_features, train_targets, validation_features, validation_targets, rows)
 
 
+def arrays_to_hf_dataset(features: np.ndarray, targets: np.ndarray) -> datasets.Dataset:
+    """A `datasets.Dataset` of `features` (float32 lists) and `labels`, formatted as torch tensors for `Trainer`."""
+    label_type = "int64" if np.issubdtype(targets.dtype, np.integer) else "float32"
+    schema = datasets.Features({"features": datasets.List(datasets.Value("float32")),
+                                "labels": datasets.Value(label_type)})
+    dataset = datasets.Dataset.from_dict({"features": features.tolist(), "labels": targets.tolist()}, features=schema)
+    return dataset.with_format("torch")
+
+
 def _plain(value: Any) -> Any:
     """A cell as JSON can hold it: numpy numbers become Python ones, empty cells None."""
     if isinstance(value, (np.integer, np.bool_)):
@@ -137,6 +149,8 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
                                "target": preprocessor.target.column}
     if preprocessor.target.task == "classification":
         summary["classes"] = preprocessor.class_names
+    weights = (balanced_weights(table.train_targets, len(preprocessor.class_names))
+               if config.class_weights and preprocessor.target.task == "classification" else None)
     return TrainingPlan(
         model=model,
         train_dataset=arrays_to_hf_dataset(table.train_features, table.train_targets),
@@ -144,13 +158,12 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         metric=metric_function(preprocessor),
         summary=summary,
         finish=finish,
+        class_weights=weights,
         memory=memory,
     )
 
 
 def metric_function(preprocessor: TabularPreprocessor):
-    weights = (balanced_weights(table.train_targets, len(preprocessor.class_names))
-               if config.class_weights and preprocessor.target.task == "classification" else None)
     """What every evaluation logs: accuracy and macro-F1, or MAE, RMSE and R² in the target's own units."""
     if preprocessor.target.task == "classification":
         return lambda logits, gold: accuracy_and_f1(gold, logits.argmax(-1))
@@ -158,7 +171,6 @@ def metric_function(preprocessor: TabularPreprocessor):
                                                     preprocessor.decode_amounts(outputs.reshape(-1)))
 
 
-        class_weights=weights,
 def evaluation_report(preprocessor: TabularPreprocessor, outputs: np.ndarray, gold: np.ndarray,
                       rows: list[dict[str, Any]]) -> dict[str, Any]:
     """eval.json: the confusion matrix and the surest mistakes, or the regression report and its largest errors;

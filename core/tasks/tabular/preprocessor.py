@@ -1,13 +1,12 @@
-"""What the preprocessing of a table learned from its training rows, and the JSON file it is saved as.
+"""What the preprocessing of a table learned from its training rows, applied with numpy and saved as plain JSON.
 
-Scikit-learn fits the preprocessing (imputers, scaler, one-hot encoder); what it learned (fill values, means,
-scales, categories) is then kept as plain JSON, never pickled, and applied with numpy, so a saved model can be used
-without trusting any pickled object. Regression targets are standardised for training (the net learns numbers near
-zero) and turned back into real values for predictions.
+What was learned (fill values, means, scales, categories) is kept as plain numbers, never pickled, so a saved model
+can be used without trusting any pickled object. Regression targets are standardised for training (the net learns
+numbers near zero) and turned back into real values for predictions.
 
-Separate from `core.tasks.tabular.columns` (roles and settings, which the Data page needs before anything is fitted)
-because this
-is the fitted state and its file format: `TabularPreprocessor` with its transform, its JSON and its explanations.
+The boundary: `TabularPreprocessor` is the fitted state with its transform, its JSON file and its explanations in
+plain words. Learning it from rows is `core.tasks.tabular.fitting`'s job; the settings it follows are
+`core.tasks.tabular.columns.TabularPreprocessConfig`, which the Data page needs before anything is fitted.
 """
 
 from __future__ import annotations
@@ -17,68 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 import pandas as pd
 
 from core.messages import agree, counted
-from core.tasks.tabular.columns import (
-    MISSING_CATEGORY,
-    ROLE_NOUNS,
-    TabularError,
-    TabularPreprocessConfig,
-    category_text,
-    detect_column_roles,
-    is_whole,
-    number_text,
-    prepare_frame,
-    require_columns,
-)
+from core.tasks.tabular.cells import TabularError, category_text, number_text
+from core.tasks.tabular.columns import MISSING_CATEGORY, TabularPreprocessConfig, prepare_frame
 
-MAX_CLASSES = 100
 PREPROCESSOR_FILE = "tabular_preprocessor.json"
 FORMAT_NAME = "ai-playground-tabular-preprocessor"
 FORMAT_VERSION = 1
-
-
-# ---------------------------------------------------------------------------------------------------- scikit-learn
-
-
-def build_sklearn_transformer(config: TabularPreprocessConfig, categories: dict[str, list[str]]):
-    """The ColumnTransformer that learns fill values and scales; categories are chosen beforehand (most common)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric_imputer = (SimpleImputer(strategy="constant", fill_value=0.0) if config.numeric_missing == "zero"
-                       else SimpleImputer(strategy=config.numeric_missing))
-    numeric_steps = [("impute", numeric_imputer)] + ([("scale", StandardScaler())] if config.scale_numeric else [])
-    categorical_imputer = (SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
-                           if config.categorical_missing == "own_category"
-                           else SimpleImputer(strategy="most_frequent"))
-    parts = []
-    if config.numeric_columns:
-        parts.append(("numeric", Pipeline(numeric_steps), list(config.numeric_columns)))
-    for name in config.encoded_categorical_columns:
-        encoder = OneHotEncoder(categories=[categories[name]], handle_unknown="ignore", sparse_output=False)
-        parts.append((f"category:{name}", Pipeline([("impute", categorical_imputer), ("one_hot", encoder)]), [name]))
-    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
-
-
-def _kept_categories(column: pd.Series, config: TabularPreprocessConfig) -> list[str]:
-    """The most common values (ties alphabetical), then sorted, so the one-hot columns read in a stable order."""
-    counts = column.value_counts(dropna=True)
-    missing = int(column.isna().sum())
-    if missing and config.categorical_missing == "own_category":
-        counts[MISSING_CATEGORY] = counts.get(MISSING_CATEGORY, 0) + missing
-    if missing and config.categorical_missing == "most_frequent" and counts.empty:
-        raise TabularError(f"The column '{column.name}' is empty; untick it.")
-    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], str(pair[0])))
-    return sorted(str(value) for value, _ in ranked[: config.one_hot_max_categories])
-
-
-# ---------------------------------------------------------------------------------------------------- the fit
 
 
 @dataclass
@@ -304,96 +251,3 @@ def _categorical_sentence(column: CategoricalColumn, config: TabularPreprocessCo
         sentence += (f"; {counted(column.dropped, 'rarer value')} {agree(column.dropped, 'counts', 'count')} as none "
                      "of them")
     return sentence[0].upper() + sentence[1:] + "."
-
-
-def _target_info(frame: pd.DataFrame, config: TabularPreprocessConfig) -> TargetInfo:
-    values = frame[config.target]
-    present = values.dropna()
-    dropped = len(values) - len(present)
-    if config.task == "classification":
-        classes = sorted({category_text(v) for v in present}, key=_sort_key_text)
-        if len(classes) < 2:
-            raise TabularError(f"'{config.target}' has only one value, so there is nothing to choose between. "
-                               "Pick another target.")
-        if len(classes) > MAX_CLASSES:
-            raise TabularError(f"'{config.target}' has {len(classes):,} different values: too many classes. If it "
-                               "is an amount, choose regression instead.")
-        return TargetInfo(config.target, config.task, classes=classes, dropped_rows=dropped)
-    numbers = pd.to_numeric(present, errors="coerce")
-    if numbers.isna().any():
-        raise TabularError(f"'{config.target}' holds text such as '{present[numbers.isna()].iloc[0]}', so it cannot "
-                           "be predicted as an amount. Choose classification instead.")
-    std = float(numbers.std(ddof=0))
-    if not std > 0:
-        raise TabularError(f"'{config.target}' has the same value in every row; pick another target.")
-    return TargetInfo(config.target, config.task, mean=float(numbers.mean()), std=std, dropped_rows=dropped)
-
-
-def _sort_key_text(text: str) -> tuple[int, Any]:
-    """'2' before '10' when every class is a number; alphabetical otherwise."""
-    try:
-        return (0, float(text))
-    except ValueError:
-        return (1, text)
-
-
-def fit_preprocessor(frame: pd.DataFrame, config: TabularPreprocessConfig) -> TabularPreprocessor:
-    """Learn fill values, scales and categories from the training rows (scikit-learn), kept as plain numbers."""
-    require_columns(frame, [config.target])
-    target = _target_info(frame, config)
-    training = frame[frame[config.target].notna()]
-    if training.empty:
-        raise TabularError("No rows are left to learn from.")
-    prepared = prepare_frame(training, config)
-    for name in config.numeric_columns:
-        if prepared[name].isna().all():
-            raise TabularError(f"The column '{name}' has no numbers in it. Mark it as a category or untick it.")
-    categories = {name: _kept_categories(prepared[name], config) for name in config.encoded_categorical_columns}
-    transformer = build_sklearn_transformer(config, categories)
-    transformer.fit(prepared)
-    numeric = _fitted_numeric(transformer, prepared, config)
-    categorical = _fitted_categorical(transformer, prepared, config, categories)
-    roles = detect_column_roles(frame)
-    used = set(config.input_columns) - ({config.title_from} if config.title_from else set())
-    excluded = {name: f"{ROLE_NOUNS.get(role.role, 'not ticked')}: {role.reason}"
-                for name, role in roles.items() if name not in used and name != config.target
-                and name != config.title_from}
-    return TabularPreprocessor(config, numeric, categorical, target, excluded, len(training), transformer)
-
-
-def _fitted_numeric(transformer, prepared: pd.DataFrame, config: TabularPreprocessConfig) -> list[NumericColumn]:
-    if not config.numeric_columns:
-        return []
-    pipeline = transformer.named_transformers_["numeric"]
-    fills = pipeline.named_steps["impute"].statistics_
-    scaler = pipeline.named_steps.get("scale")
-    columns = []
-    for i, name in enumerate(config.numeric_columns):
-        values = prepared[name]
-        columns.append(NumericColumn(
-            column=name, fill_value=float(fills[i]), missing=int(values.isna().sum()),
-            mean=float(scaler.mean_[i]) if scaler else 0.0, scale=float(scaler.scale_[i]) if scaler else 1.0,
-            minimum=float(values.min()), maximum=float(values.max()), whole=is_whole(values.dropna())))
-    return columns
-
-
-def _fitted_categorical(transformer, prepared: pd.DataFrame, config: TabularPreprocessConfig,
-                        categories: dict[str, list[str]]) -> list[CategoricalColumn]:
-    columns = []
-    for name in config.encoded_categorical_columns:
-        pipeline = transformer.named_transformers_[f"category:{name}"]
-        fill = str(pipeline.named_steps["impute"].statistics_[0])
-        distinct = set(prepared[name].dropna()) | ({fill} if prepared[name].isna().any() else set())
-        columns.append(CategoricalColumn(column=name, fill_value=fill, missing=int(prepared[name].isna().sum()),
-                                         categories=categories[name],
-                                         dropped=len(distinct - set(categories[name]))))
-    return columns
-
-
-def arrays_to_hf_dataset(features: np.ndarray, targets: np.ndarray) -> datasets.Dataset:
-    """A `datasets.Dataset` of `features` (float32 lists) and `labels`, formatted as torch tensors for `Trainer`."""
-    label_type = "int64" if np.issubdtype(targets.dtype, np.integer) else "float32"
-    schema = datasets.Features({"features": datasets.List(datasets.Value("float32")),
-                                "labels": datasets.Value(label_type)})
-    dataset = datasets.Dataset.from_dict({"features": features.tolist(), "labels": targets.tolist()}, features=schema)
-    return dataset.with_format("torch")

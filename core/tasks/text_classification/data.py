@@ -1,10 +1,11 @@
-"""Checking an uploaded table for text classification, splitting it, and saving it prepared.
+"""Checking an uploaded table for text classification and saving it prepared.
 
 The boundary: this module turns a table (read by `core.data.uploads`) into checked `text`/`label` rows and a folder in
 the workspace. It knows nothing about models. Every problem is reported as a `Check` whose message says what is
 wrong and how to fix it, never as a traceback.
 
-Prepared datasets are stored by `core.data.dataset_store`; this module only hands it checked `text`/`label` rows.
+Prepared datasets are stored by `core.data.dataset_store`; this module only hands it checked `text`/`label` rows,
+split by `core.data.splits`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import io
 from dataclasses import asdict, dataclass
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from core.data.dataset_store import PreparedDataset, save_dataset
-from core.data.uploads import Check, DataError
+from core.data.uploads import Check
 from core.messages import agree, counted
 from core.workspace import Workspace
 
@@ -183,20 +183,7 @@ def _check_classes(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
     return rows, checks
 
 
-# ---------------------------------------------------------------------------------------------------- splitting
-
-
-def split_train_validation(rows: pd.DataFrame, validation_share: float, seed: int = 42
-                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified, so every class keeps its share in both parts."""
-    if not 0.05 <= validation_share <= 0.5:
-        raise DataError("The validation share must be between 5% and 50%.")
-    classes = rows["label"].nunique()
-    size = max(int(round(len(rows) * validation_share)), classes)
-    if len(rows) - size < classes:
-        raise DataError(f"{len(rows)} examples are too few to split across {classes} classes. Add more examples.")
-    train, validation = train_test_split(rows, test_size=size, random_state=seed, stratify=rows["label"])
-    return train.reset_index(drop=True), validation.reset_index(drop=True)
+# ---------------------------------------------------------------------------------------------------- validation
 
 
 def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[pd.DataFrame, list[Check]]:

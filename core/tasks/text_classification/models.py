@@ -25,6 +25,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.config.catalog import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel
 from core.config.train_config import ModelSpec
+from core.engine.training import count_parameters
 from core.messages import PlainError
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
@@ -203,10 +204,6 @@ def build_classifier(spec: ModelSpec, labels: list[str], tokenizer, max_length: 
     except (OSError, ValueError) as error:
         raise ModelError(f"The model '{spec.name}' could not be loaded. Check the Hugging Face id (and the internet "
                          "connection) or the folder path; only models saved as safetensors are accepted.") from error
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def estimate_parameters(spec: ModelSpec, num_labels: int, vocab_size: int | None = None) -> int:
