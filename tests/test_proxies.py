@@ -1,6 +1,6 @@
-"""The proxy settings docs/hosting.md gives (nginx, Caddy), run as written in front of `serve.py`: the app works
-through them, a visitor's upload gets the app's 403, a body over the limit is stopped by the proxy, and (nginx) a
-burst of uploads from one address gets 429.
+"""The proxy settings docs/hosting.md gives (nginx, Caddy), run as written: in front of `serve.py`, the app works
+through them, a visitor's upload gets the app's 403 and (nginx) a burst of uploads from one address gets 429; in
+front of an upstream that counts what reaches it, a body over the limit never arrives whole.
 
 The configurations are read from docs/hosting.md itself, so the documented settings are the tested ones. Only what
 cannot run in a test is changed: plain HTTP on a free local port instead of TLS on 443, the app's port, and a 2 MB
@@ -10,9 +10,12 @@ body limit in place of 101 MB (the app's own limit is 1 MB here). Skipped where 
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import re
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -56,7 +59,7 @@ def nginx_config(app: str, port: int, folder: Path) -> str:
 def caddy_config(app: str, port: int, folder: Path) -> str:
     site = documented("caddyfile")
     site = (site.replace("playground.example.org {", f"http://127.0.0.1:{port} {{")
-            .replace("127.0.0.1:8501", app.removeprefix("http://")).replace("max_size 101MB", "max_size 2MB"))
+            .replace("127.0.0.1:8501", app.removeprefix("http://")).replace("max_size 101MiB", "max_size 2MiB"))
     return f"{{\n    admin off\n    storage file_system {folder}/data\n}}\n{site}"
 
 
@@ -77,34 +80,74 @@ def started(command: list[str], url: str, folder: Path) -> subprocess.Popen:
     raise RuntimeError(f"the proxy did not start: {proxy.stdout.read().decode()[-2000:]}")
 
 
-@pytest.fixture(params=["nginx", "caddy"])
-def proxy(request, app_url, tmp_path):
-    binary = shutil.which(request.param) or shutil.which(request.param, path="/usr/sbin")
+@contextlib.contextmanager
+def documented_proxy(name: str, upstream: str, folder: Path):
+    """nginx or Caddy, configured as docs/hosting.md says, in front of `upstream`; yields its URL."""
+    binary = shutil.which(name) or shutil.which(name, path="/usr/sbin")
     if binary is None:
-        pytest.skip(f"{request.param} is not installed")
+        pytest.skip(f"{name} is not installed")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    if request.param == "nginx":
-        (tmp_path / "nginx.conf").write_text(nginx_config(app_url, port, tmp_path))
-        command = [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"]
+    if name == "nginx":
+        (folder / "nginx.conf").write_text(nginx_config(upstream, port, folder))
+        command = [binary, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"]
     else:
-        (tmp_path / "Caddyfile").write_text(caddy_config(app_url, port, tmp_path))
-        command = [binary, "run", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"]
-    running = started(command, url, tmp_path)
-    yield request.param, url
-    running.terminate()
-    running.wait(10)
+        (folder / "Caddyfile").write_text(caddy_config(upstream, port, folder))
+        command = [binary, "run", "--config", str(folder / "Caddyfile"), "--adapter", "caddyfile"]
+    running = started(command, url, folder)
+    try:
+        yield url
+    finally:
+        running.terminate()
+        running.wait(10)
 
 
-def test_the_documented_proxy_passes_the_app_and_holds_back_what_it_must(proxy):
-    name, url = proxy
-    page = urllib.request.urlopen(url, timeout=10).read()
-    assert b"<title>" in page  # Streamlit's page, through the proxy
-    with anonymous_session(url) as (http, session_id):  # the WebSocket passes through
-        assert upload_as(http, url, session_id, MB // 2) == 403  # the app's gate: this visitor never signed in
-        # Over the proxy's body limit: nginx answers 413 from the Content-Length, before reading the body; Caddy 2.6
-        # stops reading at the limit and answers 502 (later versions 413).
-        assert upload_as(http, url, session_id, 3 * MB) == (413 if name == "nginx" else 502)
-        if name == "nginx":  # 20 uploads a minute per address, 10 more at once
-            statuses = [upload_as(http, url, session_id, 1_000, f"file-{n}") for n in range(15)]
-            assert 429 in statuses and set(statuses) <= {403, 429}, statuses
+class Counting(http.server.BaseHTTPRequestHandler):
+    """An upstream that reads whatever body reaches it and keeps count (`received`)."""
+
+    received: list[int] = []
+
+    def do_GET(self):  # the health check `started` makes
+        self.send_response(200)
+        self.end_headers()
+
+    def do_PUT(self):
+        expected, total = int(self.headers.get("Content-Length", 0)), 0
+        while total < expected and (chunk := self.rfile.read1(65536)):
+            total += len(chunk)
+        Counting.received.append(total)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("name", ["nginx", "caddy"])
+def test_the_documented_proxy_passes_the_app_and_its_answers(name, app_url, tmp_path):
+    with documented_proxy(name, app_url, tmp_path) as url:
+        page = urllib.request.urlopen(url, timeout=10).read()
+        assert b"<title>" in page  # Streamlit's page, through the proxy
+        with anonymous_session(url) as (http_session, session_id):  # the WebSocket passes through
+            assert upload_as(http_session, url, session_id, MB // 2) == 403  # the app's gate: never signed in
+            if name == "nginx":  # 20 uploads a minute per address, 10 more at once
+                statuses = [upload_as(http_session, url, session_id, 1_000, f"file-{n}") for n in range(15)]
+                assert 429 in statuses and set(statuses) <= {403, 429}, statuses
+
+
+@pytest.mark.parametrize("name", ["nginx", "caddy"])
+def test_the_documented_proxy_never_passes_a_body_over_the_limit(name, tmp_path):
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    Counting.received = []
+    try:
+        with documented_proxy(name, f"http://127.0.0.1:{upstream.server_port}", tmp_path) as url:
+            import requests
+
+            status = requests.put(f"{url}/_stcore/upload_file/session/file", data=b"x" * 3 * MB, timeout=60).status_code
+            small = requests.put(f"{url}/_stcore/upload_file/session/file", data=b"x" * MB, timeout=60).status_code
+    finally:
+        upstream.shutdown()
+    # nginx answers 413 from the length, before reading the body; Caddy 2.6 stops at the limit and answers 502.
+    assert status == (413 if name == "nginx" else 502) and small == 204
+    assert MB in Counting.received and max(Counting.received) <= 2 * MB, Counting.received

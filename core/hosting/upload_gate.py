@@ -5,8 +5,9 @@ the XSRF cookie from `/_stcore/health` and a session id from `/_stcore/stream`. 
 server's memory until the session ends, so before this door four 50 MB files sent by a visitor who never signed in
 raised the server's memory from 575 to 778 MB. `UploadGate` is ASGI middleware (`serve.py` puts it in front of
 the app through `st.App`, Streamlit's supported way to add middleware): it answers 403 to an upload for a session
-that is not in `SignedInSessions`, before a byte of the body is read. The app adds a session there once someone
-has signed in to it (`ui.common.auth`), and takes it out when they sign out.
+that is not in `SignedInSessions` before reading a byte of the body (the rest is then read and dropped, never
+kept, so the connection closes cleanly). The app adds a session there once someone has signed in to it
+(`ui.common.auth`), and takes it out when they sign out.
 
 The boundary: no Streamlit here (only the ASGI calling convention), and no knowledge of who signed in, only which
 sessions did. Session ids are random (UUID 4), so a visitor cannot borrow a signed-in session's id.
@@ -23,6 +24,7 @@ from typing import Any
 UPLOAD_PATH = re.compile(r"/_stcore/upload_file/([^/]+)/[^/]+/?$")
 UPLOAD_METHODS = ("PUT", "POST")
 REFUSAL = b"Sign in before uploading files."
+DISCARD_LIMIT = 256 * 2**20  # bytes read and dropped after a refusal; past that the connection is simply closed
 
 
 class SignedInSessions:
@@ -73,12 +75,25 @@ class UploadGate:
             upload = UPLOAD_PATH.search(scope.get("path", ""))
             if upload and upload[1] not in self.sessions():
                 await _answer(send, 403, REFUSAL)
+                await _discard_body(receive)
                 return
         await self.app(scope, receive, send)
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Reads what is left of the body, keeping none of it (up to DISCARD_LIMIT), after the answer has gone out.
+    Closing a connection with unread data makes the kernel reset it, and a proxy in front (Caddy) can then lose
+    the answer it was relaying: the visitor saw a broken connection instead of the 403."""
+    discarded = 0
+    while discarded <= DISCARD_LIMIT:
+        message = await receive()
+        discarded += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
