@@ -4,6 +4,7 @@ run."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -71,6 +72,11 @@ def test_person_folders_are_distinct_even_when_names_clean_up_alike():
     assert len(ids) == 3  # the last is the first with other capitals: the same person
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", i) for i in ids)
     assert LOCAL_PERSON.id == "local"
+
+
+def test_a_person_keeps_the_folder_name_earlier_versions_gave_them():
+    # Dataset names now keep letters of any script; person folders must not move, or José's runs would vanish.
+    assert Person("josé@example.org", "José").id == "jos-" + hashlib.sha256(b"jos\xc3\xa9@example.org").hexdigest()[:8]
 
 
 @pytest.mark.parametrize("typed", ["", " ", "x", "-- --", "a" * 61])

@@ -47,6 +47,9 @@ class AccessError(PlainError):
 # ---------------------------------------------------------------------------------------------------- who
 
 
+_ASCII_RUNS = re.compile(r"[^a-z0-9._-]+")
+
+
 @dataclass(frozen=True)
 class Person:
     identity: str  # the e-mail from the sign-in provider, or the name typed with the team password
@@ -58,7 +61,9 @@ class Person:
         """Their folder name: readable, and unique even when two identities clean up to the same letters."""
         if not self.identity:
             return "local"
-        readable = safe_name(self.identity.lower().split("@")[0], "person")[:30]
+        # Kept to ASCII on purpose, unlike dataset names: an existing installation's folders were named this way,
+        # and a new rule would hand José an empty workspace beside his old one.
+        readable = _ASCII_RUNS.sub("-", self.identity.lower().split("@")[0]).strip("-.")[:30] or "person"
         return f"{readable}-{hashlib.sha256(self.identity.lower().encode()).hexdigest()[:8]}"
 
 
