@@ -9,44 +9,31 @@ traceback. What the table is then used for (text classification, generation, tab
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import itertools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import pandas as pd
 import pyarrow.parquet as pq
 
-from core.data.upload_limits import header_width, too_big_when_unpacked, too_many_columns
-from core.messages import PlainError, agree, counted
-from core.workspace import Workspace, safe_name
+from core.data.delimited import NO_ROWS, read_delimited
+from core.data.loaded import Check, DataError, LoadedTable, first_line, load_with_datasets, stage_file
+from core.data.sniffing import FASTTEXT_PREFIX, guess_format, looks_binary, looks_parquet
+from core.data.upload_limits import too_big_when_unpacked, too_many_columns
+from core.messages import agree, counted
+from core.workspace import Workspace
+
+# Check, DataError and LoadedTable live in core.data.loaded; the other packages import them from here.
+__all__ = ["Check", "DataError", "LoadedTable", "decode_text", "read_upload"]
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-FASTTEXT_PREFIX = "__label__"
 BINARY_FILE = ("This looks like a binary file (for example a spreadsheet or an image), not text. "
                "Save it as CSV or JSON first: in Excel, use File → Save As → CSV UTF-8.")
 PARQUET_BATCH_ROWS = 65_536
-
-
-class DataError(PlainError):
-    """Nothing usable could be read; the message tells the person how to fix the file."""
-
-
-@dataclass(frozen=True)
-class Check:
-    level: str  # "error" blocks saving, "warning" changed or questions the data, "info" is reassurance
-    message: str
-
-
-@dataclass
-class LoadedTable:
-    frame: pd.DataFrame
-    file_format: str
-    checks: list[Check] = field(default_factory=list)
+FORMAT_NAMES = {".csv": "a table with a separator (CSV)", ".tsv": "a table with tabs between its columns (TSV)",
+                ".json": "JSON", ".jsonl": "JSON Lines", ".txt": "plain text, one example per line"}
 
 
 def decode_text(raw: bytes) -> tuple[str, list[Check]]:
@@ -90,56 +77,6 @@ def _without_nul(text: str, checks: list[Check]) -> tuple[str, list[Check]]:
                    "right, or export the file again.")]
 
 
-def sniff_delimiter(text: str, extension: str) -> str:
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return "\t" if extension == ".tsv" else ","
-
-
-def _stage_file(workspace: Workspace, filename: str, content: bytes) -> Path:
-    # `datasets` reads from files; keep the upload in the workspace so a later session can look at it again.
-    path = workspace.uploads / safe_name(filename, "upload")
-    path.write_bytes(content)
-    return path
-
-
-def _load_with_datasets(builder: str, path: Path, workspace: Workspace, **options) -> pd.DataFrame:
-    loaded = datasets.load_dataset(builder, data_files=str(path), split="train",
-                                   cache_dir=str(workspace.cache), **options)
-    return loaded.to_pandas()
-
-
-def _read_delimited(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
-    if len([line for line in text.splitlines() if line.strip()]) < 2:
-        raise DataError("The file has a header but no rows of data. Add examples below the header.")
-    if too_many_columns(header_width(text)):
-        raise DataError(too_many_columns(header_width(text)))
-    delimiter = sniff_delimiter(text, extension)
-    path = _stage_file(workspace, filename, text.encode("utf-8"))
-    try:
-        frame = _load_with_datasets("csv", path, workspace, sep=delimiter, keep_default_na=False,
-                                    na_values=[""])
-    except Exception as error:  # pandas' parser errors carry the row number, which helps the person
-        raise DataError(
-            f"The file could not be read as a table ({_first_line(error)}). Check that every row has the same "
-            "number of columns and that text containing the separator is wrapped in double quotes."
-        ) from error
-    checks = []
-    if frame.shape[1] == 1:
-        header = text.splitlines()[0] if text else ""
-        other = [d for d in ",\t;|" if d != delimiter and d in header]
-        hint = f" The header contains {_delimiter_name(other[0])}: is that the separator?" if other else ""
-        checks.append(Check("warning", "Only one column was found, so there is text but no label." + hint +
-                            " Use one column for the text and one for the label, separated by commas."))
-    return LoadedTable(frame, "TSV" if delimiter == "\t" else "CSV", checks)
-
-
-def _delimiter_name(delimiter: str) -> str:
-    return {",": "commas", "\t": "tabs", ";": "semicolons", "|": "vertical bars"}[delimiter]
-
-
 def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -> LoadedTable:
     records = _parse_json_records(text, extension)
     if not records:
@@ -155,11 +92,11 @@ def _read_json(text: str, filename: str, extension: str, workspace: Workspace) -
                         'with plain text or number values, such as {"text": "great film", "label": "positive"}.')
     # Re-written as JSON Lines so `datasets` gets one uniform shape whatever layout the person uploaded.
     lines = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
-    path = _stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
+    path = stage_file(workspace, Path(filename).stem + ".jsonl", lines.encode("utf-8"))
     try:
-        frame = _load_with_datasets("json", path, workspace)
+        frame = load_with_datasets("json", path, workspace)
     except Exception as error:
-        raise DataError(f"The JSON records could not be turned into a table ({_first_line(error)}). "
+        raise DataError(f"The JSON records could not be turned into a table ({first_line(error)}). "
                         "Give every record the same keys with plain text or number values.") from error
     checks = [Check("warning", f"{agree(len(nested), 'Field', 'Fields')} {', '.join(nested)} "
                                f"{agree(len(nested), 'holds', 'hold')} nested values (lists or objects), which "
@@ -224,7 +161,7 @@ def _read_text_lines(text: str) -> LoadedTable:
         return LoadedTable(frame, "TXT (fastText labels)")
     frame = pd.DataFrame({"text": lines})
     note = Check("info", "A plain text file gives one example per line and no labels. To train a classifier, "
-                         "start each line with its label like `__label__positive great film`, or use a CSV.")
+                         "start each line with its label, like “__label__positive great film”, or use a CSV.")
     return LoadedTable(frame, "TXT", [note])
 
 
@@ -236,13 +173,13 @@ def _looks_tab_separated(text: str) -> bool:
 
 
 def _read_parquet(raw: bytes, filename: str, workspace: Workspace) -> LoadedTable:
-    path = _stage_file(workspace, filename, raw)
+    path = stage_file(workspace, filename, raw)
     try:
         parquet = pq.ParquetFile(path)
         problem = too_many_columns(parquet.metadata.num_columns) or _unpacks_too_big(parquet)
         frame = None if problem else parquet.read().to_pandas()
     except Exception as error:  # pyarrow's errors name the damaged part, which helps whoever exported the file
-        raise DataError(f"The Parquet file could not be read ({_first_line(error)}). "
+        raise DataError(f"The Parquet file could not be read ({first_line(error)}). "
                         "Export it again, or save the table as CSV.") from error
     if problem:
         raise DataError(problem)
@@ -262,35 +199,50 @@ def _unpacks_too_big(parquet: pq.ParquetFile) -> str | None:
     return too_big_when_unpacked(rows, columns, decoded, MAX_UPLOAD_BYTES)
 
 
-def read_upload(filename: str, raw: bytes, workspace: Workspace) -> LoadedTable:
-    """Any supported upload → a table, or a `DataError` whose message says how to fix the file."""
-    extension = Path(filename).suffix.lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        raise DataError(f"'{extension or filename}' files are not supported. "
-                        f"Use one of: {', '.join(SUPPORTED_EXTENSIONS)}.")
+def read_upload(filename: str, raw: bytes, workspace: Workspace, header: bool | None = None) -> LoadedTable:
+    """Any upload → a table, or a `DataError` whose message says how to fix the file.
+
+    A known extension says the format; any other name (`SMSSpamCollection` has none) is read by its content, with a
+    note that says what it was taken for. `header` says whether the first row of a table with a separator names
+    the columns; None guesses it from the rows (`LoadedTable.header` says what was assumed, and why).
+    """
     if len(raw) > MAX_UPLOAD_BYTES:
         raise DataError(f"The file is {len(raw) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB. "
                         "Upload a sample of the rows.")
-    if extension == ".parquet":
+    extension = Path(filename).suffix.lower()
+    known = extension in SUPPORTED_EXTENSIONS
+    if extension == ".parquet" or (not known and looks_parquet(raw)):
         if not raw:
             raise DataError("The file is empty.")
         table = _read_parquet(raw, filename, workspace)
     else:
-        text, encoding_checks = decode_text(raw)
-        if extension in (".csv", ".tsv"):
-            table = _read_delimited(text, filename, extension, workspace)
-        elif extension in (".json", ".jsonl"):
-            table = _read_json(text, filename, extension, workspace)
-        elif _looks_tab_separated(text):  # Excel's "Unicode Text" export is a .txt table with tabs
-            table = _read_delimited(text, filename, ".tsv", workspace)
-        else:
-            table = _read_text_lines(text)
-        table.checks[:0] = encoding_checks
+        if looks_binary(raw):
+            raise DataError(BINARY_FILE)
+        text, checks = decode_text(raw)
+        if not known:
+            extension, note = _read_by_content(text, extension)
+            checks.append(note)
+        table = _read_text(text, filename, extension, workspace, header)
+        table.checks[:0] = checks
     if table.frame.empty:
-        raise DataError("The file has a header but no rows of data. Add examples below the header.")
+        raise DataError(NO_ROWS)
     table.frame.columns = [str(c) for c in table.frame.columns]
     return table
 
 
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+def _read_by_content(text: str, extension: str) -> tuple[str, Check]:
+    """(the extension the file is read as, the note that says so and why)."""
+    guess = guess_format(text)
+    unnamed = f"“{extension}” is not a file type it knows" if extension else "it has no extension"
+    return guess.extension, Check("info", f"The file's name does not say what it holds ({unnamed}), so it was read "
+                                          f"by its content, as {FORMAT_NAMES[guess.extension]}: {guess.reason}.")
+
+
+def _read_text(text: str, filename: str, extension: str, workspace: Workspace, header: bool | None) -> LoadedTable:
+    if extension in (".csv", ".tsv"):
+        return read_delimited(text, filename, extension, workspace, header)
+    if extension in (".json", ".jsonl"):
+        return _read_json(text, filename, extension, workspace)
+    if _looks_tab_separated(text):  # Excel's "Unicode Text" export is a .txt table with tabs
+        return read_delimited(text, filename, ".tsv", workspace, header)
+    return _read_text_lines(text)

@@ -143,8 +143,10 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "truncated.parquet": ("text", b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00", "parquet"),
         "text_in.parquet": ("text", b"text,label\nhello,good\n", "parquet"),
         "parquet_bomb.parquet": ("text", parquet_bomb(), "unpacks to more than"),
-        "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "not supported"),
-        "no_extension": ("text", csv_text(good_rows).encode(), "not supported"),
+        # Any file name is read by its content (a good CSV without an extension is read: tests/test_real_files.py);
+        # a program, or a spreadsheet saved without its extension, is still no table.
+        "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "binary"),
+        "sheet_without_extension": ("text", zip_bytes([("xl/workbook.xml", b"<workbook/>")]), "binary"),
         # ---- tables (core.data.uploads + core.tasks.tabular.columns)
         "table_one_column.csv": ("table", b"age\n" + b"".join(b"%d\n" % i for i in range(30)), "two columns"),
         "table_target_all_empty.csv": ("table", b"age,answer\n" + b"".join(b"%d,\n" % i for i in range(30)),

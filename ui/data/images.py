@@ -29,6 +29,7 @@ from core.tasks.image_classification.transforms import ImagePreprocessConfig, pr
 from core.workspace import Workspace
 from ui.common import state
 from ui.common.widgets import knob_input, show_checks
+from ui.data.classes import show_balance
 from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a zip of images"
@@ -121,6 +122,7 @@ def show_skipped(report: ExtractReport) -> None:
 def show_preview(labelled: LabelledImages, summary: ImageSummary) -> None:
     show_checks(labelled.checks)
     st.markdown("  \n".join(summary.describe()))
+    show_balance(summary.class_counts, "image")
     st.plotly_chart(charts.class_balance_figure(summary.class_counts, "Images per class"),
                     key="data_images_balance")
     with st.expander("Examples from every class", expanded=True):

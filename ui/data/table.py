@@ -15,8 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config.knobs import all_help, knob_help
-from core.data.upload_limits import preview
-from core.data.uploads import SUPPORTED_EXTENSIONS, Check, LoadedTable, read_upload
+from core.data.loaded import Check, LoadedTable
 from core.engine import charts
 from core.tasks.tabular.cells import TabularError
 from core.tasks.tabular.columns import (
@@ -37,10 +36,11 @@ from core.tasks.tabular.dataset import (
 from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.roles import ROLE_NOUNS, ROLE_NUMERIC, ColumnRole, detect_column_roles, infer_task
 from core.workspace import Workspace
-from ui.common.widgets import read_upload_once, show_checks
+from ui.common.widgets import show_checks
+from ui.data.classes import show_balance
+from ui.data.reading import ANY_NAME, first_row_key, read_uploaded_table, show_table
 from ui.data.saving import save_button
 
-UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS if extension != ".txt"]
 SOURCE_UPLOAD = "Upload a file"
 SOURCE_SAMPLE = "Use a built-in sample table"
 TASK_TITLES = {"classification": "Classification: one of a few answers",
@@ -54,31 +54,26 @@ MISSING_TITLES = {"median": "the median", "mean": "the mean", "zero": "zero",
 # ---------------------------------------------------------------------------------------------------- the table
 
 
-def read_uploaded(uploaded, workspace: Workspace) -> LoadedTable | None:
-    """The uploaded file as a table, read once per distinct file; a plain message instead of a traceback."""
-    return read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, workspace), "data_table")
-
-
-def choose_table(workspace: Workspace) -> tuple[LoadedTable, str, str] | None:
-    """(the table, a name to suggest, an id that changes when the table does)."""
+def choose_table(workspace: Workspace) -> tuple[LoadedTable, str, str, str | None] | None:
+    """(the table, a name to suggest, an id that changes when the table does, its first-row switch's key)."""
     source = st.radio("Where is your table?", [SOURCE_UPLOAD, SOURCE_SAMPLE], horizontal=True,
                       key="data_table_source")
     if source == SOURCE_SAMPLE:
         key = st.selectbox("Sample table", list(SAMPLE_TABLES), format_func=lambda k: SAMPLE_TABLES[k].title,
                            key="data_table_sample")
         st.caption(SAMPLE_TABLES[key].description)
-        return LoadedTable(sample_table(key), "built-in sample"), f"{key}-sample", f"sample-{key}"
-    uploaded = st.file_uploader(
-        "Your table: one row per example, one column per property, with a header row",
-        type=UPLOAD_TYPES, key="data_table_file",
-        help="CSV (any separator), TSV, JSON, JSON Lines or Parquet. Excel: File → Save As → CSV UTF-8.")
+        return LoadedTable(sample_table(key), "built-in sample"), f"{key}-sample", f"sample-{key}", None
+    # No `type=`: the browser would refuse a file without an extension; the content says what it is.
+    uploaded = st.file_uploader("Your table: one row per example, one column per property", key="data_table_file",
+                                help=ANY_NAME + " Excel: File → Save As → CSV UTF-8.")
     if uploaded is None:
         return None
-    table = read_uploaded(uploaded, workspace)
+    table = read_uploaded_table(uploaded, workspace, "data_table")
     if table is None:
         return None
-    table_id = hashlib.sha256(uploaded.getvalue()).hexdigest()[:12]
-    return table, Path(uploaded.name).stem, table_id
+    first_row = "" if table.header is None else "-names" if table.header.has_header else "-data"
+    table_id = hashlib.sha256(uploaded.getvalue()).hexdigest()[:12] + first_row
+    return table, Path(uploaded.name).stem, table_id, first_row_key(uploaded, "data_table")
 
 
 def column_roles(frame: pd.DataFrame, table_id: str) -> dict[str, ColumnRole] | None:
@@ -207,11 +202,15 @@ def choose_split(frame: pd.DataFrame, settings: TabularPreprocessConfig, prefix:
     return split
 
 
+def class_counts(split: TableSplit, target: str) -> dict[str, int]:
+    return pd.concat([split.train[target], split.validation[target]]).astype(str).value_counts().to_dict()
+
+
 def show_target_chart(split: TableSplit, settings: TabularPreprocessConfig, key: str) -> None:
     values = pd.concat([split.train[settings.target], split.validation[settings.target]])
     if settings.task == "classification":
-        counts = values.astype(str).value_counts()
-        figure = charts.class_balance_figure(counts.to_dict(), title=f"Rows per class of '{settings.target}'")
+        figure = charts.class_balance_figure(class_counts(split, settings.target),
+                                             title=f"Rows per class of '{settings.target}'")
     else:
         figure = charts.numeric_histogram(pd.to_numeric(values, errors="coerce").dropna().tolist(),
                                           f"'{settings.target}'")
@@ -239,11 +238,9 @@ def render(workspace: Workspace) -> None:
     chosen = choose_table(workspace)
     if chosen is None:
         return
-    table, suggested_name, table_id = chosen
+    table, suggested_name, table_id, switch_key = chosen
     frame = table.frame
-    st.caption(f"{len(frame):,} rows · {frame.shape[1]} columns · read as {table.file_format}")
-    show_checks(table.checks)
-    st.dataframe(preview(frame), hide_index=True, height=230, key="data_table_preview")
+    show_table(table, switch_key, preview_key="data_table_preview")
     roles = column_roles(frame, table_id)
     if roles is None or frame.shape[1] < 2:
         if roles is not None:
@@ -271,6 +268,8 @@ def render(workspace: Workspace) -> None:
     split = choose_split(frame, settings, prefix)
     if split is None:
         return
+    classification = settings.task == "classification"
+    balance = show_balance(class_counts(split, settings.target), "row") if classification else []
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**What will be done to each column** (learned from the training rows only)")
@@ -281,7 +280,7 @@ def render(workspace: Workspace) -> None:
         return
 
     st.subheader("5 · Save")
-    save_form(workspace, suggested_name, split, settings, table.file_format, split.checks + table.checks)
+    save_form(workspace, suggested_name, split, settings, table.file_format, split.checks + table.checks + balance)
 
 
 def save_form(workspace: Workspace, suggested_name: str, split: TableSplit, settings: TabularPreprocessConfig,

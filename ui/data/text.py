@@ -1,4 +1,5 @@
-"""Data page, texts with labels: upload (or the sample) → preview → columns → checks → split → charts → save."""
+"""Data page, texts with labels: upload (or the sample) → preview → columns → checks → class names → split → charts
+→ save."""
 
 from __future__ import annotations
 
@@ -8,48 +9,48 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.data.class_names import renamed
+from core.data.loaded import LoadedTable
 from core.data.sample_datasets import SAMPLE_NAME, cafe_feedback
 from core.data.splits import split_train_validation
-from core.data.upload_limits import preview
-from core.data.uploads import SUPPORTED_EXTENSIONS, DataError, LoadedTable, read_upload
+from core.data.uploads import DataError
 from core.engine import charts
 from core.tasks.text_classification.data import (
+    JOINER_NAMES,
+    JOINERS,
     CheckedData,
+    TextColumns,
     align_validation,
     check_classification,
     guess_columns,
+    other_text_columns,
     save_text_classification,
 )
 from core.workspace import Workspace
-from ui.common.widgets import read_upload_once, show_checks
+from ui.data.classes import name_classes, show_balance
+from ui.data.reading import ANY_NAME, as_text, first_row_key, read_uploaded_table, show_plain_checks, show_table
 from ui.data.saving import save_button
 
-UPLOAD_TYPES = [extension.lstrip(".") for extension in SUPPORTED_EXTENSIONS]
 SOURCE_UPLOAD = "Upload a file"
 SOURCE_SAMPLE = "Use the built-in sample (café feedback)"
 
 
-def read_uploaded(uploaded, workspace: Workspace) -> LoadedTable | None:
-    """The uploaded file as a table, read once per distinct file; a plain message instead of a traceback."""
-    return read_upload_once(uploaded, lambda name, raw: read_upload(name, raw, workspace), "data_text")
-
-
-def choose_table(workspace: Workspace) -> tuple[LoadedTable, str] | None:
+def choose_table(workspace: Workspace) -> tuple[LoadedTable, str, str | None] | None:
+    """(the table, a name to suggest, the key of its first-row switch: None for the sample)."""
     source = st.radio("Where is your data?", [SOURCE_UPLOAD, SOURCE_SAMPLE], horizontal=True, key="data_text_source")
     if source == SOURCE_SAMPLE:
-        return LoadedTable(cafe_feedback(), "built-in sample"), SAMPLE_NAME
-    uploaded = st.file_uploader(
-        "Your file: one example per row, with a column of text and a column of labels",
-        type=UPLOAD_TYPES, key="data_text_file",
-        help="CSV, TSV, JSON, JSON Lines, Parquet, or TXT with one example per line "
-             "(`__label__positive great film`).")
+        return LoadedTable(cafe_feedback(), "built-in sample"), SAMPLE_NAME, None
+    # No `type=`: the browser would refuse a file without an extension (the SMS spam corpus has none).
+    uploaded = st.file_uploader("Your file: one example per row, with a column of text and a column of labels",
+                                key="data_text_file", help=ANY_NAME)
     if uploaded is None:
         return None
-    table = read_uploaded(uploaded, workspace)
-    return (table, Path(uploaded.name).stem) if table is not None else None
+    table = read_uploaded_table(uploaded, workspace, "data_text")
+    return (table, Path(uploaded.name).stem, first_row_key(uploaded, "data_text")) if table is not None else None
 
 
-def choose_columns(frame: pd.DataFrame, table_id: str) -> tuple[str | None, str | None]:
+def choose_columns(frame: pd.DataFrame, table_id: str) -> TextColumns:
+    """The text column(s), how several are joined, and the label column (empty until chosen)."""
     guessed_text, guessed_label = guess_columns(frame)
     columns = list(frame.columns)
     left, right = st.columns(2)
@@ -60,11 +61,37 @@ def choose_columns(frame: pd.DataFrame, table_id: str) -> tuple[str | None, str 
     label_column = right.selectbox("Column with the label (class)", columns, key=f"data_label_col_{table_id}",
                                    index=columns.index(guessed_label) if guessed_label in columns else None,
                                    help="Detected automatically: the column with a few repeated values.")
-    return text_column, label_column
+    if text_column is None:
+        return TextColumns((), label_column or "")
+    more = left.multiselect("Join more text columns to it (optional)", [c for c in columns if c != text_column],
+                            key=f"data_text_more_{table_id}",
+                            help="A title and a description, say: each example's text is then the columns' cells, "
+                                 "one after the other, in the order picked (empty cells are skipped).")
+    joiner = JOINERS[0]
+    if more:
+        joiner = right.radio("Joined with", JOINERS, format_func=JOINER_NAMES.get, horizontal=True,
+                             key=f"data_text_joiner_{table_id}")
+    chosen = TextColumns((text_column, *more), label_column or "", joiner)
+    describe_text(frame, chosen)
+    return chosen
 
 
-def choose_validation(checked: CheckedData, text_column: str, label_column: str,
-                      workspace: Workspace) -> tuple[pd.DataFrame, pd.DataFrame, list] | None:
+def describe_text(frame: pd.DataFrame, chosen: TextColumns) -> None:
+    """Say how the text is made, and point at other columns of text that could be joined to it."""
+    if len(chosen.text) > 1:
+        st.caption(as_text(f"Each text is {' + '.join(chosen.text)}, joined with {JOINER_NAMES[chosen.joiner]} "
+                           f"(“{chosen.joiner}”). The saved dataset records which columns and how."
+                           .replace("“\n”", "a line break")))
+        return
+    others = other_text_columns(frame, list(chosen.text), chosen.label)
+    if others:
+        st.caption(as_text(f"{', '.join(others)} also {'holds' if len(others) == 1 else 'hold'} text: add "
+                           f"{'it' if len(others) == 1 else 'them'} under “Join more text columns” to use "
+                           f"{'it' if len(others) == 1 else 'them'} too."))
+
+
+def choose_validation(checked: CheckedData, columns: TextColumns, workspace: Workspace, header: bool | None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, list] | None:
     how = st.radio("Validation data (kept aside to measure the model honestly)",
                    ["Split off part of this data", "Upload a separate validation file"], horizontal=True,
                    key="data_text_validation_how")
@@ -77,16 +104,18 @@ def choose_validation(checked: CheckedData, text_column: str, label_column: str,
             st.error(str(error), icon=":material/error:")
             return None
         return train, validation, []
-    uploaded = st.file_uploader("Validation file (same columns)", type=UPLOAD_TYPES, key="data_text_val_file")
+    uploaded = st.file_uploader("Validation file (same columns, and a first row like the training file's)",
+                                key="data_text_val_file", help=ANY_NAME)
     if uploaded is None:
         st.info("Upload the validation file, or choose to split off part of the data.")
         return None
-    table = read_uploaded(uploaded, workspace)
+    table = read_uploaded_table(uploaded, workspace, "data_text_val", header=header)
     if table is None:
         return None
-    validation = check_classification(table.frame, text_column, label_column, validation=True)
+    validation = check_classification(table.frame, list(columns.text), columns.label, validation=True,
+                                      joiner=columns.joiner)
     if not validation.ok:
-        show_checks(validation.checks)
+        show_plain_checks(validation.checks)
         return None
     rows, checks = align_validation(validation, checked.labels)
     return checked.frame, rows, validation.checks + checks
@@ -106,38 +135,44 @@ def render(workspace: Workspace) -> None:
     chosen = choose_table(workspace)
     if chosen is None:
         return
-    table, suggested_name = chosen
-    frame = table.frame
-    st.caption(f"{len(frame):,} rows · {frame.shape[1]} columns · read as {table.file_format}")
-    show_checks(table.checks)
-    st.dataframe(preview(frame), hide_index=True, height=230)
+    table, suggested_name, switch_key = chosen
+    show_table(table, switch_key, preview_key="data_text_preview")
 
     st.subheader("2 · Which column is which")
+    frame = table.frame
     table_id = hashlib.sha256(",".join(frame.columns).encode() + str(len(frame)).encode()).hexdigest()[:10]
-    text_column, label_column = choose_columns(frame, table_id)
-    checked = check_classification(frame, text_column, label_column)
-    show_checks(checked.checks)
+    columns = choose_columns(frame, table_id)
+    checked = check_classification(frame, list(columns.text), columns.label or None, joiner=columns.joiner)
+    show_plain_checks(checked.checks)
     if not checked.ok:
         return
 
-    st.subheader("3 · Training and validation")
-    split = choose_validation(checked, text_column, label_column, workspace)
+    st.subheader("3 · Class names")
+    names = name_classes(checked.frame["label"], key=f"data_text_classes_{table_id}_{columns.label}")
+    if names is None:
+        return
+
+    st.subheader("4 · Training and validation")
+    split = choose_validation(checked, columns, workspace, table.header.has_header if table.header else None)
     if split is None:
         return
     train, validation, extra_checks = split
-    show_checks(extra_checks)
+    show_plain_checks(extra_checks)
+    named_train, named_validation = (part.assign(label=renamed(part["label"], names)) for part in (train, validation))
+    balance = show_balance(pd.concat([named_train, named_validation])["label"].value_counts().to_dict(), "text")
     st.caption(f"{len(train):,} examples to train on, {len(validation):,} to validate on, "
                f"{train['label'].nunique()} classes.")
-    show_charts(train, validation)
+    show_charts(named_train, named_validation)
 
-    st.subheader("4 · Save")
-    save_form(workspace, suggested_name, train, validation, table.file_format, checked.checks + extra_checks)
+    st.subheader("5 · Save")
+    save_form(workspace, suggested_name, train, validation, table.file_format,
+              checked.checks + extra_checks + balance, columns, names)
 
 
 def save_form(workspace: Workspace, suggested_name: str, train: pd.DataFrame, validation: pd.DataFrame,
-              source: str, checks: list) -> None:
+              source: str, checks: list, columns: TextColumns, names: dict[str, str]) -> None:
     if prepared := save_button(suggested_name, "data_text", lambda name: save_text_classification(
-            workspace, name, train, validation, source, checks)):
+            workspace, name, train, validation, source, checks, columns=columns, class_names=names)):
         st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation examples.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",

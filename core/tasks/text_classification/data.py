@@ -11,10 +11,13 @@ split by `core.data.splits`.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 
+from core.data.class_names import is_renaming, natural_order, renamed
 from core.data.dataset_store import PreparedDataset, save_dataset
 from core.data.uploads import Check
 from core.messages import agree, counted
@@ -23,6 +26,9 @@ from core.workspace import Workspace
 TEXT_NAME_HINTS = ("text", "sentence", "review", "content", "message", "comment", "body", "document", "tweet")
 LABEL_NAME_HINTS = ("label", "labels", "class", "category", "target", "sentiment", "y", "intent", "topic")
 MAX_CLASSES = 100
+# How several text columns become one text: the choices the Data page offers, the first the default.
+JOINERS = (". ", "\n", " ")
+JOINER_NAMES = {". ": "a full stop and a space", "\n": "a new line", " ": "a space"}
 
 
 @dataclass
@@ -48,6 +54,12 @@ def guess_columns(frame: pd.DataFrame) -> tuple[str | None, str | None]:
     rest = frame.drop(columns=[text_column]) if text_column else frame
     label_column = _best_column(rest, _label_score)
     return text_column, label_column
+
+
+def other_text_columns(frame: pd.DataFrame, chosen: list[str], label_column: str | None) -> list[str]:
+    """Columns that also hold text (a description beside a title), to suggest joining: long, varied strings."""
+    scores = {c: _text_score(frame[c], c) for c in frame.columns if c not in chosen and c != label_column}
+    return [c for c, score in scores.items() if score >= 15 and frame[c].dropna().astype(str).str.len().mean() >= 15]
 
 
 def _best_column(frame: pd.DataFrame, score) -> str | None:
@@ -78,25 +90,20 @@ def _label_score(column: pd.Series, name: str) -> float:
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def check_classification(frame: pd.DataFrame, text_column: str | None, label_column: str | None,
-                         validation: bool = False) -> CheckedData:
+def check_classification(frame: pd.DataFrame, text_column: str | Sequence[str] | None, label_column: str | None,
+                         validation: bool = False, joiner: str = JOINERS[0]) -> CheckedData:
     """Clean rows for text classification and say, in plain words, what was dropped and why.
 
+    The text is one column, or several joined by `joiner` (a title and a description: “title. description”).
     A separate validation file (`validation=True`) may hold a single example of a class, or only some classes:
     it is only measured on, so the per-class minimums of training data do not apply.
     """
-    if not text_column or text_column not in frame.columns:
-        return CheckedData(pd.DataFrame(columns=["text", "label"]),
-                           [Check("error", "Choose which column holds the text.")])
-    if not label_column or label_column not in frame.columns:
-        return CheckedData(pd.DataFrame(columns=["text", "label"]),
-                           [Check("error", "Choose which column holds the label (the class of each text). If the "
-                                           "file has none, add a column with a class name for every row.")])
-    if text_column == label_column:
-        return CheckedData(pd.DataFrame(columns=["text", "label"]),
-                           [Check("error", "The text and the label must be two different columns.")])
+    text_columns = [text_column] if isinstance(text_column, str) else list(text_column or [])
+    problem = _column_problem(frame, text_columns, label_column)
+    if problem:
+        return CheckedData(pd.DataFrame(columns=["text", "label"]), [Check("error", problem)])
 
-    rows = pd.DataFrame({"text": frame[text_column], "label": frame[label_column]})
+    rows = pd.DataFrame({"text": joined_text(frame, text_columns, joiner), "label": frame[label_column]})
     checks: list[Check] = []
     rows, dropped = _drop_missing(rows)
     checks += dropped
@@ -108,6 +115,25 @@ def check_classification(frame: pd.DataFrame, text_column: str | None, label_col
     if not any(c.level == "error" for c in checks):
         checks.append(Check("info", f"{len(rows)} examples in {rows['label'].nunique()} classes are ready."))
     return CheckedData(rows.reset_index(drop=True), checks)
+
+
+def _column_problem(frame: pd.DataFrame, text_columns: list[str], label_column: str | None) -> str | None:
+    if not text_columns or any(column not in frame.columns for column in text_columns):
+        return "Choose which column holds the text."
+    if not label_column or label_column not in frame.columns:
+        return ("Choose which column holds the label (the class of each text). If the file has none, add a column "
+                "with a class name for every row.")
+    if label_column in text_columns:
+        return "The text and the label must be two different columns: the label cannot be one of the text columns."
+    return None
+
+
+def joined_text(frame: pd.DataFrame, columns: list[str], joiner: str) -> pd.Series:
+    """One text per row from `columns`: their non-empty cells, in the order given, with `joiner` between them."""
+    if len(columns) == 1:
+        return frame[columns[0]]
+    cells = frame[columns].map(_clean_cell)
+    return cells.apply(lambda row: joiner.join(part for part in row if part), axis=1)
 
 
 def _drop_missing(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
@@ -169,17 +195,17 @@ def _check_classes(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[Check]]:
                                      "classes are supported. Is it really the label column?")]
     rare = counts[counts < 2]
     if len(rare):
-        names = ", ".join(f"“{n}”" for n in rare.index[:5])
-        checks.append(Check("warning", f"Class(es) {names} have a single example, too few to learn from and to "
-                                       "check on, so they were left out. Add more examples of them to keep them."))
+        names, count = ", ".join(f"“{n}”" for n in rare.index[:5]), len(rare)
+        them = agree(count, "it", "them")
+        checks.append(Check("warning", f"{agree(count, 'Class', 'Classes')} {names} {agree(count, 'has', 'have')} "
+                                       "a single example, too few to learn from and to check on, so "
+                                       f"{agree(count, 'it was', 'they were')} left out. Add more examples of "
+                                       f"{them} to keep {them}."))
         rows = rows[~rows["label"].isin(rare.index)]
     remaining = rows["label"].nunique()
     if remaining < 2:
         checks.append(Check("error", "At least 2 classes are needed to train a classifier, each with 2 or more "
                                      f"examples; this data has {remaining}. Add examples of another class."))
-    elif counts.max() > 10 * counts[counts >= 2].min():
-        checks.append(Check("warning", "The classes are very unbalanced (the largest is over 10× the smallest). "
-                                       "Accuracy can look good while the small classes are missed: watch the F1."))
     return rows, checks
 
 
@@ -202,13 +228,37 @@ def align_validation(validation: CheckedData, train_labels: list[str]) -> tuple[
 # ---------------------------------------------------------------------------------------------------- saving
 
 
+@dataclass(frozen=True)
+class TextColumns:
+    """Which columns of the uploaded table made the texts and the labels, kept in the dataset's details."""
+
+    text: tuple[str, ...]
+    label: str
+    joiner: str = JOINERS[0]
+
+    def details(self) -> dict[str, Any]:
+        joined = {"joined_with": self.joiner} if len(self.text) > 1 else {}
+        return {"text_columns": list(self.text), **joined, "label_column": self.label}
+
+
 def save_text_classification(workspace: Workspace, name: str, train: pd.DataFrame, validation: pd.DataFrame,
-                             source: str, checks: list[Check]) -> PreparedDataset:
-    """Store checked `text`/`label` rows as a prepared text-classification dataset."""
-    columns = ["text", "label"]
-    return save_dataset(workspace, name, "text-classification", train[columns].astype(str),
-                        validation[columns].astype(str), source=source,
-                        labels=sorted(train["label"].astype(str).unique()), checks=[asdict(c) for c in checks])
+                             source: str, checks: list[Check], *, columns: TextColumns | None = None,
+                             class_names: Mapping[str, str] | None = None) -> PreparedDataset:
+    """Store checked `text`/`label` rows as a prepared text-classification dataset.
+
+    `class_names` ({label value: name}) replaces the labels by their names before anything is written, so every
+    view and the trained model's `id2label` carry the names; the details keep the mapping. Classes are listed in
+    the order of their values (1, 2, 10), which gives the model its class numbers.
+    """
+    names = dict(class_names or {})
+    order = [names.get(value, value) for value in natural_order(train["label"].astype(str))]
+    details = columns.details() if columns else {}
+    if is_renaming(names):
+        details["class_names"] = names
+    train, validation = (part.assign(label=renamed(part["label"], names))[["text", "label"]].astype(str)
+                         for part in (train, validation))
+    return save_dataset(workspace, name, "text-classification", train, validation, source=source, labels=order,
+                        checks=[asdict(c) for c in checks], details=details)
 
 
 def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
