@@ -2,6 +2,10 @@
 
 The boundary: plain records and numbers in, `plotly.graph_objects.Figure` out; no Streamlit, no files. The pages
 hand these figures to `st.plotly_chart`, and tests can assert what a figure holds.
+
+Plotly reads a subset of HTML in every text it draws (`<a href>` makes a link, `<b>` bold), and class names, column
+names and run names come from people: every text these figures show goes through `plotly_literal`, so it is drawn
+as the characters it holds.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from core.plain_text import plotly_literal, plotly_literals
 
 SMOOTHING = 0.8  # the exponential moving average TensorBoard uses by default
 HEIGHT = 300
@@ -30,7 +36,8 @@ METRIC_TITLES = {
 
 def _figure(title: str, x_title: str = "step", y_title: str = "") -> go.Figure:
     figure = go.Figure()
-    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
+    figure.update_layout(title=plotly_literal(title), xaxis_title=plotly_literal(x_title),
+                         yaxis_title=plotly_literal(y_title), **_LAYOUT)
     return figure
 
 
@@ -125,7 +132,8 @@ def comparison_figure(curves: dict[str, Sequence[dict[str, Any]]], key: str, smo
     for name, records in curves.items():
         steps, values = latest_per_step(records, key)
         if steps:
-            figure.add_scatter(x=steps, y=smooth(values) if smoothed else values, name=name, mode="lines")
+            figure.add_scatter(x=steps, y=smooth(values) if smoothed else values, name=plotly_literal(name),
+                               mode="lines")
     _clip_to_bounds(figure, [key])
     return figure
 
@@ -135,7 +143,8 @@ def comparison_figure(curves: dict[str, Sequence[dict[str, Any]]], key: str, smo
 
 def class_balance_figure(counts: dict[str, int], title: str = "Examples per class") -> go.Figure:
     figure = _figure(title, x_title="class", y_title="examples")
-    figure.add_bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto")
+    figure.add_bar(x=plotly_literals(counts), y=list(counts.values()), text=list(counts.values()),
+                   textposition="auto")
     return figure
 
 
@@ -157,7 +166,7 @@ def numeric_histogram(values: Sequence[float], title: str) -> go.Figure:
 def probability_bars(probabilities: dict[str, float], title: str = "Class probabilities") -> go.Figure:
     ranked = sorted(probabilities.items(), key=lambda pair: pair[1])  # plotly draws the last bar on top
     figure = _figure(title, x_title="probability", y_title="")
-    figure.add_bar(x=[p for _, p in ranked], y=[name for name, _ in ranked], orientation="h",
+    figure.add_bar(x=[p for _, p in ranked], y=plotly_literals(name for name, _ in ranked), orientation="h",
                    text=[f"{p:.1%}" for _, p in ranked], textposition="auto")
     figure.update_xaxes(range=[0, 1], tickformat=".0%")
     figure.update_layout(height=max(160, 40 * len(ranked) + 80))
@@ -167,7 +176,8 @@ def probability_bars(probabilities: dict[str, float], title: str = "Class probab
 def confusion_matrix_figure(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> go.Figure:
     values = np.asarray(matrix, dtype=float)
     row_share = values / np.clip(values.sum(axis=1, keepdims=True), 1, None)
-    figure = go.Figure(go.Heatmap(z=row_share, x=list(labels), y=list(labels), colorscale="Blues", zmin=0, zmax=1,
+    names = plotly_literals(labels)
+    figure = go.Figure(go.Heatmap(z=row_share, x=names, y=names, colorscale="Blues", zmin=0, zmax=1,
                                   text=np.asarray(matrix).astype(int), texttemplate="%{text}",
                                   hovertemplate="true %{y} → predicted %{x}: %{text}<extra></extra>"))
     size = max(300, 50 * len(labels) + 150)
@@ -180,7 +190,7 @@ def confusion_matrix_figure(labels: Sequence[str], matrix: Sequence[Sequence[int
 
 def per_class_figure(per_class: Sequence[dict[str, Any]]) -> go.Figure:
     figure = _figure("Precision and recall per class", x_title="class", y_title="")
-    names = [row["label"] for row in per_class]
+    names = plotly_literals(row["label"] for row in per_class)
     figure.add_bar(x=names, y=[row["precision"] for row in per_class], name="precision")
     figure.add_bar(x=names, y=[row["recall"] for row in per_class], name="recall")
     figure.update_yaxes(range=[0, 1])
