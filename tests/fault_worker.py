@@ -8,6 +8,7 @@ trains normally, so one queue can hold a failing run followed by a healthy one.
   - nan: the model's weights become infinite, as when a too-high learning rate blows them up;
   - read-only: the run's folder refuses every write from then on, as when the workspace is made read-only (or its
     disk fills) mid-run; the log, already open, still takes the worker's output.
+  - slow-eval: every validation batch takes `seconds` (default 3) longer, as a large model's does on a CPU.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import errno
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -71,11 +73,24 @@ def inject(fault: str, at_step: int, run_dir: Path) -> None:
     Trainer.training_step = training_step
 
 
+def slow_evaluation(seconds: float) -> None:
+    original = Trainer.prediction_step
+
+    def prediction_step(self, *args, **kwargs):
+        time.sleep(seconds)
+        return original(self, *args, **kwargs)
+
+    Trainer.prediction_step = prediction_step
+
+
 def main(argv: list[str]) -> int:
     plan = Path(argv[0]) / "fault.json" if argv else None
     if plan is not None and plan.is_file():
         fault = json.loads(plan.read_text())
-        inject(fault["fault"], int(fault.get("at_step", 3)), Path(argv[0]))
+        if fault["fault"] == "slow-eval":
+            slow_evaluation(float(fault.get("seconds", 3)))
+        else:
+            inject(fault["fault"], int(fault.get("at_step", 3)), Path(argv[0]))
     return worker.main(argv)
 
 

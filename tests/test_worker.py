@@ -16,7 +16,7 @@ import pytest
 
 from core.config.presets import default_config
 from core.config.train_config import TrainConfig
-from core.engine.callbacks import MetricsCallback, StopSignal, divergence_reason
+from core.engine.callbacks import MetricsCallback, divergence_reason
 from core.engine.run_folder import read_metrics
 from core.engine.run_processes import launch, refresh_status, request_stop
 from core.engine.run_status import RunState
@@ -189,7 +189,7 @@ def test_out_of_memory_suggests_a_smaller_batch(tmp_path):
 
 def test_a_nan_loss_stops_training_with_an_explanation(tmp_path):
     (tmp_path / "status.json").write_text('{"state": "running"}')
-    callback = MetricsCallback(tmp_path, StopSignal())
+    callback = MetricsCallback(tmp_path)
 
     class State:
         global_step, epoch, is_world_process_zero = 12, 0.5, True
@@ -205,7 +205,7 @@ def test_a_nan_loss_stops_training_with_an_explanation(tmp_path):
 
 def test_an_exploding_but_finite_loss_stops_training_with_an_explanation(tmp_path):
     (tmp_path / "status.json").write_text('{"state": "running"}')
-    callback = MetricsCallback(tmp_path, StopSignal())
+    callback = MetricsCallback(tmp_path)
 
     class Control:
         should_training_stop = False

@@ -1,5 +1,6 @@
-"""The callbacks every training run gets, whatever its task: the stop a person asks for, and `MetricsCallback`,
-which feeds the run folder's live files and stops a run whose numbers blow up.
+"""The callbacks every training run gets, whatever its task: the stop a person asks for (`StopSignal`, acted on by
+`StopCallback`), and `MetricsCallback`, which feeds the run folder's live files and stops a run whose numbers blow
+up.
 
 The boundary: watching one Trainer and writing what it sees into the run folder (through `core.engine.run_folder`);
 building the Trainer is `core.engine.training`, the process around it `core.engine.worker`.
@@ -36,18 +37,40 @@ class StopSignal:
         return self.event.is_set()
 
 
+class StopCallback(TrainerCallback):
+    """Once a stop is asked for: end training at this step, save a checkpoint (so Resume continues exactly from
+    here) and skip the check that this step or the end of the epoch would start, a full pass over the validation
+    data (minutes for a large model on a CPU) while the page says it is stopping. The engine adds it after every
+    other callback, since any of them may ask for a check (a text-generation run's extra checks do).
+    What is measured after the stop is bounded by `core.engine.stop_evaluation`."""
+
+    def __init__(self, stop: StopSignal):
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stop.requested:
+            control.should_training_stop = True
+            control.should_save = True
+            control.should_evaluate = False
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stop.requested:
+            control.should_evaluate = False
+        return control
+
+
 # ---------------------------------------------------------------------------------------------------- callback
 
 
 class MetricsCallback(TrainerCallback):
-    """Appends every log to metrics.jsonl, keeps status.json's progress fresh, and turns a stop request or a
-    diverging loss into a clean stop. Only the main process writes, so a multi-GPU run logs once."""
+    """Appends every log to metrics.jsonl, keeps status.json's progress fresh, and turns a diverging loss into a
+    clean stop. Only the main process writes, so a multi-GPU run logs once."""
 
     STATUS_EVERY_SECONDS = 1.0
 
-    def __init__(self, run_dir: Path, stop: StopSignal):
+    def __init__(self, run_dir: Path):
         self.run_dir = run_dir
-        self.stop = stop
         self.started = time.time()
         self.last_status = 0.0
         self.first_step = 0
@@ -67,10 +90,6 @@ class MetricsCallback(TrainerCallback):
                                             or state.global_step == state.max_steps):
             self.last_status = now
             self._write_progress(state, now)
-        if self.stop.requested:
-            # Save a checkpoint on the way out so "Resume" continues exactly from here.
-            control.should_training_stop = True
-            control.should_save = True
         return control
 
     def on_train_end(self, args, state, control, **kwargs):

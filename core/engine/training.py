@@ -26,9 +26,10 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
-from core.engine.callbacks import MetricsCallback, StopSignal
+from core.engine.callbacks import MetricsCallback, StopCallback, StopSignal
 from core.engine.class_weights import weighted_cross_entropy
 from core.engine.run_folder import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, checkpoint_folders
+from core.engine.stop_evaluation import StopBound
 from core.messages import PlainError
 
 # About this many points on the loss chart, whatever the run's length: enough to see the trend, few enough to
@@ -116,18 +117,28 @@ class TrainingPlan:
 
 
 class RunTrainer(Trainer):
-    """The Trainer, evaluating in the validation split's own order.
+    """The Trainer, evaluating in the validation split's own order, and briefly after a stop.
 
     With `group_by_length` transformers also evaluates through its LengthGroupedSampler, which returns predictions
     shuffled against the rows: aggregates survive, but every report that pairs a prediction with its row (the
     mistakes the model was surest about, a regression's largest errors) would pair it with the wrong one. Several
     processes (a multi-GPU run) get no sampler: accelerate then shards the split in order and gathers it back.
+    With a `stop_bound`, an evaluation after a stop measures only the first rows it has time for.
     """
+
+    def __init__(self, *args, stop_bound: StopBound | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop_bound = stop_bound
 
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
             return None
         return SequentialSampler(eval_dataset)
+
+    def evaluation_loop(self, dataloader, *args, **kwargs):
+        if self.stop_bound is not None:
+            dataloader = self.stop_bound.batches(dataloader, self.state.global_step, self.args.device)
+        return super().evaluation_loop(dataloader, *args, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
@@ -197,11 +208,12 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
 
 
 def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device: DevicePlan, stop: StopSignal,
-                  show_progress_bar: bool = False) -> tuple[Trainer, MetricsCallback]:
-    metrics_callback = MetricsCallback(run_dir, stop)
+                  show_progress_bar: bool = False) -> tuple[RunTrainer, MetricsCallback]:
+    metrics_callback = MetricsCallback(run_dir)
     callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(plan.memory), *plan.callbacks]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    callbacks.append(StopCallback(stop))  # last: it cancels any check the others asked for once a stop is asked
     trainer = RunTrainer(
         model=plan.model,
         args=training_arguments(config, run_dir, len(plan.train_dataset), device, show_progress_bar,
@@ -214,6 +226,7 @@ def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device
         preprocess_logits_for_metrics=plan.preprocess_logits_for_metrics,
         compute_loss_func=weighted_cross_entropy(plan.class_weights) if plan.class_weights else None,
         callbacks=callbacks,
+        stop_bound=StopBound(run_dir, stop),
     )
     return trainer, metrics_callback
 

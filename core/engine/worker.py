@@ -32,16 +32,19 @@ from core.engine.launcher import LOG_REDIRECTED
 from core.engine.run_folder import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
+    EVAL_FILE,
     LOG_FILE,
     TRAINER_STATE_FILE,
     is_first_process,
     read_json_object,
     read_status,
     update_status,
+    write_json_atomic,
 )
 from core.engine.run_processes import FAILURE_MARKER
 from core.engine.run_status import RunState
 from core.engine.runs import create_run
+from core.engine.stop_evaluation import STOP_EVALUATION_SECONDS, STOPPED_KEY, stopped_report
 from core.engine.training import (
     TrainingError,
     build_trainer,
@@ -106,21 +109,36 @@ def train(run_dir: Path, stop: StopSignal, interactive: bool) -> tuple[RunState,
         trainer.train(resume_from_checkpoint=resume_from)
     if metrics_callback.diverged:
         raise TrainingError(metrics_callback.diverged)
-    update_status(run_dir, message="Saving the model and measuring it on the validation data…")
+    stopped = stop.requested  # a stop asked for now, while the model is saved and measured, changes nothing
+    update_status(run_dir, message=finishing_message(trainer, stopped))
     if is_first_process():
         report = plan.finish(trainer, run_dir)
-        add_ladder(run_dir, config.task, dataset, report)  # what the score is worth: chance, baselines
+        if stopped:
+            report = stopped_report(report, trainer.stop_bound.cut_short.get(kept_step(trainer)))
+            write_json_atomic(run_dir / EVAL_FILE, report)
+        else:
+            add_ladder(run_dir, config.task, dataset, report)  # what the score is worth: chance, baselines
     else:
         # The other processes of a multi-GPU run take part in the last evaluation but keep nothing.
         with tempfile.TemporaryDirectory() as scratch:
             report = plan.finish(trainer, Path(scratch))
     update_status(run_dir, headline=headline_metrics(config.task, report))
-    if stop.requested:
-        return RunState.STOPPED, "Stopped; the model so far is saved and can be tried."
+    if stopped:
+        cut = report.get(STOPPED_KEY, {})
+        rows = f" Its evaluation covers the first {cut['rows']:,} of {cut['of']:,} validation rows." \
+            if "rows" in cut else ""
+        return RunState.STOPPED, f"Stopped; the model so far is saved and can be tried.{rows}"
     if is_first_process():
         # A finished run needs no checkpoints: only the final model is kept, which saves disk.
         shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
     return RunState.COMPLETED, ending_message(config, trainer, run_dir)
+
+
+def finishing_message(trainer, stopped: bool) -> str:
+    if not stopped:
+        return "Saving the model and measuring it on the validation data…"
+    return (f"Stopped at step {trainer.state.global_step:,}: saving the model and measuring it on the validation "
+            f"data (at most {STOP_EVALUATION_SECONDS:.0f} seconds)…")
 
 
 def with_checkpoint_interval(config: TrainConfig, epoch_steps: int, every: int) -> TrainConfig:

@@ -13,6 +13,7 @@ import streamlit as st
 from core.engine import charts
 from core.engine.run_folder import EVAL_FILE
 from core.engine.runs import Run
+from core.engine.stop_evaluation import STOPPED_KEY
 from ui.common.widgets import number
 from ui.runs import diagnosis_view, ladder_view
 
@@ -25,6 +26,9 @@ def evaluation_view(run: Run, key: str) -> None:
         diagnosis_view.render(run, None, key)  # a run that failed: what went wrong, and what to change
         return
     try:
+        stopped = report.get(STOPPED_KEY)
+        if isinstance(stopped, dict) and isinstance(stopped.get("note"), str):
+            st.info(stopped["note"], icon=":material/stop:")  # a stopped run: the model so far, on which rows
         ladder_view.render(report, key)  # what the score is worth, against chance and quick baselines
         diagnosis_view.render(run, report, key)
         if "confusion_matrix" in report:
