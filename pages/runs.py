@@ -5,7 +5,7 @@ import streamlit as st
 from core.engine.run_table import run_row
 from core.engine.runs import get_run, list_runs
 from ui.common import router, state
-from ui.runs import compare_views, queue_view, run_table, run_views
+from ui.runs import compare_views, queue_view, run_table, run_views, search_view
 
 router.through_router()
 
@@ -23,6 +23,7 @@ picked = run_table.runs_table(rows, key="runs_table")
 if picked is not None:
     state.select("run", rows[picked]["run"])
 st.caption("Click a row to open the run.")
+search_view.render(workspace, key="runs_search")  # settings searches: their tries, the best one marked
 
 run = get_run(workspace, state.selected("run") or "")
 if run is not None:

@@ -8,6 +8,7 @@ from ui.common import router, state
 from ui.runs import queue_view, run_views
 from ui.train import form as train_form
 from ui.train import memory as train_memory
+from ui.train import search_form
 
 router.through_router()
 
@@ -47,6 +48,7 @@ if dataset is not None:
             run = queue_view.start(workspace, config)  # it trains when a GPU (or the CPU) is free
             if run is not None:
                 state.select("run", run.id)
+        search_form.render(workspace, config)  # "Find good settings for me": many runs around these settings
 
 current = get_run(workspace, state.in_url("run") or "")
 if current is not None:
