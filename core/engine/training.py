@@ -29,6 +29,7 @@ from core.config.train_config import TrainConfig
 from core.engine.callbacks import MetricsCallback, StopCallback, StopSignal
 from core.engine.class_weights import weighted_cross_entropy
 from core.engine.run_folder import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, checkpoint_folders
+from core.engine.speed import speed_arguments
 from core.engine.stop_evaluation import StopBound
 from core.messages import PlainError
 
@@ -178,7 +179,6 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
         num_train_epochs=config.epochs if config.max_steps <= 0 else 1,
         max_steps=config.max_steps if config.max_steps > 0 else -1,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
         learning_rate=config.learning_rate,
         warmup_steps=int(config.warmup_ratio * steps),
         weight_decay=config.weight_decay,
@@ -199,11 +199,11 @@ def training_arguments(config: TrainConfig, run_dir: Path, train_rows: int, devi
         logging_nan_inf_filter=False,
         report_to=[],
         use_cpu=device.use_cpu,
-        bf16=device.bf16,
         disable_tqdm=not show_progress_bar,
-        dataloader_num_workers=0,
         remove_unused_columns=remove_unused_columns,
         **_sampling_arguments(group_by_length),
+        # Precision, TF32, fused AdamW, torch.compile, loader workers, check batch size: chosen per device.
+        **speed_arguments(config, device),
     )
 
 
