@@ -3,12 +3,15 @@
 import streamlit as st
 
 from core.config.catalog import TASKS
+from core.engine.run_table import headline_text, majority_rung
 from core.engine.runs import runs_with_model
+from core.plain_text import markdown_literal
 from ui.common import router, state
 from ui.playground import generation as playground_generation
 from ui.playground import images as playground_images
 from ui.playground import table as playground_table
 from ui.playground import text as playground_text
+from ui.runs.ladder_view import words_help
 
 router.through_router()
 
@@ -33,7 +36,7 @@ wanted = state.selected("run")
 chosen = st.selectbox("Model (a finished run)", list(by_id), index=list(by_id).index(wanted) if wanted in by_id else 0,
                       key="play_run", format_func=lambda i: f"{i} · {TASKS[by_id[i].config.task].title.lower()}")
 run = by_id[chosen]
-headline = run.status.headline
-if headline:
-    st.caption("Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in headline.items()))
+if run.status.headline:  # the accuracy with always-the-most-common-class beside it, each word explained
+    scores = headline_text(run.status.headline, majority_rung(run.evaluation))
+    st.caption(markdown_literal(scores), help=words_help(scores))
 VIEWS[run.config.task](run)

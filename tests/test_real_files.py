@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,6 +21,7 @@ from core.data.delimited import header_note
 from core.data.sniffing import guess_format, guess_header
 from core.data.splits import split_train_validation
 from core.data.uploads import DataError, read_upload
+from core.prompting.recipe import default_label_words
 from core.tasks.text_classification.data import (
     TextColumns,
     check_classification,
@@ -169,6 +172,8 @@ def test_news_labelled_1_to_4_get_names_and_two_text_columns(workspace):
     saved = save_text_classification(workspace, "news", train, validation, "CSV", checked.checks, columns=columns,
                                      class_names=names)
     assert saved.info.labels == list(NEWS_CLASSES)  # in label order, 1 → World, not alphabetical
+    assert default_label_words(saved.info.labels) == {  # the Prompt lab's starting label words
+        "World": "world", "Sports": "sports", "Business": "business", "Sci/Tech": "sci/tech"}
     info = json.loads((saved.folder / "dataset.json").read_text())
     assert info["details"] == {"text_columns": ["column 2", "column 3"], "joined_with": ". ",
                                "label_column": "column 1", "class_names": names}
@@ -228,7 +233,7 @@ def data_page():
 
 def shown(elements) -> str:
     """What the page shows, as a person reads it: Markdown's escapes taken out."""
-    return " ".join(str(e.value) for e in elements).replace("\\", "")
+    return " ".join(str(e.value) for e in elements).replace("\\", "").replace("\u2060", "")
 
 
 def test_the_data_page_takes_the_sms_file_as_it_is_and_the_first_row_can_change(workspace):
@@ -248,6 +253,7 @@ def test_the_data_page_takes_the_sms_file_as_it_is_and_the_first_row_can_change(
     assert "As you chose, the first row holds the column names." in shown(at.info)
     at.toggle[0].set_value(False).run()
     assert "600 rows · 2 columns" in shown(at.caption)
+    assert "As you chose, the first row is data like the others." in shown(at.info)
 
     at.text_input(key="data_text_name").set_value("sms").run()
     at.button(key="data_text_save").click().run()
@@ -268,6 +274,7 @@ def test_the_data_page_joins_title_and_description_and_names_the_classes_from_a_
     assert "column 3 also holds text" in shown(at.caption)
     at.multiselect[0].set_value(["column 3"]).run()  # …then the description
     assert "Each text is column 2 + column 3, joined with a full stop and a space (“. ”)" in shown(at.caption)
+    assert "The first row was read as data, not as column names" in shown(at.info)  # a guess, still, not a choice
 
     assert "Name the classes: they are numbers" in [e.label for e in at.expander]
     classes_file = at.file_uploader[1]
@@ -298,3 +305,70 @@ def test_a_classes_file_that_does_not_fit_is_said_and_nothing_is_renamed(workspa
     at.text_input[1].set_value("Sports").run()
     assert "“Sports” names two classes (1 and 2)" in shown(at.error)
     assert "data_text_save" not in [button.key for button in at.button]  # nothing is saved with a name twice
+
+
+# ---------------------------------------------------------------------------------------------------- the Runs page
+
+
+def test_the_majority_score_stands_beside_every_accuracy(workspace):
+    from core.config.presets import default_config
+    from core.engine.baselines import chance_rung, ladder, majority_rung, model_rung
+    from core.engine.run_table import headline_text, run_row
+    from core.engine.run_table import majority_rung as majority_of
+    from tests.test_eval_views import classification_report, finished_run, open_run, table_with
+
+    labels = ["ham"] * 876 + ["spam"] * 124
+    report = classification_report([{"text": t} for t in "abcd"]) | {"accuracy": 0.912, "macro_f1": 0.74}
+    report["ladder"] = ladder("accuracy", [chance_rung(["ham", "spam"]), majority_rung(labels, labels),
+                                           model_rung(0.912, 30.0, "accuracy")], 4000, 1000)
+    config = default_config("text-classification", "sms", source="scratch")
+    run = finished_run(workspace, config, report, "eval_accuracy", [0.9, 0.912],
+                       {"accuracy": 0.912, "macro_f1": 0.74})
+    assert run_row(run)["majority"] == 0.876
+    assert headline_text(run.status.headline, majority_of(run.evaluation)) == (
+        "Validation: accuracy 91.2 % (always answering “ham” gets 87.6 %), macro-F1 0.74.")
+
+    at = open_run(run.id)
+    row = table_with(at, "score", "majority").iloc[0]
+    assert (row["score"], row["majority"]) == (0.912, 0.876)
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Always the most common class"].value == "87.6%"
+    assert metrics["Accuracy"].proto.delta == "+3.6 points"
+    assert "how many points above (or below) always answering the most common class" in metrics["Accuracy"].proto.help
+    assert "averages how well each class is found" in metrics["Macro-F1"].proto.help
+
+
+def test_the_table_page_warns_about_wine_qualitys_tiny_classes(workspace):
+    rng = np.random.default_rng(0)
+    quality = np.repeat([int(q) for q in WINE_QUALITY_COUNTS], list(WINE_QUALITY_COUNTS.values()))
+    wine = pd.DataFrame({"alcohol": rng.normal(10.4, 1.0, len(quality)).round(1),
+                         "acidity": rng.normal(8.3, 1.7, len(quality)).round(1), "quality": quality})
+    at = data_page()
+    at.segmented_control(key="data_kind").set_value("A table (predict a column)").run()
+    at.file_uploader(key="data_table_file").set_value(("winequality-red.csv", wine.to_csv(index=False).encode(),
+                                                       "text/csv")).run()
+    assert not at.exception
+    assert "1,599 rows · 3 columns" in shown(at.caption)
+    warnings = shown(at.warning)
+    assert "Classes “3” (10 rows) and “8” (18 rows) are tiny" in warnings
+    assert "42.6 % of the rows are “5”" in warnings
+
+
+def test_the_images_page_warns_about_a_tiny_class(workspace):
+    from PIL import Image
+
+    def png(shade: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("L", (12, 10), shade).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for kind, count in (("cats", 30), ("dogs", 30), ("owls", 5)):
+            for i in range(count):
+                archive.writestr(f"pets/{kind}/{i}.png", png(i * 7 % 255))
+    at = data_page()
+    at.segmented_control(key="data_kind").set_value("Images in class folders").run()
+    at.file_uploader(key="data_images_zip").set_value(("pets.zip", buffer.getvalue(), "application/zip")).run()
+    assert not at.exception
+    assert "Class “owls” (5 images) is tiny" in shown(at.warning)

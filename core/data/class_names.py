@@ -69,6 +69,11 @@ def checked_names(mapping: Mapping[str, str]) -> dict[str, str]:
     return named
 
 
+def named_order(labels: Iterable[str], mapping: Mapping[str, str]) -> list[str]:
+    """The classes in their values' order, each by its name: the order the model numbers them in."""
+    return [mapping.get(value, value) for value in natural_order(labels)]
+
+
 def renamed(labels: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
     """The labels with each value replaced by its name (values without one stay as they are)."""
     return labels.astype(str).map(lambda value: mapping.get(value, value))

@@ -18,7 +18,8 @@ from core.data.class_names import checked_names, is_renaming, names_in_order, na
 from core.data.loaded import Check, DataError
 from core.data.sniffing import is_number
 from core.messages import counted
-from ui.data.reading import as_text, show_plain_checks
+from core.plain_text import markdown_literal
+from ui.common.widgets import show_checks
 
 NAMES_PER_ROW = 4
 CLASSES_FILE = ("…or a classes file: one name a line, in the order of the values above (like AG News' classes.txt)")
@@ -38,17 +39,17 @@ def name_classes(labels: pd.Series, key: str) -> dict[str, str] | None:
         fill_from_file(values, key)
         columns = st.columns(NAMES_PER_ROW)
         typed = {value: columns[i % NAMES_PER_ROW].text_input(
-                     as_text(f"“{value}” ({counted(int(counts[value]), 'row')})"), key=f"{key}_name_{i}",
+                     f"“{markdown_literal(value)}” ({counted(int(counts[value]), 'row')})", key=f"{key}_name_{i}",
                      max_chars=100, placeholder=value)
                  for i, value in enumerate(values)}
         try:
             named = checked_names(typed)
         except DataError as error:
-            st.error(as_text(str(error)), icon=":material/error:")
+            st.error(markdown_literal(error), icon=":material/error:")
             return None
         if is_renaming(named):
-            st.caption(as_text("Saved as: " + ", ".join(f"{value} → {named[value]}" for value in values[:12]) +
-                               (" …" if len(values) > 12 else "")))
+            pairs = [f"{markdown_literal(value)} → {markdown_literal(named[value])}" for value in values[:12]]
+            st.caption("Saved as: " + ", ".join(pairs) + (" …" if len(values) > 12 else ""))
     return named
 
 
@@ -56,14 +57,14 @@ def fill_from_file(values: list[str], key: str) -> None:
     """Names from an uploaded classes file go into the name boxes, once per file (they can be edited after)."""
     uploaded = st.file_uploader(CLASSES_FILE, key=f"{key}_file",
                                 help="A text file with one class name a line: the first line names the first value "
-                                     f"({values[0]}), the second line the second, and so on.")
+                                     f"({markdown_literal(values[0])}), the second line the second, and so on.")
     if uploaded is None:
         return
     raw = uploaded.getvalue()
     try:
         named = names_in_order(read_class_names(raw), values)
     except DataError as error:
-        st.error(as_text(str(error)), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     seen = f"{key}_file_seen"
     digest = hashlib.sha256(raw).hexdigest()
@@ -76,5 +77,5 @@ def fill_from_file(values: list[str], key: str) -> None:
 def show_balance(counts: Mapping[str, int], noun: str) -> list[Check]:
     """Warn when the classes are uneven or tiny; the warnings, to keep with the saved dataset."""
     checks = class_balance_checks(counts, noun)
-    show_plain_checks(checks)
+    show_checks(checks)
     return checks

@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.data.class_names import renamed
+from core.data.class_names import named_order, renamed
 from core.data.loaded import LoadedTable
 from core.data.sample_datasets import SAMPLE_NAME, cafe_feedback
 from core.data.splits import split_train_validation
 from core.data.uploads import DataError
 from core.engine import charts
+from core.plain_text import markdown_literal
 from core.tasks.text_classification.data import (
     JOINER_NAMES,
     JOINERS,
@@ -27,8 +28,9 @@ from core.tasks.text_classification.data import (
     save_text_classification,
 )
 from core.workspace import Workspace
+from ui.common.widgets import show_checks
 from ui.data.classes import name_classes, show_balance
-from ui.data.reading import ANY_NAME, as_text, first_row_key, read_uploaded_table, show_plain_checks, show_table
+from ui.data.reading import ANY_NAME, first_row_key, read_uploaded_table, show_table
 from ui.data.saving import save_button
 
 SOURCE_UPLOAD = "Upload a file"
@@ -79,15 +81,15 @@ def choose_columns(frame: pd.DataFrame, table_id: str) -> TextColumns:
 def describe_text(frame: pd.DataFrame, chosen: TextColumns) -> None:
     """Say how the text is made, and point at other columns of text that could be joined to it."""
     if len(chosen.text) > 1:
-        st.caption(as_text(f"Each text is {' + '.join(chosen.text)}, joined with {JOINER_NAMES[chosen.joiner]} "
-                           f"(“{chosen.joiner}”). The saved dataset records which columns and how."
-                           .replace("“\n”", "a line break")))
+        written = "" if chosen.joiner == "\n" else f" (“{chosen.joiner}”)"
+        st.caption(f"Each text is {' + '.join(map(markdown_literal, chosen.text))}, joined with "
+                   f"{JOINER_NAMES[chosen.joiner]}{written}. The saved dataset records which columns and how.")
         return
     others = other_text_columns(frame, list(chosen.text), chosen.label)
     if others:
-        st.caption(as_text(f"{', '.join(others)} also {'holds' if len(others) == 1 else 'hold'} text: add "
-                           f"{'it' if len(others) == 1 else 'them'} under “Join more text columns” to use "
-                           f"{'it' if len(others) == 1 else 'them'} too."))
+        one = len(others) == 1
+        st.caption(f"{', '.join(map(markdown_literal, others))} also {'holds' if one else 'hold'} text: add "
+                   f"{'it' if one else 'them'} under “Join more text columns” to use {'it' if one else 'them'} too.")
 
 
 def choose_validation(checked: CheckedData, columns: TextColumns, workspace: Workspace, header: bool | None
@@ -101,7 +103,7 @@ def choose_validation(checked: CheckedData, columns: TextColumns, workspace: Wor
         try:
             train, validation = split_train_validation(checked.frame, share)
         except DataError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(markdown_literal(error), icon=":material/error:")
             return None
         return train, validation, []
     uploaded = st.file_uploader("Validation file (same columns, and a first row like the training file's)",
@@ -115,17 +117,19 @@ def choose_validation(checked: CheckedData, columns: TextColumns, workspace: Wor
     validation = check_classification(table.frame, list(columns.text), columns.label, validation=True,
                                       joiner=columns.joiner)
     if not validation.ok:
-        show_plain_checks(validation.checks)
+        show_checks(validation.checks)
         return None
     rows, checks = align_validation(validation, checked.labels)
     return checked.frame, rows, validation.checks + checks
 
 
-def show_charts(train: pd.DataFrame, validation: pd.DataFrame) -> None:
+def show_charts(train: pd.DataFrame, validation: pd.DataFrame, classes: list[str]) -> None:
+    """Examples per class, in the classes' own order (the model's, and the confusion matrix's), and text lengths."""
     counts = pd.concat([train.assign(part="train"), validation.assign(part="validation")])
     left, right = st.columns(2)
-    balance = counts.groupby("label").size().sort_values(ascending=False)
-    left.plotly_chart(charts.class_balance_figure(balance.to_dict()), key="data_text_balance")
+    balance = counts.groupby("label").size()
+    left.plotly_chart(charts.class_balance_figure({name: int(balance.get(name, 0)) for name in classes}),
+                      key="data_text_balance")
     lengths = counts["text"].str.split().str.len()
     right.plotly_chart(charts.length_histogram(lengths.tolist()), key="data_text_lengths")
 
@@ -143,7 +147,7 @@ def render(workspace: Workspace) -> None:
     table_id = hashlib.sha256(",".join(frame.columns).encode() + str(len(frame)).encode()).hexdigest()[:10]
     columns = choose_columns(frame, table_id)
     checked = check_classification(frame, list(columns.text), columns.label or None, joiner=columns.joiner)
-    show_plain_checks(checked.checks)
+    show_checks(checked.checks)
     if not checked.ok:
         return
 
@@ -157,12 +161,12 @@ def render(workspace: Workspace) -> None:
     if split is None:
         return
     train, validation, extra_checks = split
-    show_plain_checks(extra_checks)
+    show_checks(extra_checks)
     named_train, named_validation = (part.assign(label=renamed(part["label"], names)) for part in (train, validation))
     balance = show_balance(pd.concat([named_train, named_validation])["label"].value_counts().to_dict(), "text")
     st.caption(f"{len(train):,} examples to train on, {len(validation):,} to validate on, "
                f"{train['label'].nunique()} classes.")
-    show_charts(named_train, named_validation)
+    show_charts(named_train, named_validation, named_order(train["label"].astype(str), names))
 
     st.subheader("5 · Save")
     save_form(workspace, suggested_name, train, validation, table.file_format,
@@ -173,7 +177,7 @@ def save_form(workspace: Workspace, suggested_name: str, train: pd.DataFrame, va
               source: str, checks: list, columns: TextColumns, names: dict[str, str]) -> None:
     if prepared := save_button(suggested_name, "data_text", lambda name: save_text_classification(
             workspace, name, train, validation, source, checks, columns=columns, class_names=names)):
-        st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
+        st.success(f"Saved “{markdown_literal(prepared.name)}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation examples.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
                      query_params={"dataset": prepared.name})  # this dataset, not the first one

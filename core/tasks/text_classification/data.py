@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.data.class_names import is_renaming, natural_order, renamed
+from core.data.class_names import is_renaming, named_order, renamed
 from core.data.dataset_store import PreparedDataset, save_dataset
 from core.data.uploads import Check
 from core.messages import agree, counted
@@ -251,7 +251,7 @@ def save_text_classification(workspace: Workspace, name: str, train: pd.DataFram
     the order of their values (1, 2, 10), which gives the model its class numbers.
     """
     names = dict(class_names or {})
-    order = [names.get(value, value) for value in natural_order(train["label"].astype(str))]
+    order = named_order(train["label"].astype(str), names)
     details = columns.details() if columns else {}
     if is_renaming(names):
         details["class_names"] = names
