@@ -2,7 +2,8 @@
 
 Everything the table needs is decided here and kept as a `TabularPreprocessConfig` in the saved dataset; the
 preprocessing itself is fitted on the training rows when a run starts (`core.tasks.tabular.pipeline`). The summary shown
-before saving comes from fitting it the same way, on the same training rows.
+before saving comes from fitting it the same way, on the same training rows. The input columns and preprocessing
+widgets are `ui.data.table_inputs`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.config.knobs import all_help, knob_help
+from core.config.knobs import knob_help
 from core.data.loaded import Check, LoadedTable
 from core.engine import charts
+from core.plain_text import markdown_literal
 from core.tasks.tabular.cells import TabularError
-from core.tasks.tabular.columns import (
-    CATEGORICAL_MISSING,
-    NUMERIC_MISSING,
-    TABLE_TASKS,
-    TabularPreprocessConfig,
-    suggest_preprocess_config,
-)
+from core.tasks.tabular.columns import TABLE_TASKS, TabularPreprocessConfig, suggest_preprocess_config
 from core.tasks.tabular.dataset import (
     SAMPLE_TABLES,
     TableSplit,
@@ -34,21 +30,18 @@ from core.tasks.tabular.dataset import (
     split_table,
 )
 from core.tasks.tabular.fitting import fit_preprocessor
-from core.tasks.tabular.roles import ROLE_NOUNS, ROLE_NUMERIC, ColumnRole, detect_column_roles, infer_task
+from core.tasks.tabular.roles import ROLE_NUMERIC, ColumnRole, detect_column_roles, infer_task
 from core.workspace import Workspace
 from ui.common.widgets import show_checks
 from ui.data.classes import show_balance
 from ui.data.reading import ANY_NAME, first_row_key, read_uploaded_table, show_table
 from ui.data.saving import save_button
+from ui.data.table_inputs import build_settings, choose_inputs, preprocessing_options
 
 SOURCE_UPLOAD = "Upload a file"
 SOURCE_SAMPLE = "Use a built-in sample table"
 TASK_TITLES = {"classification": "Classification: one of a few answers",
                "regression": "Regression: an amount"}
-AS_NUMBER, AS_CATEGORY = "number", "category"
-NO_TITLE = "(none)"
-MISSING_TITLES = {"median": "the median", "mean": "the mean", "zero": "zero",
-                  "most_frequent": "the most common value", "own_category": "its own value, '(missing)'"}
 
 
 # ---------------------------------------------------------------------------------------------------- the table
@@ -85,7 +78,7 @@ def column_roles(frame: pd.DataFrame, table_id: str) -> dict[str, ColumnRole] | 
             st.session_state[key] = str(error)
     roles = st.session_state[key]
     if isinstance(roles, str):
-        st.error(roles, icon=":material/error:")
+        st.error(markdown_literal(roles), icon=":material/error:")
         return None
     return roles
 
@@ -102,86 +95,13 @@ def choose_target(frame: pd.DataFrame, table_id: str) -> tuple[str, str] | None:
     try:
         guess = infer_task(frame[target])
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
     # The key carries the target, so picking another target starts again from that target's own guess.
     task = right.radio("Task", TABLE_TASKS, index=TABLE_TASKS.index(guess.task), format_func=TASK_TITLES.get,
                        key=f"data_table_task_{table_id}_{target}", help=knob_help(TabularPreprocessConfig, "task"))
-    st.caption(f"Suggested **{guess.task}**: {guess.reason}")
+    st.caption(f"Suggested **{guess.task}**: {markdown_literal(guess.reason)}")
     return target, task
-
-
-# ---------------------------------------------------------------------------------------------------- inputs
-
-
-def column_choices(roles: dict[str, ColumnRole], suggestion: TabularPreprocessConfig) -> pd.DataFrame:
-    """The editable table of input columns: ticked as suggested, with what was detected and why."""
-    rows = []
-    for name, role in roles.items():
-        if name == suggestion.target:
-            continue
-        used = name in suggestion.input_columns and name != suggestion.title_from
-        noun = ROLE_NOUNS.get(role.role, role.role)
-        rows.append({"use": used, "column": name,
-                     "use as": AS_NUMBER if role.role == ROLE_NUMERIC else AS_CATEGORY,
-                     "detected": f"{noun}: {role.reason}", "missing": role.missing})
-    return pd.DataFrame(rows)
-
-
-def choose_inputs(roles: dict[str, ColumnRole], suggestion: TabularPreprocessConfig, editor_key: str
-                  ) -> pd.DataFrame:
-    choices = column_choices(roles, suggestion)
-    flagged = choices[~choices["use"] & ~choices["column"].eq(suggestion.title_from)]
-    if len(flagged):
-        st.info("Left out to start with: " + "; ".join(f"**{r.column}** ({r.detected})" for r in
-                                                       flagged.itertuples()) + ". Tick a column to use it anyway.",
-                icon=":material/visibility_off:")
-    return st.data_editor(
-        choices, hide_index=True, key=editor_key, disabled=["column", "detected", "missing"],
-        column_config={
-            "use": st.column_config.CheckboxColumn("use", help="Tick the columns the model may learn from."),
-            "use as": st.column_config.SelectboxColumn(
-                "use as", options=[AS_NUMBER, AS_CATEGORY], required=True,
-                help="number: bigger and smaller mean something (age, price). category: each value is a separate "
-                     "kind (a port, a colour), even when written as a number."),
-            "detected": st.column_config.TextColumn("what was detected", width="large"),
-            "missing": st.column_config.NumberColumn("empty cells")})
-
-
-def preprocessing_options(suggestion: TabularPreprocessConfig, text_columns: list[str], prefix: str) -> dict:
-    """Scaling, missing values, the one-hot limit and the optional title-from-name, each with its help text."""
-    helps = all_help(TabularPreprocessConfig)
-    columns = st.columns(3)
-    scale = columns[0].checkbox("Scale number columns", value=suggestion.scale_numeric, key=f"{prefix}scale",
-                                help=helps["scale_numeric"])
-    numeric_missing = columns[1].selectbox("Empty number cells", NUMERIC_MISSING, key=f"{prefix}num_missing",
-                                           format_func=lambda v: f"fill with {MISSING_TITLES[v]}",
-                                           help=helps["numeric_missing"])
-    categorical_missing = columns[2].selectbox("Empty category cells", CATEGORICAL_MISSING,
-                                               key=f"{prefix}cat_missing",
-                                               format_func=lambda v: f"fill with {MISSING_TITLES[v]}",
-                                               help=helps["categorical_missing"])
-    one_hot = columns[0].number_input("Most values per category column", min_value=2, max_value=200,
-                                      value=suggestion.one_hot_max_categories, step=1, key=f"{prefix}one_hot",
-                                      help=helps["one_hot_max_categories"])
-    options = [NO_TITLE, *text_columns]
-    title_from = columns[1].selectbox("Take the title (Mr, Mrs…) from", options,
-                                      index=options.index(suggestion.title_from or NO_TITLE),
-                                      key=f"{prefix}title", help=helps["title_from"])
-    return {"scale_numeric": scale, "numeric_missing": numeric_missing, "categorical_missing": categorical_missing,
-            "one_hot_max_categories": int(one_hot), "title_from": "" if title_from == NO_TITLE else title_from}
-
-
-def build_settings(target: str, task: str, choices: pd.DataFrame, options: dict) -> TabularPreprocessConfig | None:
-    used = choices[choices["use"].fillna(False).astype(bool)]
-    try:
-        return TabularPreprocessConfig(
-            target=target, task=task,
-            numeric_columns=tuple(used.loc[used["use as"] == AS_NUMBER, "column"]),
-            categorical_columns=tuple(used.loc[used["use as"] != AS_NUMBER, "column"]), **options)
-    except TabularError as error:
-        st.error(str(error), icon=":material/error:")
-        return None
 
 
 # ---------------------------------------------------------------------------------------------------- split
@@ -194,7 +114,7 @@ def choose_split(frame: pd.DataFrame, settings: TabularPreprocessConfig, prefix:
     try:
         split = split_table(frame, settings.target, settings.task, share)
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
     show_checks(split.checks)
     how = "stratified: each class keeps its share in both parts" if split.stratified else "random rows"
@@ -222,7 +142,7 @@ def show_summary(split: TableSplit, settings: TabularPreprocessConfig) -> bool:
     try:
         preprocessor = fit_preprocessor(split.train, settings)
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return False
     st.dataframe(pd.DataFrame(preprocessor.summary_table()), hide_index=True, key="data_table_summary",
                  column_config={"what was done": st.column_config.TextColumn("what will be done", width="large")})
@@ -289,11 +209,12 @@ def save_form(workspace: Workspace, suggested_name: str, split: TableSplit, sett
         prepared = save_button(suggested_name, "data_table", lambda name: save_table_dataset(
             workspace, name, split, settings, source=source, checks=checks))
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     if prepared:
-        st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
-                   f"{prepared.info.validation_rows:,} validation rows, predicting '{settings.target}' "
+        st.success(f"Saved “{markdown_literal(prepared.name)}”: {prepared.info.train_rows:,} training and "
+                   f"{prepared.info.validation_rows:,} validation rows, predicting "
+                   f"'{markdown_literal(settings.target)}' "
                    f"({settings.task}).", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
                      query_params={"dataset": prepared.name})  # this dataset, not the first one
