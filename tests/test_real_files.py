@@ -316,6 +316,7 @@ def test_the_majority_score_stands_beside_every_accuracy(workspace):
     from core.engine.run_table import headline_text, run_row
     from core.engine.run_table import majority_rung as majority_of
     from tests.test_eval_views import classification_report, finished_run, open_run, table_with
+    from ui.runs.compare_views import final_scores
 
     labels = ["ham"] * 876 + ["spam"] * 124
     report = classification_report([{"text": t} for t in "abcd"]) | {"accuracy": 0.912, "macro_f1": 0.74}
@@ -331,6 +332,8 @@ def test_the_majority_score_stands_beside_every_accuracy(workspace):
     at = open_run(run.id)
     row = table_with(at, "score", "majority").iloc[0]
     assert (row["score"], row["majority"]) == (0.912, 0.876)
+    assert final_scores([run])[0] == {"run": run.id, "task": "text-classification", "state": "completed",
+                                      "accuracy": 0.912, "always the most common": 0.876, "macro_f1": 0.74}
     metrics = {m.label: m for m in at.metric}
     assert metrics["Always the most common class"].value == "87.6%"
     assert metrics["Accuracy"].proto.delta == "+3.6 points"

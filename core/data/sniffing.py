@@ -163,7 +163,7 @@ def evidence(kind: str, cells: list[str]) -> str:
 
 
 def quote(cell: str) -> str:
-    return f"“{cell[:NAME_CHARACTERS]}…”" if len(cell) > NAME_CHARACTERS else f"“{cell}”"
+    return f"“{cell[:NAME_CHARACTERS].rstrip()}…”" if len(cell) > NAME_CHARACTERS else f"“{cell}”"
 
 
 def column_vote(cell: str, below: list[str]) -> tuple[int, str] | None:

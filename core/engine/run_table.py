@@ -22,6 +22,7 @@ from core.messages import percent, plain_number
 SCORE_HELP = ("The validation score of the model the run keeps, the number its Evaluation tab shows: the last "
               "check's model, or the best check's when early stopping ended the run. While a run trains: its "
               "latest check.")
+MAJORITY_LABEL = "always the most common"  # the column beside a score: what always answering that class scores
 MAJORITY_HELP = ("What always answering the most common class scores on the same validation rows, without looking at "
                  "them: an accuracy is worth only what it adds to this (87 % for SMS spam, where 87 % is ham).")
 HEADLINE_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "r2": "R²", "mae": "MAE", "rmse": "RMSE",

@@ -7,6 +7,7 @@ import streamlit as st
 from core.config.catalog import TASKS
 from core.config.train_config import as_flat_dict
 from core.engine import charts
+from core.engine.run_table import MAJORITY_LABEL, majority_rung
 from core.engine.runs import Run
 
 # The validation curve that matters for each kind of task (TASKS[...].metric), as metrics.jsonl names it.
@@ -29,8 +30,12 @@ def final_scores(runs: list[Run]) -> list[dict[str, object]]:
     rows = []
     for run in runs:
         status = run.status
-        rows.append({"run": run.id, "task": run.config.task, "state": str(status.state),
-                     **{name: round(value, 4) for name, value in status.headline.items()}})
+        row = {"run": run.id, "task": run.config.task, "state": str(status.state)}
+        for name, value in status.headline.items():
+            row[name] = round(value, 4)
+            if name == "accuracy" and (majority := majority_rung(run.evaluation)) is not None:
+                row[MAJORITY_LABEL] = round(majority.score, 4)  # beside it, the floor it must beat
+        rows.append(row)
     return rows
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.engine.run_table import MAJORITY_HELP, SCORE_HELP
+from core.engine.run_table import MAJORITY_HELP, MAJORITY_LABEL, SCORE_HELP
 
 COLUMNS = {
     "score": st.column_config.NumberColumn("score", help=SCORE_HELP),
-    "majority": st.column_config.NumberColumn("always the most common", help=MAJORITY_HELP),
+    "majority": st.column_config.NumberColumn(MAJORITY_LABEL, help=MAJORITY_HELP),
     "metric": st.column_config.TextColumn("metric", help="What the score measures: accuracy and R² are better "
                                                          "higher, a language model's loss lower."),
     "duration_s": st.column_config.NumberColumn("duration (s)"),
