@@ -16,7 +16,8 @@ import pytest
 
 from core.config.presets import default_config
 from core.config.train_config import TrainConfig
-from core.engine.callbacks import MetricsCallback, divergence_reason
+from core.engine.callbacks import MetricsCallback
+from core.engine.divergence import divergence_reason
 from core.engine.run_folder import read_metrics
 from core.engine.run_processes import launch, refresh_status, request_stop
 from core.engine.run_status import RunState

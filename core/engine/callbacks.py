@@ -1,6 +1,6 @@
 """The callbacks every training run gets, whatever its task: the stop a person asks for (`StopSignal`, acted on by
 `StopCallback`), and `MetricsCallback`, which feeds the run folder's live files and stops a run whose numbers blow
-up.
+up (spotted by `core.engine.divergence`).
 
 The boundary: watching one Trainer and writing what it sees into the run folder (through `core.engine.run_folder`);
 building the Trainer is `core.engine.training`, the process around it `core.engine.worker`.
@@ -8,7 +8,6 @@ building the Trainer is `core.engine.training`, the process around it `core.engi
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from core.engine.divergence import LossWatch, divergence_reason
 from core.engine.run_folder import append_metrics, update_status
 from core.engine.run_status import RunState
 
@@ -115,43 +115,3 @@ class MetricsCallback(TrainerCallback):
             self.diverged = reason
             control.should_training_stop = True
         return control
-
-
-def divergence_reason(record: dict[str, Any]) -> str | None:
-    """A plain explanation when a logged loss or gradient stopped being a real number."""
-    for key in ("loss", "grad_norm", "eval_loss"):
-        value = record.get(key)
-        if value is not None and not math.isfinite(value):
-            return (f"The {'training loss' if key == 'loss' else key.replace('_', ' ')} became infinite or "
-                    f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
-                    "up. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
-    return None
-
-
-class LossWatch:
-    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
-
-    It fires when a logged loss is both many times the lowest one so far and well above where training started,
-    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
-    """
-
-    FACTOR_OVER_LOWEST = 10.0
-    FACTOR_OVER_FIRST = 3.0
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.lowest = math.inf
-
-    def explosion(self, record: dict[str, Any]) -> str | None:
-        loss = record.get("loss")
-        if loss is None or not math.isfinite(loss):
-            return None
-        if self.first is None:
-            self.first = self.lowest = float(loss)
-            return None
-        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
-            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
-                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
-                    "ruined. Lower the learning rate (try a tenth of it) and keep gradient clipping on.")
-        self.lowest = min(self.lowest, float(loss))
-        return None

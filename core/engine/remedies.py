@@ -54,7 +54,9 @@ def _owner(name: str) -> tuple[type, str]:
 
 
 def clamped(name: str, value: float) -> float:
-    """A suggested number kept inside its knob's limits (twice 1,000 epochs is still 1,000)."""
+    """A suggested number kept inside its knob's limits (twice 1,000 epochs is still 1,000), to three significant
+    digits: a tenth of 0.003 is 0.0003 in the new run's settings, not 0.00030000000000000003."""
+    value = float(f"{value:.3g}")
     low, high = knob_limits(*_owner(name))
     value = max(value, low) if low is not None else value
     value = min(value, high) if high is not None else value

@@ -11,7 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.engine import charts
+from core.engine.divergence import stopped_for_divergence
 from core.engine.run_folder import EVAL_FILE
+from core.engine.run_status import RunState
 from core.engine.runs import Run
 from core.engine.stop_evaluation import STOPPED_KEY
 from ui.common.widgets import number
@@ -21,8 +23,15 @@ from ui.runs import diagnosis_view, ladder_view
 def evaluation_view(run: Run, key: str) -> None:
     """The same views for every task: what kind of report eval.json holds decides which one is drawn."""
     report = run.evaluation
+    if not report and stopped_for_divergence(run.status):
+        # No model was kept, so no evaluation will come; the way on is the retry above the tabs, the only button.
+        st.caption("No evaluation: training was stopped when its loss blew up, before the model was ruined, so "
+                   "there is no model to measure. Try again with a lower learning rate (the button above).")
+        return
     if not report:
-        st.caption("The evaluation appears here when the run finishes (or is stopped).")
+        st.caption("No evaluation: the run failed before its model was measured (why is said above)."
+                   if run.status.state is RunState.FAILED else
+                   "The evaluation appears here when the run finishes (or is stopped).")
         diagnosis_view.render(run, None, key)  # a run that failed: what went wrong, and what to change
         return
     try:

@@ -19,13 +19,15 @@ import streamlit as st
 from core.config.catalog import TASKS
 from core.config.train_config import as_flat_dict, headless_command
 from core.engine import charts
-from core.engine.run_folder import CONFIG_FILE, tail_log
+from core.engine.diagnosis import diagnose
+from core.engine.divergence import stopped_for_divergence
+from core.engine.run_folder import CONFIG_FILE, DamagedFile, tail_log
 from core.engine.run_processes import request_stop
 from core.engine.run_status import RunState, RunStatus
 from core.engine.runs import Run, delete_run
 from ui.common import state
 from ui.common.widgets import duration
-from ui.runs import evaluation_views, queue_view, samples_view
+from ui.runs import diagnosis_view, evaluation_views, queue_view, samples_view
 
 # Each poll costs the browser too (a browser watching a live run used 13 % of a core with a 1 s status poll, 8 % at
 # 2 s); ten people watching on one box add that up.
@@ -161,9 +163,12 @@ def model_zip(model_dir: Path) -> bytes:
 
 def actions(run: Run, key: str) -> None:
     status = run.status
+    if stopped_for_divergence(status):
+        retry_panel(run, key)  # resuming would only blow up again
     columns = st.columns(4)
-    resume = run.can_resume and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
-                                                  help="Continue from the last checkpoint.")
+    resume = (run.can_resume and not stopped_for_divergence(status)
+              and columns[0].button("Resume", key=f"{key}_resume", icon=":material/play_arrow:",
+                                    help="Continue from the last checkpoint."))
     if resume and queue_view.submit(run):  # otherwise submit has said why the queue cannot take it
         st.rerun()
     if run.has_model and status.is_final:
@@ -172,6 +177,26 @@ def actions(run: Run, key: str) -> None:
                                    help="The weights as safetensors with config and tokenizer: loads with "
                                         "transformers' from_pretrained.")
     delete_button(run, columns[3], key)
+
+
+def retry_panel(run: Run, key: str) -> None:
+    """A run stopped because its loss blew up: one button that starts it again with a tenth of the learning rate,
+    every other setting the same, and the change it makes shown before it is pressed."""
+    try:
+        config = run.config
+    except DamagedFile:
+        return  # the run's panel says what is damaged
+    found = diagnose(run.metrics, None, config, run.status.message)
+    diagnosis = next((d for d in found if d.key == "learning-rate-high"), None)
+    if diagnosis is None:
+        return
+    with st.container(border=True):
+        st.markdown("**Try again with a lower learning rate.** Everything else stays as it was:")
+        st.dataframe(diagnosis_view.diff_rows(config, diagnosis), hide_index=True, key=f"{key}_retry_diff")
+        if st.button("Try again with a lower learning rate", key=f"{key}_retry", type="primary",
+                     icon=":material/restart_alt:", help="A new run with the same dataset and settings and the "
+                                                         "learning rate above; it joins the queue."):
+            diagnosis_view.start_improved_run(run, config, diagnosis)
 
 
 def delete_button(run: Run, place, key: str, selected_param: str = "run") -> None:

@@ -1,0 +1,63 @@
+"""A training whose numbers blow up: spotting it in the logged losses (`divergence_reason`, `LossWatch`), the
+message that says so, and telling such a run from any other failure (`stopped_for_divergence`), so the Runs page
+offers to try again with a lower learning rate instead of resuming a run that would blow up again.
+
+The boundary: plain numbers and the run's status; `core.engine.callbacks.MetricsCallback` feeds it the Trainer's
+logs and stops the run, `core.engine.diagnosis` turns the message into the settings change. No transformers here,
+so the pages can ask about a run without loading it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from core.engine.run_status import RunState, RunStatus
+
+# Every divergence message ends with it; the worker makes the message the failed run's status message.
+ADVICE = "Lower the learning rate (try a tenth of it) and keep gradient clipping on."
+
+
+def divergence_reason(record: dict[str, Any]) -> str | None:
+    """A plain explanation when a logged loss or gradient stopped being a real number."""
+    for key in ("loss", "grad_norm", "eval_loss"):
+        value = record.get(key)
+        if value is not None and not math.isfinite(value):
+            return (f"The {'training loss' if key == 'loss' else key.replace('_', ' ')} became infinite or "
+                    f"not-a-number at step {record.get('step')}, so training was stopped: the model's numbers blew "
+                    f"up. {ADVICE}")
+    return None
+
+
+class LossWatch:
+    """Spots a training loss that stays a real number but blows up (a learning rate far too high).
+
+    It fires when a logged loss is both many times the lowest one so far and well above where training started,
+    so the ordinary ups and downs of a small batch, or a loss that is simply not falling, never stop a run.
+    """
+
+    FACTOR_OVER_LOWEST = 10.0
+    FACTOR_OVER_FIRST = 3.0
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.lowest = math.inf
+
+    def explosion(self, record: dict[str, Any]) -> str | None:
+        loss = record.get("loss")
+        if loss is None or not math.isfinite(loss):
+            return None
+        if self.first is None:
+            self.first = self.lowest = float(loss)
+            return None
+        if loss > self.FACTOR_OVER_LOWEST * self.lowest and loss > self.FACTOR_OVER_FIRST * self.first > 0:
+            return (f"The training loss exploded at step {record.get('step')}: {loss:.3g}, against {self.first:.3g} "
+                    f"at the start and {self.lowest:.3g} at its best, so training was stopped before the model was "
+                    f"ruined. {ADVICE}")
+        self.lowest = min(self.lowest, float(loss))
+        return None
+
+
+def stopped_for_divergence(status: RunStatus) -> bool:
+    """A run failed because its loss blew up: resuming it would blow up again, so it is tried again instead."""
+    return status.state is RunState.FAILED and status.message.endswith(ADVICE)
