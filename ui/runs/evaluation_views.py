@@ -10,12 +10,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.config.glossary import explain
 from core.engine import charts
 from core.engine.divergence import stopped_for_divergence
 from core.engine.run_folder import EVAL_FILE
 from core.engine.run_status import RunState
+from core.engine.run_table import majority_rung
 from core.engine.runs import Run
 from core.engine.stop_evaluation import STOPPED_KEY
+from core.plain_text import markdown_literal
 from ui.common.widgets import number
 from ui.runs import diagnosis_view, ladder_view
 
@@ -58,11 +61,7 @@ def image_root(run: Run) -> Path:
 
 
 def classification_view(report: dict, key: str, image_root: Path | None = None) -> None:
-    columns = st.columns(3)
-    columns[0].metric("Accuracy", f"{report['accuracy']:.1%}", help="Share of validation examples it got right.")
-    columns[1].metric("Macro-F1", f"{report['macro_f1']:.3f}",
-                      help="F1 averaged over classes, so small classes count as much as big ones.")
-    columns[2].metric("Validation examples", f"{report.get('validation_rows', 0):,}")
+    scores(report)
     left, right = st.columns(2)
     left.plotly_chart(charts.confusion_matrix_figure(report["labels"], report["confusion_matrix"]),
                       key=f"{key}_confusion")
@@ -84,6 +83,22 @@ def classification_view(report: dict, key: str, image_root: Path | None = None) 
                                                           format="percent")})
 
 
+def scores(report: dict) -> None:
+    """Accuracy with always-the-most-common-class beside it (the floor it must beat), macro-F1, and the rows."""
+    majority = majority_rung(report)
+    columns = iter(st.columns(3 if majority is None else 4))
+    accuracy = report["accuracy"]
+    above = None if majority is None else f"{(accuracy - majority.score) * 100:+.1f} points"
+    floor = "" if majority is None else (" The arrow: how many points above (or below) always answering the most "
+                                         "common class, shown beside it.")
+    next(columns).metric("Accuracy", f"{accuracy:.1%}", delta=above, help=explain("accuracy") + floor)
+    if majority is not None:
+        next(columns).metric("Always the most common class", f"{majority.score:.1%}",
+                             help=markdown_literal(majority.description))
+    next(columns).metric("Macro-F1", f"{report['macro_f1']:.3f}", help=explain("macro-F1"))
+    next(columns).metric("Validation examples", f"{report.get('validation_rows', 0):,}")
+
+
 def thumbnail_path(value: str, root: Path | None) -> Path | None:
     """The image file a mistake names, when it exists inside `root` (a hand-edited eval.json could name any
     file on the machine)."""
@@ -102,7 +117,8 @@ def show_image_mistakes(mistakes: list[dict], root: Path | None = None) -> None:
                 st.caption(":material/hide_image: image no longer available")
             else:
                 st.image(str(path), width=96)
-            st.caption(f"true **{mistake['gold']}**, said {mistake['predicted']} ({mistake['confidence']:.0%})")
+            st.caption(f"true **{markdown_literal(mistake['gold'])}**, said {markdown_literal(mistake['predicted'])} "
+                       f"({mistake['confidence']:.0%})")
 
 
 def regression_view(report: dict, key: str) -> None:
