@@ -20,7 +20,6 @@ from core.config.catalog import bundled_models_for
 from core.engine.metrics import softmax
 from core.lm.loading import LM_TASK, bundled_lm, load_causal_lm
 from core.prompting import classify as prompting
-from core.prompting import evaluation as prompt_evaluation
 from core.prompting import examples as prompt_examples
 from core.prompting import recipe as prompt_recipe
 from core.prompting import scoring as prompt_scoring
@@ -60,6 +59,11 @@ WORDS = {"pos": "great", "neg": "terrible", "meh": "okay"}
 
 @pytest.fixture(scope="module")
 def tokenizer() -> PreTrainedTokenizerFast:
+    return byte_level_tokenizer()
+
+
+def byte_level_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE of 320 tokens trained on CORPUS, with a leading <bos> as Gemma's."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -622,59 +626,3 @@ def test_similar_examples_for_a_training_text_never_show_the_text_itself(tokeniz
     for text, examples in zip(texts, examples_per_text):
         assert text not in [example["text"] for example in examples]
         assert len(examples) == 2
-
-
-def test_example_draws_are_scored_on_training_texts_they_do_not_show_best_first(monkeypatch):
-    # The answer follows a text's last word: "good" → great (pos), "bad" → terrible (neg), and "meh", though its
-    # texts are labelled neg, → great: every text ending in "meh" is a mistake, whichever examples are shown.
-    table = {"good": {"great": 2.0, "terrible": 0.0}, "bad": {"great": 0.0, "terrible": 1.5},
-             "meh": {"great": 0.3, "terrible": 0.0}}
-    bigram, word_tokenizer, _ = _bigram_model(table)
-    words = ["good", "bad", "meh", "great", "terrible", "N/A"]
-    train = [{"text": f"{first} {second} {last}", "label": "pos" if last == "good" else "neg"}
-             for first in words for second in words for last in ("good", "bad", "meh")]
-    recipe = _review_recipe(few_shot_k=2, selection="class-balanced", example_separator=" ", seed=5)
-    scored_sets, reported = [], []
-    real_evaluate = prompt_evaluation.evaluate_recipe
-
-    def spy(model, tokenizer, drawn, train_examples, eval_examples, **options):
-        scored_sets.append((drawn.seed, list(eval_examples)))
-        return real_evaluate(model, tokenizer, drawn, train_examples, eval_examples, **options)
-
-    monkeypatch.setattr(prompt_evaluation, "evaluate_recipe", spy)
-    draws = prompt_evaluation.compare_example_draws(bigram, word_tokenizer, recipe, train, 3, texts=60,
-                                                    progress=lambda done, total: reported.append((done, total)))
-
-    assert sorted(draw.seed for draw in draws) == [5, 6, 7]
-    assert [(-d.accuracy, -d.macro_f1, d.seed) for d in draws] == sorted((-d.accuracy, -d.macro_f1, d.seed)
-                                                                         for d in draws)  # best first
-    by_seed = {draw.seed: draw for draw in draws}
-    for seed, scored in scored_sets:
-        shown = select_examples(replace(recipe, seed=seed), train)
-        assert by_seed[seed].examples == shown  # the seed reproduces the draw in the Prompt lab
-        assert 58 <= len(scored) <= 60 and not any(example in shown for example in scored)
-        right = sum(not example["text"].endswith("meh") for example in scored) / len(scored)
-        assert by_seed[seed].accuracy == pytest.approx(right)
-    every_text = sum(len(scored) for _, scored in scored_sets)
-    assert reported[-1] == (every_text, every_text)  # the progress bar ends full
-
-    for changes in ({"few_shot_k": 0}, {"selection": "similar"}):
-        with pytest.raises(ValueError, match="k above 0"):
-            prompt_evaluation.compare_example_draws(bigram, word_tokenizer, replace(recipe, **changes), train, 2)
-    with pytest.raises(ValueError, match="at least 22 labelled"):
-        prompt_evaluation.compare_example_draws(bigram, word_tokenizer, recipe, train[:15], 2)
-
-
-def test_one_text_with_a_measured_bias_gets_the_same_answer_as_measuring_it_again():
-    # The Prompt lab measures the training texts' average answer once and reuses it for text after text.
-    table = LEANING
-    bigram, word_tokenizer, _ = _bigram_model(table)
-    recipe = _review_recipe(few_shot_k=0, calibrate=True, calibrate_against="classified-texts")
-    train = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "meh", "label": "pos"}]
-    bias = prompting.training_text_bias(bigram, word_tokenizer, recipe, train)
-    np.testing.assert_allclose(bias, _answers(table, ["good", "bad", "meh"]).mean(axis=0), atol=1e-5)
-    for text in ("bad", "meh"):
-        again = prompting.classify_text(bigram, word_tokenizer, recipe, train, text)
-        reused = prompting.classify_text(bigram, word_tokenizer, recipe, train, text, bias=bias)
-        assert reused == pytest.approx(again, abs=1e-6)
-    assert prompting.classify_text(bigram, word_tokenizer, recipe, train, "bad", bias=bias)["neg"] > 0.5

@@ -55,6 +55,13 @@ GLOSSARY: dict[str, str] = {
     "top-p": "When writing, pick the next word only among the likeliest ones whose chances add up to p (0.9 = the "
              "top 90 %).",
     "top-k": "When writing, pick the next word only among the k likeliest ones.",
+    "prompt": "The text a language model is given; it answers by carrying on from where that text stops.",
+    "worked examples": "Training texts shown with their right answers before the text to classify, so the model "
+                       "sees what is asked (“few-shot”; none at all is “zero-shot”).",
+    "answer words": "The word the model should say for each class, such as “sports” for the class Sports "
+                    "(technical name: label words).",
+    "the model's lean": "A language model's habit of favouring some answers whatever the text; adjusting for it "
+                        "divides that habit out (technical name: calibration).",
 }
 
 # Other spellings a text may use for a term (plurals are matched without listing them).
@@ -66,6 +73,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "LoRA rank": ("rank",),
     "LoRA alpha": ("alpha",),
     "target modules": ("target module",),
+    "worked examples": ("worked example", "few-shot", "zero-shot"),
+    "answer words": ("answer word", "label word", "label words"),
+    "the model's lean": ("model's lean", "calibration", "calibrated"),
 }
 
 

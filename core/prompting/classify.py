@@ -26,7 +26,6 @@ from core.prompting.recipe import (
     MIN_TEXTS_FOR_BATCH_CALIBRATION,
     Example,
     PromptRecipe,
-    one_text_calibration,
 )
 from core.prompting.scoring import Progress, encode, encode_after, leading_special_ids, score_continuations
 
@@ -125,7 +124,7 @@ def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
     batch, warnings = _fit_to_context(batch, len(leading_special_ids(tokenizer)),
                                       max(len(ids) for ids in continuations), context_limit(model, tokenizer,
                                                                                             max_tokens))
-    pad_id = _pad_id(tokenizer)
+    pad_id = pad_id_of(tokenizer)
     log_likelihoods = score_continuations(model, batch.prefix_ids, batch.contexts, continuations,
                                           share_prefix_cache=batch.shared, batch_size=batch_size, pad_id=pad_id,
                                           progress=progress)
@@ -158,45 +157,26 @@ def calibration_texts(recipe: PromptRecipe, pool: Sequence[Example], shown: Sequ
 
 def _training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                         pool: list[Example], shown: list[Example], index: SimilarityIndex | None,
-                        max_tokens: int | None, batch_size: int) -> np.ndarray | None:
+                        max_tokens: int | None, batch_size: int, progress: Progress = None) -> np.ndarray | None:
     texts = calibration_texts(recipe, pool, shown)
     if not texts:
         return None
     plain = replace(recipe, calibrate=False)
     answers = predict_probabilities(model, tokenizer, plain, pool, texts, index=index, max_tokens=max_tokens,
-                                    batch_size=batch_size, leave_out_self=True)
+                                    batch_size=batch_size, leave_out_self=True, progress=progress)
     return answers.probabilities.mean(axis=0)
-
-
-def classify_text(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
-                  train_examples: Sequence[Example], text: str, *,
-                  index: SimilarityIndex | None = None, bias: np.ndarray | None = None) -> dict[str, float]:
-    """One text's class probabilities, for trying a recipe by hand.
-
-    One text cannot be its own average, so a recipe calibrated on the texts being classified is calibrated on the
-    training texts here; `bias` is that average from `training_text_bias`, passed in so that a person trying text
-    after text with the same recipe does not wait for the training texts to be scored again each time.
-    """
-    if bias is not None and one_text_calibration(recipe) == "training-texts":
-        raw = predict_probabilities(model, tokenizer, replace(recipe, calibrate=False), train_examples, [text],
-                                    index=index).probabilities
-        probabilities = calibrate_probabilities(raw, bias)[0]
-    else:
-        probabilities = predict_probabilities(model, tokenizer, recipe, train_examples, [text],
-                                              index=index).probabilities[0]
-    return {label: float(p) for label, p in zip(recipe.labels, probabilities)}
 
 
 def training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                        train_examples: Sequence[Example], *, index: SimilarityIndex | None = None,
-                       batch_size: int = 16) -> np.ndarray | None:
+                       batch_size: int = 16, progress: Progress = None) -> np.ndarray | None:
     """The model's average answer over a fixed sample of training texts with this recipe (None without any)."""
     pool = usable_examples(recipe, train_examples)
     shown = select_examples(recipe, pool) if recipe.selection != "similar" else []
-    return _training_text_bias(model, tokenizer, recipe, pool, shown, index, None, batch_size)
+    return _training_text_bias(model, tokenizer, recipe, pool, shown, index, None, batch_size, progress)
 
 
-def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+def pad_id_of(tokenizer: PreTrainedTokenizerBase) -> int:
     for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
         if candidate is not None:
             return int(candidate)

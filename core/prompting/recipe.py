@@ -39,7 +39,8 @@ Example = dict[str, str]
 @dataclass(frozen=True)
 class PromptRecipe:
     template: str = knob("Review: {text}\nSentiment:",
-                         "How each text is shown to the model; {text} marks where the text goes.")
+                         "How each text is shown to the model; {text} marks where the text goes, and the model "
+                         "answers right after the last line. Technical name: the prompt template.")
     # Empty by default because they did not help the default recipe. SST-2, Gemma 270M, "Classify each text as
     # {labels}.", six draws of 4 worked examples: raw 0.51-0.87 (mean 0.735) became 0.60-0.87 (mean 0.777), but
     # calibrated on the classified texts 0.856-0.881 became 0.830-0.881, and zero-shot so calibrated 0.830 -> 0.759.
@@ -48,23 +49,28 @@ class PromptRecipe:
                              "\"positive or negative\"). Whether they help depends on the model and your data: "
                              "evaluate the prompt with and without them.")
     label_words: dict[str, str] = field(default_factory=dict, metadata={
-        "help": "The word the model should say for each class, e.g. positive → great."})
-    few_shot_k: int = knob(4, "How many worked examples to show before the text (0 = zero-shot).", min=0, max=64,
-                           label="Worked examples")
-    selection: str = knob("class-balanced", "Which worked examples to show: random ones, the same number per "
-                          "class, or those most similar to the text.", options=SELECTIONS)
+        "help": "The word the model should answer with for this class; a common word works best (Sports → "
+                "sports). Technical name: the label word (or verbalizer)."})
+    few_shot_k: int = knob(4, "How many training texts, each with its right answer, the model reads before yours, "
+                           "so it sees what is asked (0 = none). Technical name: k, the number of shots (0 = "
+                           "zero-shot, more = few-shot).", min=0, max=64, label="Worked examples")
+    selection: str = knob("class-balanced", "Which worked examples to show: any at random, the same number from "
+                          "each class, or those most like the text being classified (found by a second small "
+                          "model, MiniLM, so each text gets its own).", options=SELECTIONS)
     order: str = knob("shuffled", "In which order the worked examples appear: as picked, shuffled, or grouped "
                       "by class.", options=ORDERS)
-    calibrate: bool = knob(True, "Correct the model's bias towards some label words by measuring how it "
-                           "answers when the text should not matter, and dividing that out.")
-    calibrate_against: str = knob("classified-texts", "What the bias is measured on: an empty input (N/A), the "
-                                  "model's average answer over up to 64 of your training texts, or its average "
-                                  "answer over the texts being classified (the steadiest with worked examples; "
-                                  f"needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once, so one text "
-                                  "tried by hand is calibrated on your training texts).",
+    calibrate: bool = knob(True, "A language model leans towards some answers whatever the text; this measures "
+                           "that lean and takes it out of every answer. Usually a clear gain. Technical name: "
+                           "calibration.")
+    calibrate_against: str = knob("classified-texts", "Where the lean is measured: the model's answer for a blank "
+                                  "text (the input \"N/A\"), its average answer over up to 64 of your training "
+                                  "texts, or its average answer over the texts being classified (the steadiest; "
+                                  f"it needs at least {MIN_TEXTS_FOR_BATCH_CALIBRATION} texts at once, so one text "
+                                  "tried by hand is measured against your training texts).",
                                   options=CALIBRATIONS)
-    example_separator: str = knob("\n\n", "What goes between two worked examples.")
-    seed: int = knob(0, "Fixes which examples are picked and how they are shuffled.", min=0, max=2**31 - 1)
+    example_separator: str = knob("\n\n", "What goes between two worked examples (a blank line).")
+    seed: int = knob(0, "Which set of worked examples is drawn: another number draws others (and shuffles them "
+                     "differently). Technical name: the random seed.", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
         # A private copy, so that changing the caller's dict later cannot change a frozen recipe.

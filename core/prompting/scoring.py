@@ -144,7 +144,10 @@ def _padded(batch: list[_Row], prefix: Sequence[int], pad_id: int, device: torch
     return ids.to(device)
 
 
-def _prefix_cache(model: PreTrainedModel, prefix_ids: Sequence[int]) -> Any:
+@torch.inference_mode()
+def prefix_cache(model: PreTrainedModel, prefix_ids: Sequence[int]) -> Any:
+    """The key/value cache of the shared prefix (the worked examples), read once; `score_continuations` copies it
+    for each batch and never changes it, so one cache serves text after text."""
     ids = torch.tensor([list(prefix_ids)], dtype=torch.long, device=model.device)
     return returned_cache(model.base_model(input_ids=ids, use_cache=True))
 
@@ -178,22 +181,25 @@ def _cache_for_batch(prefix_cache: Any, batch_size: int) -> Any:
 def score_continuations(model: PreTrainedModel, prefix_ids: Sequence[int], contexts: Sequence[Sequence[int]],
                         continuations: Sequence[Sequence[int]], *, share_prefix_cache: bool = True,
                         batch_size: int = 16, max_batch_tokens: int = 4096, pad_id: int = 0,
-                        progress: Progress = None) -> np.ndarray:
+                        progress: Progress = None, cached_prefix: Any = None) -> np.ndarray:
     """Log-likelihood of each continuation after `prefix_ids + context`: shape (contexts, continuations).
 
     With `share_prefix_cache` the prefix is read once and its key/value cache reused for every batch; without it
-    each row re-reads the prefix. Both give the same numbers (up to float rounding).
+    each row re-reads the prefix. Both give the same numbers (up to float rounding). `cached_prefix` is that cache
+    already read (`prefix_cache`), for a caller that scores the same prefix again and again.
     """
     if any(len(context) == 0 for context in contexts):
         raise ValueError("Every context needs at least one token.")
     scores = np.zeros((len(contexts), len(continuations)), dtype=np.float64)
     rows = _rows_to_score(contexts, continuations)
-    prefix_cache = _prefix_cache(model, prefix_ids) if share_prefix_cache and len(prefix_ids) > 0 else None
-    offset = 0 if prefix_cache is not None else len(prefix_ids)
+    shared = None
+    if share_prefix_cache and len(prefix_ids) > 0:
+        shared = cached_prefix if cached_prefix is not None else prefix_cache(model, prefix_ids)
+    offset = 0 if shared is not None else len(prefix_ids)
     done = 0
     for batch in _batches(rows, batch_size, max_batch_tokens):
-        input_ids = _padded(batch, [] if prefix_cache is not None else prefix_ids, pad_id, model.device)
-        cache = _cache_for_batch(prefix_cache, len(batch)) if prefix_cache is not None else None
+        input_ids = _padded(batch, [] if shared is not None else prefix_ids, pad_id, model.device)
+        cache = _cache_for_batch(shared, len(batch)) if shared is not None else None
         # Several label words are often read at the same place: run the output layer once per place.
         places: dict[tuple[int, int], int] = {}
         reads = [(places.setdefault((i, position + offset), len(places)), target, c, j)

@@ -17,13 +17,17 @@ from core.engine.run_folder import MODEL_DIR
 from core.engine.runs import runs_with_model
 from core.lm.loading import LM_TASK, bundled_lm, bundled_lm_folder
 from core.lm.predictor import TextGeneratorPredictor
+from core.plain_text import markdown_literal
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.common import state
+from ui.common.widgets import KEEP
+from ui.prompt_lab.memory import MODEL_CHOICE, MODEL_OTHER, apply_model_news
 
 OTHER = "other"
 RUN_PREFIX = "run:"
 LOADED = "prompt_loaded_models"  # session state: the model names this session has asked to load
+IN_URL = "prompt_model_in_url"  # session state: the loaded model's choice, as the URL names it
 
 
 @dataclass(frozen=True)
@@ -54,40 +58,55 @@ def choices(workspace: Workspace) -> dict[str, str]:
     return options
 
 
-def pick(workspace: Workspace) -> LoadedModel | None:
-    """The picker and its Load button; the loaded model once this session has loaded it."""
+def pick(workspace: Workspace, brought: dict[str, str]) -> LoadedModel | None:
+    """The picker and its Load button; the loaded model once this session has loaded it. A model the URL names (a
+    refreshed page that had loaded it) is loaded again without asking."""
     options = choices(workspace)
+    again = apply_model_news(brought, list(options))
     left, right = st.columns([3, 2])
-    chosen = left.selectbox("Language model", list(options), format_func=options.get, key="prompt_model_choice",
+    chosen = left.selectbox("Language model", list(options), format_func=options.get, key=MODEL_CHOICE,
+                            persist_state=KEEP,
                             help="The model that reads your prompts. The bundled Gemma works offline; runs you "
                                  "fine-tuned on the Train page appear here too.")
     name = chosen
     if chosen == OTHER:
-        name = right.text_input("Folder or Hugging Face id", key="prompt_model_other",
+        name = right.text_input("Folder or Hugging Face id", key=MODEL_OTHER, persist_state=KEEP,
                                 placeholder="/path/to/model or google/gemma-3-270m").strip()
         if not name:
             st.caption("Type where the model is, then load it.")
             return None
         name, refused = state.vetted_model_name(name)
         if refused:  # only safetensors; on a hosted app, only folders inside this person's workspace
-            st.error(refused, icon=":material/block:")
+            st.error(markdown_literal(refused), icon=":material/block:")
             return None
     elif chosen.startswith(RUN_PREFIX):
         name = str(workspace.runs / chosen.removeprefix(RUN_PREFIX) / MODEL_DIR)
     title = options[chosen] if chosen != OTHER else name
     loaded = st.session_state.setdefault(LOADED, [])
+    if again is not None and name not in loaded:
+        loaded.append(name)
     if name not in loaded:
         if chosen.startswith(BUNDLED_PREFIX):
             right.caption(bundled_lm(chosen.removeprefix(BUNDLED_PREFIX)).description)
-        if not st.button(f"Load {title}", key="prompt_load", type="primary", icon=":material/download:"):
+        if not st.button(f"Load {markdown_literal(title)}", key="prompt_load", type="primary",
+                         icon=":material/download:"):
             return None
         loaded.append(name)
     try:
-        return _load(workspace, name, title)
+        model = _load(workspace, name, title)
     except ModelError as error:
         loaded.remove(name)
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
+    typed = {"model_path": st.session_state.get(MODEL_OTHER, "")} if chosen == OTHER else {}
+    st.session_state[IN_URL] = {"model": chosen, **typed}
+    return model
+
+
+def in_url() -> dict[str, str]:
+    """The model to name in the URL: the one this session has loaded and still shows (a refresh loads it again)."""
+    named = st.session_state.get(IN_URL, {})
+    return named if named.get("model") == st.session_state.get(MODEL_CHOICE) else {}
 
 
 def _load(workspace: Workspace, name: str, title: str) -> LoadedModel:
