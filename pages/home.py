@@ -5,6 +5,7 @@ import streamlit as st
 from core.engine.runs import list_runs
 from core.engine.training import plan_device
 from core.messages import counted
+from core.plain_text import markdown_literal
 from ui.common import router, state
 
 router.through_router()
@@ -29,4 +30,4 @@ device = plan_device("auto")
 st.info(f"Training here runs on: **{device.description}**.", icon=":material/memory:")
 runs = list_runs(state.workspace())
 if runs:
-    st.caption(f"{counted(len(runs), 'run')} in your workspace; the newest is “{runs[0].id}”.")
+    st.caption(f"{counted(len(runs), 'run')} in your workspace; the newest is “{markdown_literal(runs[0].id)}”.")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.engine.run_table import run_row
 from core.engine.runs import get_run, list_runs
+from core.plain_text import markdown_literal
 from ui.common import router, state
 from ui.runs import compare_views, queue_view, run_table, run_views, search_view
 
@@ -28,7 +29,7 @@ search_view.render(workspace, key="runs_search")  # settings searches: their tri
 run = get_run(workspace, state.selected("run") or "")
 if run is not None:
     st.divider()
-    st.subheader(f"Run “{run.id}”")
+    st.subheader(f"Run “{markdown_literal(run.id)}”")
     problem = run.problem
     if problem:
         run_views.damaged_panel(run, problem, key="runs_damaged")

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from core.messages import agree, counted
+from core.plain_text import markdown_literal
 from ui.common import auth, router, state
 from ui.team import views as team_views
 
@@ -12,6 +14,8 @@ me = auth.current_person()
 if me is None:
     st.stop()
 team = auth.team()
-st.caption(f"{len(team.members())} people have signed in. You are **{me.name}**"
+signed_in = len(team.members())
+st.caption(f"{counted(signed_in, 'person', 'people')} {agree(signed_in, 'has', 'have')} signed in. You are "
+           f"**{markdown_literal(me.name)}**"
            + (", an admin: you can stop any run and set the limits." if me.is_admin else "."))
 team_views.render(me, team, state.workspace(), auth.settings())

@@ -24,6 +24,7 @@ from core.hosting.people import LOCAL_PERSON, AccessError, Person, Team, clean_t
 from core.hosting.settings import Settings, SettingsError, load_settings
 from core.hosting.sign_in_guard import SignInGuard, how_long
 from core.hosting.upload_gate import SignedInSessions
+from core.plain_text import markdown_literal
 
 SESSION_PERSON = "auth_person"
 WRONG_PASSWORD_DELAY = 0.5  # slows guessing down without bothering someone who mistyped
@@ -34,7 +35,7 @@ def settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        st.error(f"The app's settings have a problem: {error}", icon=":material/settings:")
+        st.error(f"The app's settings have a problem: {markdown_literal(error)}", icon=":material/settings:")
         st.stop()
 
 
@@ -160,8 +161,8 @@ def sign_in_guard() -> SignInGuard:
 def provider_sign_in(config: Settings) -> None:
     if st.user.get("is_logged_in"):
         email = st.user.get("email") or "this account"
-        st.error(f"{email} is not allowed into this app. Sign in with your work account, or ask whoever runs the "
-                 "app to add you.", icon=":material/block:")
+        st.error(f"{markdown_literal(email)} is not allowed into this app. Sign in with your work account, or ask "
+                 "whoever runs the app to add you.", icon=":material/block:")
         if st.button("Sign out", key="auth_refused_sign_out", icon=":material/logout:"):
             st.logout()
         return
@@ -174,7 +175,8 @@ def provider_sign_in(config: Settings) -> None:
         try:
             st.login(config.oidc_provider or None)
         except StreamlitAuthError as error:
-            st.error(f"Sign-in is not set up correctly on this server: {error}", icon=":material/key_off:")
+            st.error(f"Sign-in is not set up correctly on this server: {markdown_literal(error)}",
+                     icon=":material/key_off:")
 
 
 def sign_out_in_sidebar(person: Person) -> None:
@@ -182,7 +184,7 @@ def sign_out_in_sidebar(person: Person) -> None:
     if person is LOCAL_PERSON or not settings().hosted:
         return
     with st.sidebar:
-        st.caption(f"Signed in as **{person.name}**" + (" (admin)" if person.is_admin else ""))
+        st.caption(f"Signed in as **{markdown_literal(person.name)}**" + (" (admin)" if person.is_admin else ""))
         if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
             st.session_state.pop(SESSION_PERSON, None)
             context = get_script_run_ctx()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.config.knobs import knob_default, knob_help, knob_label, knob_limits
 from core.data.uploads import Check, DataError
+from core.plain_text import markdown_literal
 
 _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/check_circle:"}
@@ -81,8 +82,9 @@ def parse_list(text: str, kind: type = int) -> tuple:
 
 
 def show_checks(checks: list[Check]) -> None:
+    """Each check as an alert; its message is shown as text, since it may quote a file's cells, columns or name."""
     for check in checks:
-        _LEVELS.get(check.level, st.info)(check.message, icon=_ICONS.get(check.level))
+        _LEVELS.get(check.level, st.info)(markdown_literal(check.message), icon=_ICONS.get(check.level))
 
 
 def duration(seconds: float | None) -> str:
@@ -110,7 +112,7 @@ def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str) ->
 
     refused = state.upload_problem(uploaded)
     if refused:
-        st.error(refused, icon=":material/error:")
+        st.error(markdown_literal(refused), icon=":material/error:")
         return None
     raw = uploaded.getvalue()
     cache_key = f"{key}_read_{hashlib.sha256(raw).hexdigest()[:16]}{uploaded.name}"
@@ -121,6 +123,6 @@ def read_upload_once(uploaded, reader: Callable[[str, bytes], Any], key: str) ->
             st.session_state[cache_key] = DataError(str(error))
     result = st.session_state[cache_key]
     if isinstance(result, DataError):
-        st.error(str(result), icon=":material/error:")
+        st.error(markdown_literal(result), icon=":material/error:")
         return None
     return result

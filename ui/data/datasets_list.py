@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.config.catalog import TASKS
 from core.data.dataset_store import delete_dataset, list_datasets
+from core.plain_text import markdown_literal
 from core.workspace import Workspace
 
 
@@ -25,5 +26,5 @@ def render(workspace: Workspace) -> None:
         st.caption("Runs already trained on it keep their models.")
         if st.button("Delete", key="data_delete_button"):
             delete_dataset(workspace, name)
-            st.toast(f"Deleted “{name}”.")
+            st.toast(f"Deleted “{markdown_literal(name)}”.")
             st.rerun()

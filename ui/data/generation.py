@@ -16,6 +16,7 @@ from core.data.upload_limits import preview, shorten
 from core.data.uploads import Check, DataError
 from core.engine import charts
 from core.messages import PlainError
+from core.plain_text import markdown_literal
 from core.tasks.text_generation.data import (
     FORMAT_TEXT,
     PROMPT_TEMPLATE,
@@ -91,7 +92,7 @@ def document_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> 
     try:
         train, validation = split_document(text, share)
     except DataError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     st.caption(f"{len(train):,} characters to train on, {len(validation):,} to validate on.")
     st.plotly_chart(charts.length_histogram(line_lengths(text)[:50_000], unit="characters per line"),
@@ -144,7 +145,7 @@ def pairs_flow(workspace: Workspace, upload: GenerationUpload, name: str) -> Non
     try:
         train, validation = split_pairs(checked.frame, share)
     except DataError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     st.caption(f"{len(train):,} examples to train on, {len(validation):,} to validate on.")
     st.plotly_chart(charts.length_histogram(pair_lengths(checked.frame), unit="words per example"),
@@ -171,7 +172,7 @@ def save_form(suggested_name: str, save) -> None:
                     f"{details['validation_characters']:,} to validate on"
         else:
             sizes = f"{prepared.info.train_rows:,} training and {prepared.info.validation_rows:,} validation examples"
-        st.success(f"Saved “{prepared.name}”: {sizes}.", icon=":material/save:")
+        st.success(f"Saved “{markdown_literal(prepared.name)}”: {sizes}.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
                      query_params={"dataset": prepared.name})  # this dataset, not the first one
 

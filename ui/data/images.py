@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.engine import charts
 from core.messages import PlainError, agree, counted
+from core.plain_text import markdown_literal
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
     extract_uploaded_zip,
@@ -65,26 +66,26 @@ def uploaded_images(workspace: Workspace) -> tuple[LabelledImages, str, str] | N
         return None
     refused = state.upload_problem(archive)
     if refused:  # this person's upload limit, set by an admin (hosted apps)
-        st.error(refused, icon=":material/error:")
+        st.error(markdown_literal(refused), icon=":material/error:")
         return None
     data = archive.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
     report = _remember(f"data_images_extract_{digest}", lambda: extract_uploaded_zip(data, workspace.uploads))
     if isinstance(report, str):
-        st.error(report, icon=":material/error:")
+        st.error(markdown_literal(report), icon=":material/error:")  # it may name a file in the zip
         return None
     labels_path = None
     if labels is not None:
         labels_path = _remember("data_images_labels_" + hashlib.sha256(labels.getvalue()).hexdigest()[:16],
                                 lambda: save_uploaded_labels(labels.getvalue(), workspace.uploads))
         if isinstance(labels_path, str):
-            st.error(labels_path, icon=":material/error:")
+            st.error(markdown_literal(labels_path), icon=":material/error:")
             return None
     show_skipped(report)
     data_id = f"{digest}-{labels_path.stem if labels_path else 'folders'}"
     labelled = _remember(f"data_images_labelled_{data_id}", lambda: load_labelled_images(report.root, labels_path))
     if isinstance(labelled, str):
-        st.error(labelled, icon=":material/error:")
+        st.error(markdown_literal(labelled), icon=":material/error:")
         return None
     return labelled, Path(archive.name).stem, data_id
 
@@ -127,7 +128,7 @@ def show_preview(labelled: LabelledImages, summary: ImageSummary) -> None:
                     key="data_images_balance")
     with st.expander("Examples from every class", expanded=True):
         for name, paths in summary.samples.items():
-            st.markdown(f"**{name}** · {summary.class_counts[name]:,} images")
+            st.markdown(f"**{markdown_literal(name)}** · {summary.class_counts[name]:,} images")  # a folder's name
             st.image([str(p) for p in paths[:THUMBNAILS_PER_CLASS]], width=72)
 
 
@@ -148,7 +149,7 @@ def image_settings(summary: ImageSummary, data_id: str) -> ImagePreprocessConfig
     try:
         return ImagePreprocessConfig(**values)
     except PlainError as error:  # a KnobError or an ImageDataError, saying which setting to change
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
 
 
@@ -192,7 +193,7 @@ def render(workspace: Workspace) -> None:
     try:
         train, validation = split_images(labelled, share)
     except ImageDataError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     st.caption(f"{len(train):,} images to train on, {len(validation):,} to validate on, "
                f"{len(labelled.class_names)} classes.")
@@ -200,7 +201,7 @@ def render(workspace: Workspace) -> None:
     st.subheader("5 · Save")
     if prepared := save_button(suggested_name, "data_images", lambda name: save_image_classification(
             workspace, name, labelled, train, validation, preprocess, source_text)):
-        st.success(f"Saved “{prepared.name}”: {prepared.info.train_rows:,} training and "
+        st.success(f"Saved “{markdown_literal(prepared.name)}”: {prepared.info.train_rows:,} training and "
                    f"{prepared.info.validation_rows:,} validation images.", icon=":material/save:")
         st.page_link("pages/train.py", label="Train a model on it →", icon=":material/model_training:",
                      query_params={"dataset": prepared.name})  # this dataset, not the first one

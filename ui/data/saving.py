@@ -12,6 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.data.dataset_store import PreparedDataset, dataset_exists, free_dataset_name, replace_dataset
+from core.plain_text import markdown_literal
 from core.workspace import safe_name
 from ui.common import state
 
@@ -33,20 +34,14 @@ def save_button(suggested_name: str, prefix: str, save: Callable[[str], Prepared
         st.session_state[asking] = name
     if st.session_state.get(asking) != name:  # nothing asked, or the name was changed since: Save asks again
         return None
-    taken, free = _plain(safe_name(name, "dataset")), free_dataset_name(workspace, name)
+    taken, free = markdown_literal(safe_name(name, "dataset")), free_dataset_name(workspace, name)
     st.warning(f"There is already a dataset called “{taken}”. Replace it with this one, or save this one as "
-               f"“{_plain(free)}”?", icon=":material/warning:")
+               f"“{markdown_literal(free)}”?", icon=":material/warning:")
     replace, keep = st.columns(2)
     if replace.button(f"Replace “{taken}”", key=f"{prefix}_replace", icon=":material/swap_horiz:"):
         st.session_state.pop(asking, None)
         return replace_dataset(workspace, save(free), name)
-    if keep.button(f"Save as “{_plain(free)}”", key=f"{prefix}_save_free", icon=":material/add:"):
+    if keep.button(f"Save as “{markdown_literal(free)}”", key=f"{prefix}_save_free", icon=":material/add:"):
         st.session_state.pop(asking, None)
         return save(free)
     return None
-
-
-def _plain(name: str) -> str:
-    # A folder name holds only letters, digits, dots, dashes and underscores; only the underscore means
-    # something to Markdown (italics).
-    return name.replace("_", "\\_")

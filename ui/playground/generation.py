@@ -20,6 +20,7 @@ from core.engine.runs import Run
 from core.lm.decoding import DecodingSettings, parse_stop_sequences
 from core.lm.loading import is_adapter
 from core.lm.writing import PromptFit
+from core.plain_text import markdown_literal
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.playground.predictors import predictor_for
@@ -48,7 +49,7 @@ def decoding_form(key: str) -> DecodingSettings | None:
     try:
         return DecodingSettings(**values, stop_sequences=parse_stop_sequences(stops))
     except KnobError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
 
 
@@ -80,7 +81,7 @@ def render(run: Run) -> None:
     try:
         predictor = predictor_for(run)
     except (ModelError, OSError) as error:
-        st.error(f"This run's model could not be loaded: {error}", icon=":material/error:")
+        st.error(f"This run's model could not be loaded: {markdown_literal(error)}", icon=":material/error:")
         return
     if predictor.is_instruction:
         st.caption("This model was trained on instructions and answers: write an instruction, and it answers.")
@@ -141,7 +142,7 @@ def export_merged_button(run: Run, key: str) -> None:
             try:
                 export_merged(run.model_dir, target, target.parent)
             except (ModelError, OSError, ValueError) as error:
-                st.error(f"The export failed: {error}", icon=":material/error:")
+                st.error(f"The export failed: {markdown_literal(error)}", icon=":material/error:")
                 return
     if (target / "config.json").is_file():
         st.success("Saved a standalone model folder. Load it with `AutoModelForCausalLM.from_pretrained`, or "

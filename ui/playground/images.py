@@ -10,6 +10,7 @@ from core.data.dataset_store import load_dataset_info
 from core.engine import charts
 from core.engine.runs import Run
 from core.messages import PlainError
+from core.plain_text import markdown_literal
 from core.tasks.image_classification.files import ALLOWED_FORMATS, ImageDataError, read_uploaded_image
 from ui.common import state
 from ui.playground.predictors import predictor_for
@@ -28,12 +29,12 @@ def uploaded(run: Run) -> list[tuple[str, Image.Image]]:
     for file in (files or [])[:MAX_IMAGES]:
         refused = state.upload_problem(file)  # the same per-person size limit as the Data page's uploads
         if refused:
-            st.error(f"{file.name}: {refused}", icon=":material/error:")
+            st.error(markdown_literal(f"{file.name}: {refused}"), icon=":material/error:")
             continue
         try:
             images.append((file.name, read_uploaded_image(file.getvalue())))
         except ImageDataError as error:
-            st.error(f"{file.name}: {error}", icon=":material/error:")
+            st.error(markdown_literal(f"{file.name}: {error}"), icon=":material/error:")
     if files and len(files) > MAX_IMAGES:
         st.warning(f"Only the first {MAX_IMAGES} images are classified.", icon=":material/warning:")
     return images
@@ -58,8 +59,8 @@ def validation_image(run: Run) -> list[tuple[str, Image.Image]]:
 def show_prediction(name: str, image: Image.Image, probabilities: dict[str, float], key: str) -> None:
     label, probability = next(iter(probabilities.items()))
     left, right = st.columns([1, 3])
-    left.image(image, caption=name, width=160)
-    right.markdown(f"**{label}** ({probability:.0%} sure)")
+    left.image(image, caption=markdown_literal(name), width=160)  # a caption is Markdown; the file's name is not
+    right.markdown(f"**{markdown_literal(label)}** ({probability:.0%} sure)")
     top = dict(list(probabilities.items())[:TOP_CLASSES])
     right.plotly_chart(charts.probability_bars(top, f"Top {len(top)} classes"), key=key)
 

@@ -12,6 +12,7 @@ from core.data.uploads import SUPPORTED_EXTENSIONS, read_upload
 from core.engine import charts
 from core.engine.runs import Run
 from core.messages import PlainError, agree, counted
+from core.plain_text import markdown_literal
 from core.tasks.tabular.cells import TabularError
 from core.tasks.text_classification.data import frame_to_csv_bytes
 from ui.common import state
@@ -27,7 +28,7 @@ def render(run: Run) -> None:
     try:
         predictor = predictor_for(run)
     except (PlainError, OSError, ValueError) as error:
-        st.error(f"This run's model could not be loaded: {error}", icon=":material/error:")
+        st.error(f"This run's model could not be loaded: {markdown_literal(error)}", icon=":material/error:")
         return
     one, many = st.tabs(["One row (fill in a form)", "Many rows (upload a table)"])
     with one:
@@ -44,11 +45,12 @@ def number_input(item: dict[str, Any], key: str, container) -> float | None:
     help_text = (f"Seen in training: {_number(low)} to {_number(high)}. Starts at the value empty cells were "
                  "filled with, so leaving it as it is means 'unknown'.")
     if item.get("whole"):
-        return container.number_input(item["column"], value=int(round(item["default"])), step=1, key=key,
+        return container.number_input(markdown_literal(item["column"]), value=int(round(item["default"])), step=1,
+                                      key=key,
                                       help=help_text)
     spread = high - low if math.isfinite(high - low) and high > low else 1.0
     step = float(10 ** math.floor(math.log10(spread / 100))) if spread > 0 else 0.01
-    return container.number_input(item["column"], value=float(item["default"]), step=step, key=key,
+    return container.number_input(markdown_literal(item["column"]), value=float(item["default"]), step=step, key=key,
                                   format="%.4g" if step < 0.01 else "%.2f", help=help_text)
 
 
@@ -64,31 +66,33 @@ def form_values(predictor, key: str) -> dict[str, Any]:
         elif item["kind"] == "choice":
             options = item["options"]
             default = options.index(item["default"]) if item["default"] in options else 0
-            values[item["column"]] = container.selectbox(item["column"], options, index=default, key=widget_key,
+            values[item["column"]] = container.selectbox(markdown_literal(item["column"]), options, index=default,
+                                                         key=widget_key,
                                                          help="The values seen in training.")
         else:  # a names column: only its title (Mr, Mrs, Miss…) is used
             values[item["column"]] = container.text_input(
-                item["column"], key=widget_key, placeholder="Surname, Title. Given names",
+                markdown_literal(item["column"]), key=widget_key, placeholder="Surname, Title. Given names",
                 help="Only the title (Mr, Mrs, Miss, Master…) is used, written 'Surname, Title. Given names'.")
     return values
 
 
 def form(predictor, run_id: str) -> None:
     key = f"play_table_{run_id}"
-    st.caption(f"Fill in a row and see what the model predicts for **{predictor.target}**. Every field starts at "
-               "a typical value.")
+    st.caption(f"Fill in a row and see what the model predicts for **{markdown_literal(predictor.target)}**. Every "
+               "field starts at a typical value.")
     values = form_values(predictor, key)
     try:
         result = predictor.predict_one(values)
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     st.divider()
     if predictor.task == "regression":
-        st.metric(f"Predicted {predictor.target}", _number(result.prediction))
+        st.metric(f"Predicted {markdown_literal(predictor.target)}", _number(result.prediction))
         return
     probability = result.probabilities[result.prediction]
-    st.markdown(f"Predicted **{predictor.target}: {result.prediction}** ({probability:.0%} sure)")
+    answer = markdown_literal(f"{predictor.target}: {result.prediction}")
+    st.markdown(f"Predicted **{answer}** ({probability:.0%} sure)")
     st.plotly_chart(charts.probability_bars(result.probabilities), key=f"{key}_bars")
 
 
@@ -102,8 +106,8 @@ def read_table(uploaded) -> pd.DataFrame | None:
 
 def table(predictor, run_id: str) -> None:
     needed = [item["column"] for item in predictor.input_columns]
-    st.caption(f"A table with the columns {', '.join(f'**{c}**' for c in needed)} (others are kept and ignored; "
-               "empty cells are filled the way training filled them).")
+    st.caption(f"A table with the columns {', '.join(f'**{markdown_literal(c)}**' for c in needed)} (others are kept "
+               "and ignored; empty cells are filled the way training filled them).")
     st.download_button("Download an empty table with these columns", frame_to_csv_bytes(pd.DataFrame(columns=needed)),
                        "template.csv", key=f"play_table_template_{run_id}", icon=":material/download:")
     uploaded = st.file_uploader("Table to predict", type=UPLOAD_TYPES, key=f"play_table_file_{run_id}")
@@ -115,7 +119,7 @@ def table(predictor, run_id: str) -> None:
     try:
         result = predictor.predict_table(frame)
     except TabularError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
     show_problems(result["problem"])
     st.caption(f"Predictions for {len(result):,} rows (the first 1,000 are shown; the download has all).")
@@ -128,7 +132,7 @@ def show_problems(problems: pd.Series) -> None:
     flagged = [(i, text) for i, text in enumerate(problems) if text]
     if not flagged:
         return
-    lines = [f"- Row {i + 1}: {text}." for i, text in flagged[:PROBLEMS_LISTED]]
+    lines = [f"- Row {i + 1}: {markdown_literal(text)}." for i, text in flagged[:PROBLEMS_LISTED]]  # cells quoted
     if len(flagged) > PROBLEMS_LISTED:
         lines.append(f"- …and {len(flagged) - PROBLEMS_LISTED} more (see the 'problem' column).")
     st.warning(f"{counted(len(flagged), 'row')} had something odd; {agree(len(flagged), 'it', 'they')} still got a "

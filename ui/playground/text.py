@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.engine import charts
 from core.engine.runs import Run
+from core.plain_text import markdown_literal
 from ui.playground.predictors import predictor_for
 
 MAX_LINES = 500
@@ -25,7 +26,8 @@ def render(run: Run) -> None:
     results = predictor_for(run).predict(lines)
     first = results[0]
     label, probability = next(iter(first.items()))
-    st.markdown(f"**{label}** ({probability:.0%} sure)" + (f" — for “{lines[0][:80]}”" if len(lines) > 1 else ""))
+    st.markdown(f"**{markdown_literal(label)}** ({probability:.0%} sure)"
+                + (f" — for “{markdown_literal(lines[0][:80])}”" if len(lines) > 1 else ""))
     st.plotly_chart(charts.probability_bars(first), key=f"play_bars_{run.id}")
     if len(lines) > 1:
         rows = [{"text": line, "prediction": next(iter(r)), "probability": next(iter(r.values()))}

@@ -19,9 +19,10 @@ from core.engine.remedies import apply_remedy, read_parent, record_parent, setti
 from core.engine.run_folder import DamagedFile
 from core.engine.runs import Run, get_run
 from core.messages import plain_number
+from core.plain_text import markdown_literal
 from ui.common import state
 from ui.runs import queue_view
-from ui.runs.ladder_view import as_text, words_help
+from ui.runs.ladder_view import words_help
 
 
 def in_my_workspace(run: Run) -> bool:
@@ -35,9 +36,9 @@ def parent_note(run: Run) -> None:
         return
     change = ", ".join(f"{name.replace('_', ' ')} → {plain_number(value)}" for name, value in parent["change"].items())
     exists = get_run(state.workspace(), parent["parent_run"]) is not None
-    st.caption(as_text(f"This run tries the change suggested for run “{parent['parent_run']}” "
-                       f"({parent.get('diagnosis', '')}): {change}." + ("" if exists else
-                                                                       " That run has since been deleted.")))
+    st.caption(markdown_literal(f"This run tries the change suggested for run “{parent['parent_run']}” "
+                                f"({parent.get('diagnosis', '')}): {change}."
+                                + ("" if exists else " That run has since been deleted.")))
 
 
 def diff_rows(config, diagnosis: Diagnosis) -> list[dict[str, Any]]:
@@ -51,11 +52,12 @@ def start_improved_run(run: Run, config, diagnosis: Diagnosis) -> None:
     try:
         changed = apply_remedy(config, diagnosis.remedy)
     except (ConfigError, ValueError, KeyError) as error:
-        st.error(f"This change cannot be made to this run's settings: {error}", icon=":material/error:")
+        st.error(f"This change cannot be made to this run's settings: {markdown_literal(error)}",
+                 icon=":material/error:")
         return
     vetted = state.vet_config(changed)
     if isinstance(vetted, str):
-        st.error(vetted, icon=":material/error:")
+        st.error(markdown_literal(vetted), icon=":material/error:")
         return
     new_run = queue_view.start(state.workspace(), vetted)
     if new_run is None:
@@ -69,8 +71,8 @@ def diagnosis_card(run: Run, config, diagnosis: Diagnosis, key: str, can_start: 
     with st.container(border=True):
         st.markdown(f"**{diagnosis.title}**", help=words_help(diagnosis.title, diagnosis.evidence,
                                                                diagnosis.remedy_note))
-        st.markdown(as_text(diagnosis.evidence))
-        st.markdown(f"**What to change:** {as_text(diagnosis.remedy_note)}")
+        st.markdown(markdown_literal(diagnosis.evidence))
+        st.markdown(f"**What to change:** {markdown_literal(diagnosis.remedy_note)}")
         rows = diff_rows(config, diagnosis)
         if rows:
             st.dataframe(rows, hide_index=True, key=f"{key}_diff")

@@ -14,6 +14,7 @@ import streamlit as st
 from core.config.glossary import explain, terms_in
 from core.engine.baselines import LADDER_KEY, Rung, rungs_of, verdict
 from core.messages import percent, plain_number
+from core.plain_text import markdown_literal
 
 KIND_TITLES = {"chance": "guessing", "majority": "without looking", "mean": "without looking",
                "classical": "classical, seconds to train", "model": "this run"}
@@ -23,12 +24,6 @@ def words_help(*texts: str) -> str | None:
     """The glossary's lines for the terms these texts use, as a tooltip (None when they use none)."""
     terms = terms_in(" ".join(texts))
     return "\n\n".join(f"**{term}**: {explain(term)}" for term in terms) or None
-
-
-def as_text(text: str) -> str:
-    from ui.runs.run_views import as_text as escaped  # imported late: run_views imports the evaluation views
-
-    return escaped(text)
 
 
 def seconds_text(seconds: float) -> str:
@@ -63,7 +58,7 @@ def rows(stored: dict[str, Any]) -> list[dict[str, Any]]:
 
 def meanings(stored: dict[str, Any]) -> str:
     """What each rung is, one line each, best first: a table cell would cut these sentences off."""
-    return "\n".join(f"- **{as_text(rung.name)}**: {as_text(rung.description)}"
+    return "\n".join(f"- **{markdown_literal(rung.name)}**: {markdown_literal(rung.description)}"
                      for rung in reversed(rungs_of(stored)))
 
 
@@ -79,7 +74,7 @@ def render(report: dict[str, Any], key: str) -> None:
                 help=words_help(sentence, descriptions, "accuracy" if metric == "accuracy" else "R²", "baseline",
                                 "validation"))
     show, icon = tone(stored)
-    show(as_text(sentence), icon=icon)
+    show(markdown_literal(sentence), icon=icon)
     accuracy = metric == "accuracy"
     lowest = min([0.0, *(r.score for r in rungs_of(stored))])
     st.dataframe(rows(stored), hide_index=True, key=f"{key}_ladder", column_config={

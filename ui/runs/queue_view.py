@@ -14,6 +14,7 @@ from core.engine.launcher import process_tree
 from core.engine.runs import Run, RunFolderError, create_run, delete_run
 from core.hosting.gpus import list_gpus, memory_by_process
 from core.hosting.queue import JobQueue, QueueEntry, QueueError, cancel
+from core.plain_text import markdown_literal
 from core.workspace import Workspace
 from ui.common import auth
 
@@ -85,8 +86,8 @@ def entry_row(entry: QueueEntry, by_process: dict[int, int], key: str) -> None:
     columns = st.columns([1.2, 4, 2.5, 2, 1.5, 1.3])
     columns[0].markdown(f"**#{entry.position}**" if entry.position else "**training**")
     columns[1].markdown(f"`{entry.run.id}`")
-    columns[2].markdown(entry.owner or "—")
-    columns[3].markdown(devices(entry))
+    columns[2].markdown(markdown_literal(entry.owner) if entry.owner else "—")  # a name a person typed
+    columns[3].markdown(markdown_literal(devices(entry)))
     memory = gpu_memory_mb(entry, by_process)
     columns[4].markdown(f"{memory / 1024:.1f} GB" if memory else "—")
     label, help_text = (("Cancel", "Take this run out of the line.") if entry.position
@@ -94,7 +95,7 @@ def entry_row(entry: QueueEntry, by_process: dict[int, int], key: str) -> None:
     if may_cancel(entry) and columns[5].button(label, key=f"{key}_{entry.run.id}", help=help_text,
                                                icon=":material/cancel:" if entry.position else ":material/stop:"):
         cancel(entry.run)
-        st.toast(f"{'Cancelled' if entry.position else 'Stopping'} {entry.run.id}.")
+        st.toast(f"{'Cancelled' if entry.position else 'Stopping'} {markdown_literal(entry.run.id)}.")
         st.rerun()
 
 

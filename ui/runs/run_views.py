@@ -10,7 +10,6 @@ the server and most of all in the browser, and a curve that grows every few seco
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from core.engine.run_folder import CONFIG_FILE, DamagedFile, tail_log
 from core.engine.run_processes import request_stop
 from core.engine.run_status import RunState, RunStatus
 from core.engine.runs import Run, delete_run
+from core.plain_text import markdown_literal
 from ui.common import state
 from ui.common.widgets import duration
 from ui.runs import diagnosis_view, evaluation_views, queue_view, samples_view
@@ -39,13 +39,6 @@ STATE_ICONS = {
     RunState.COMPLETED: ":material/check_circle:", RunState.STOPPED: ":material/stop:",
     RunState.FAILED: ":material/cancel:", RunState.DAMAGED: ":material/broken_image:",
 }
-MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def as_text(text: str) -> str:
-    """Text shown through Markdown exactly as written: a message can quote a dataset's name or a file's content,
-    which must never become a link, an image or formatting."""
-    return MARKDOWN_SIGNS.sub(r"\\\1", text)
 
 
 def state_label(status: RunStatus) -> str:
@@ -100,7 +93,8 @@ def live_panel(run: Run, key: str, can_stop: bool = True) -> None:
     def status_panel() -> None:
         status = run.status
         header = st.columns([3, 1])
-        header[0].markdown(f"**{state_label(status)}** · {as_text(status.device)} · {as_text(status.message)}")
+        header[0].markdown(f"**{state_label(status)}** · {markdown_literal(status.device)} · "
+                           f"{markdown_literal(status.message)}")
         if can_stop and status.is_live and header[1].button("Stop", key=f"{key}_stop", icon=":material/stop_circle:",
                                                             help="Finishes the current step, saves the model, "
                                                                  "then stops."):
@@ -108,7 +102,7 @@ def live_panel(run: Run, key: str, can_stop: bool = True) -> None:
             st.toast("Stopping after the current step; the model so far will be saved.")
         progress(status)
         if status.state is RunState.FAILED:
-            st.error(as_text(status.message or "The run failed."), icon=":material/cancel:")
+            st.error(markdown_literal(status.message or "The run failed."), icon=":material/cancel:")
         if started_live and not status.is_live:
             st.rerun()  # the run ended: redraw the whole page once (final charts too), which also stops the polling
 
@@ -210,7 +204,7 @@ def delete_button(run: Run, place, key: str, selected_param: str = "run") -> Non
 
 def damaged_panel(run: Run, problem: str, key: str, can_delete: bool = True, selected_param: str = "run") -> None:
     """A run whose files cannot be read: what is damaged, its log, and (for its owner) a Delete button."""
-    st.error(f"damaged: {as_text(problem)}", icon=":material/broken_image:")
+    st.error(f"damaged: {markdown_literal(problem)}", icon=":material/broken_image:")
     st.caption("This run's files cannot be read as a run (cut off when a disk filled, or edited by hand), so its "
                "charts and evaluation cannot be shown. Your other runs are not affected.")
     if can_delete:

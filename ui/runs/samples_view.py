@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.engine.run_folder import read_samples
 from core.engine.runs import Run
+from core.plain_text import markdown_literal
 
 EARLIER_SHOWN = 5
 
@@ -27,7 +28,7 @@ def render(run: Run, task: str, key: str) -> None:
     # A model trained on pairs answers below the prompt; one trained on a text carries the prompt on.
     continues_prompt = run.status.summary.get("format") != "instruction"
     latest = samples[-1]
-    st.caption(f"Prompt: “{_short(latest.get('prompt', ''))}”")
+    st.caption(f"Prompt: “{markdown_literal(_short(latest.get('prompt', '')))}”")
     show_sample(latest, continues_prompt)
     earlier = samples[-1 - EARLIER_SHOWN:-1][::-1]
     if earlier:

@@ -12,6 +12,7 @@ from core.engine.run_table import run_row
 from core.hosting.limits import Limits, current_limits, save_limits
 from core.hosting.people import AccessError, Person, Team, TeamRun, copy_run
 from core.hosting.settings import Settings
+from core.plain_text import markdown_literal
 from core.workspace import Workspace
 from ui.common import state
 from ui.runs import run_table, run_views
@@ -34,7 +35,7 @@ def runs_table(runs: list[TeamRun], me: Person) -> TeamRun | None:
 
 def run_detail(item: TeamRun, me: Person, workspace: Workspace) -> None:
     mine = item.owner == me.id
-    st.subheader(f"“{item.run.id}” · {'your run' if mine else item.owner_name + '’s run'}")
+    st.subheader(markdown_literal(f"“{item.run.id}” · {'your run' if mine else item.owner_name + '’s run'}"))
     problem = item.run.problem
     if problem:  # its owner (or an admin) may delete it here; nobody can open or copy it
         run_views.damaged_panel(item.run, problem, key="team_damaged", can_delete=mine or me.is_admin,
@@ -54,9 +55,9 @@ def copy_button(item: TeamRun, workspace: Workspace) -> None:
         try:
             copy = copy_run(item, workspace)
         except AccessError as error:
-            st.error(str(error), icon=":material/error:")
+            st.error(markdown_literal(error), icon=":material/error:")
             return
-        st.success(f"Copied as “{copy.id}” into your workspace.", icon=":material/content_copy:")
+        st.success(f"Copied as “{markdown_literal(copy.id)}” into your workspace.", icon=":material/content_copy:")
         st.page_link("pages/runs.py", label="Open it on the Runs page →", icon=":material/monitoring:",
                      query_params={"run": copy.id})
 

@@ -31,6 +31,7 @@ from core.config.presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESET_NAME
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.data.dataset_store import DatasetInfo, PreparedDataset, list_datasets
 from core.messages import PlainError
+from core.plain_text import markdown_literal
 from core.tasks import pipeline
 from core.tasks.image_classification.pretrained import hub_model_problem
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
@@ -72,10 +73,8 @@ def choose_dataset(workspace: Workspace, news: dict[str, str]) -> PreparedDatase
     dataset = _by_name(saved, chosen)
     info = dataset.info
     classes = f", {len(info.labels)} classes" if info.labels else ""
-    # Said in words, so nobody trains on another dataset than they think. Names are letters, digits, dots, dashes
-    # and underscores; an underscore is escaped so that Markdown shows it as it is.
-    shown = dataset.name.replace("_", "\\_")
-    st.caption(f"Training on **{shown}**: {info.train_rows:,} training and "
+    # Said in words, so nobody trains on another dataset than they think.
+    st.caption(f"Training on **{markdown_literal(dataset.name)}**: {info.train_rows:,} training and "
                f"{info.validation_rows:,} validation rows{classes}. "
                f"Task: **{TASKS[info.task].title}** — {TASKS[info.task].description}")
     return dataset
@@ -168,7 +167,7 @@ def pretrained_picker(task: str) -> None:
                       help="Downloaded on first use, so this needs internet. Only safetensors weights are loaded.")
         problem = st.cache_data(ttl=300, show_spinner=False)(hub_model_problem)(st.session_state[MODEL_PREFIX + "name"])
         if problem:  # said now, not after a minute of download retries in the run
-            st.warning(problem, icon=":material/cloud_off:")
+            st.warning(markdown_literal(problem), icon=":material/cloud_off:")  # it quotes the typed id
     else:
         st.text_input("Folder with config.json and model.safetensors", key=MODEL_PREFIX + "name",
                       persist_state=KEEP,
