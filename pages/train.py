@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.engine.run_folder import CONFIG_FILE
 from core.engine.runs import get_run
+from core.plain_text import markdown_literal
 from ui.common import router, state
 from ui.runs import queue_view, run_views
 from ui.train import form as train_form
@@ -32,7 +33,7 @@ if dataset is not None:
     config = train_form.build_config(task, dataset, source)
     train_form.keep(task, dataset, source)
     if isinstance(config, str):
-        st.error(config, icon=":material/error:")
+        st.error(markdown_literal(config), icon=":material/error:")  # it may quote a model's name
     else:
         train_form.model_size(config, dataset)
         # Filled only once opened: most people never open it, and its code block costs each browser 1.5 MB of
@@ -53,7 +54,7 @@ if dataset is not None:
 current = get_run(workspace, state.in_url("run") or "")
 if current is not None:
     st.divider()
-    st.subheader(f"Run “{current.id}”")
+    st.subheader(f"Run “{markdown_literal(current.id)}”")
     problem = current.problem
     if problem:
         run_views.damaged_panel(current, problem, key="train_damaged")
