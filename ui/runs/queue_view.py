@@ -25,7 +25,7 @@ def job_queue() -> JobQueue | None:
     try:
         return JobQueue(auth.settings())
     except QueueError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
 
 
@@ -38,7 +38,7 @@ def submit(run: Run) -> bool:
     try:
         queue.submit(run, owner=person.identity if person is not None else "")
     except QueueError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return False
     return True
 
@@ -49,7 +49,7 @@ def start(workspace: Workspace, config: TrainConfig) -> Run | None:
     try:
         run = create_run(workspace, config)
     except RunFolderError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return None
     if submit(run):
         return run
@@ -108,7 +108,7 @@ def render(key: str = "queue") -> None:
         queue.wake_consumer()  # runs left waiting by a reboot start as soon as someone looks
         live = bool(queue.entries())
     except QueueError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(markdown_literal(error), icon=":material/error:")
         return
 
     @st.fragment(run_every=POLL_SECONDS if live else None)
@@ -117,7 +117,7 @@ def render(key: str = "queue") -> None:
         try:
             entries = queue.entries()
         except QueueError as error:  # the Redis server went away while the page watched
-            st.error(str(error), icon=":material/error:")
+            st.error(markdown_literal(error), icon=":material/error:")
             return
         if not entries:
             st.caption("Nothing is training or waiting.")
