@@ -5,7 +5,7 @@ import streamlit as st
 from core.config.catalog import TASKS
 from core.engine.run_table import headline_text, majority_rung
 from core.engine.runs import runs_with_model
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common import router, state
 from ui.playground import generation as playground_generation
 from ui.playground import images as playground_images

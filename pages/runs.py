@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.engine.run_table import run_row
 from core.engine.runs import get_run, list_runs
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common import router, state
 from ui.runs import compare_views, queue_view, run_table, run_views, search_view
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.messages import agree, counted
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common import auth, router, state
 from ui.team import views as team_views
 

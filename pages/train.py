@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.engine.run_folder import CONFIG_FILE
 from core.engine.runs import get_run
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common import router, state
 from ui.runs import queue_view, run_views
 from ui.train import form as train_form

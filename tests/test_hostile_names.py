@@ -26,7 +26,7 @@ from core.engine.run_folder import EVAL_FILE, SAMPLES_FILE, append_metrics, upda
 from core.engine.run_status import RunState
 from core.engine.runs import Run, create_run
 from core.hosting.people import Person, Team
-from core.plain_text import WORD_JOINER
+from core.messages import WORD_JOINER
 from core.tasks.text_classification.data import check_classification, save_text_classification
 from core.workspace import Workspace
 from tests.test_people import hosted_app

@@ -15,7 +15,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from core.engine import charts
-from core.plain_text import WORD_JOINER, markdown_literal, plotly_literal, plotly_literals
+from core.messages import WORD_JOINER, markdown_literal, plotly_literal, plotly_literals
 
 HOSTILE = [
     "![m](http://127.0.0.1:9/x.png)",
@@ -93,7 +93,8 @@ def test_markdown_literal_leaves_nothing_for_streamlits_own_rewrites(text):
     assert not re.search(r"(?<!\\)(:(?=\S)|\$)", escaped)
 
 
-@pytest.mark.parametrize("text", ["360 examples in 3 classes are ready.", "Stopped: the model so far (2 %), 1,204 rows.",
+@pytest.mark.parametrize("text", ["360 examples in 3 classes are ready.",
+                                  "Stopped: the model so far (2 %), 1,204 rows.",
                                   "20261207-045000-bag_of_embeddings-cafe", "José 日本語", "R&D's file.csv; 50% off!"])
 def test_ordinary_words_read_the_same_in_the_pages_source(text):
     assert markdown_literal(text) == text  # what AppTest and a page's source show, and what a person copies

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from core.plain_text import plotly_literal, plotly_literals
+from core.messages import plotly_literal, plotly_literals
 
 SMOOTHING = 0.8  # the exponential moving average TensorBoard uses by default
 HEIGHT = 300

@@ -24,7 +24,7 @@ from core.hosting.people import LOCAL_PERSON, AccessError, Person, Team, clean_t
 from core.hosting.settings import Settings, SettingsError, load_settings
 from core.hosting.sign_in_guard import SignInGuard, how_long
 from core.hosting.upload_gate import SignedInSessions
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 
 SESSION_PERSON = "auth_person"
 WRONG_PASSWORD_DELAY = 0.5  # slows guessing down without bothering someone who mistyped

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.config.knobs import knob_default, knob_help, knob_label, knob_limits
 from core.data.uploads import Check, DataError
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 
 _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 _ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/check_circle:"}

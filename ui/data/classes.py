@@ -18,7 +18,7 @@ from core.data.class_names import checked_names, is_renaming, names_in_order, na
 from core.data.loaded import Check, DataError
 from core.data.sniffing import is_number
 from core.messages import counted
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common.widgets import show_checks
 
 NAMES_PER_ROW = 4

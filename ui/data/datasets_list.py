@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.config.catalog import TASKS
 from core.data.dataset_store import delete_dataset, list_datasets
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.engine import charts
 from core.messages import PlainError, agree, counted
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
     extract_uploaded_zip,

@@ -4,7 +4,7 @@ was assumed about it and a one-click way to change that.
 Any file name is accepted (the uploader's list of types is only the browser's; `core.data.uploads` reads the format
 from the content), so the UCI `SMSSpamCollection` file, which has no extension, goes in as it is. Whether the first
 row names the columns is guessed and said, with a switch that reads the file again the other way. Anything taken
-from the file reaches the page as text (`core.plain_text.markdown_literal`), never as Markdown.
+from the file reaches the page as text (`core.messages.markdown_literal`), never as Markdown.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from core.data.delimited import header_note
 from core.data.loaded import LoadedTable
 from core.data.upload_limits import preview
 from core.data.uploads import read_upload
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 from ui.common.widgets import read_upload_once, show_checks
 

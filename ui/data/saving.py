@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.data.dataset_store import PreparedDataset, dataset_exists, free_dataset_name, replace_dataset
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import safe_name
 from ui.common import state
 

@@ -18,7 +18,7 @@ import streamlit as st
 from core.config.knobs import knob_help
 from core.data.loaded import Check, LoadedTable
 from core.engine import charts
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.tabular.cells import TabularError
 from core.tasks.tabular.columns import TABLE_TASKS, TabularPreprocessConfig, suggest_preprocess_config
 from core.tasks.tabular.dataset import (

@@ -3,7 +3,7 @@ with why), as numbers or categories, and how they are scaled and filled, each wi
 
 The boundary: widgets that build a `TabularPreprocessConfig` for `ui.data.table`; what was detected comes from
 `core.tasks.tabular.roles`. Column names come from a person's file: they reach the page through
-`core.plain_text.markdown_literal`, or in a table's cells, shown as they are.
+`core.messages.markdown_literal`, or in a table's cells, shown as they are.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config.knobs import all_help
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.tabular.cells import TabularError
 from core.tasks.tabular.columns import CATEGORICAL_MISSING, NUMERIC_MISSING, TabularPreprocessConfig
 from core.tasks.tabular.roles import ROLE_NOUNS, ROLE_NUMERIC, ColumnRole

@@ -15,7 +15,7 @@ from core.data.sample_datasets import SAMPLE_NAME, cafe_feedback
 from core.data.splits import split_train_validation
 from core.data.uploads import DataError
 from core.engine import charts
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.text_classification.data import (
     JOINER_NAMES,
     JOINERS,

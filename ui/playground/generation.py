@@ -20,7 +20,7 @@ from core.engine.runs import Run
 from core.lm.decoding import DecodingSettings, parse_stop_sequences
 from core.lm.loading import is_adapter
 from core.lm.writing import PromptFit
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.playground.predictors import predictor_for

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.engine import charts
 from core.engine.runs import Run
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.playground.predictors import predictor_for
 
 MAX_LINES = 500

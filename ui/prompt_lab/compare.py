@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.engine.runs import Run, runs_with_model
-from core.plain_text import markdown_literal, plotly_literals
+from core.messages import markdown_literal, plotly_literals
 from core.prompting.comparison import (
     Approach,
     Comparison,

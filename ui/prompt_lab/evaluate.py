@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import charts
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.prompting.evaluation import EvaluationResult, evaluate_recipe
 from core.prompting.recipe import recipe_to_dict
 from core.workspace import Workspace

@@ -17,7 +17,7 @@ from core.engine.run_folder import MODEL_DIR
 from core.engine.runs import runs_with_model
 from core.lm.loading import LM_TASK, bundled_lm, bundled_lm_folder
 from core.lm.predictor import TextGeneratorPredictor
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.tasks.text_classification.models import ModelError
 from core.workspace import Workspace
 from ui.common import state

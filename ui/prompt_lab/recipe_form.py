@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.config.glossary import explain
 from core.data.dataset_store import PreparedDataset
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.prompting.defaults import names_are_numbers, starting_recipe
 from core.prompting.recipe import CALIBRATIONS, ORDERS, RECIPE_DEFAULTS, SELECTIONS, PromptRecipe, recipe_help
 from ui.common.widgets import KEEP

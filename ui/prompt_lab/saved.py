@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.dataset_store import PreparedDataset
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.prompting.recipe import PromptRecipe
 from core.prompting.saved_recipes import RecipeError, list_recipes, load_recipe, save_recipe
 from core.workspace import Workspace

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data.dataset_store import PreparedDataset
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.prompting.recipe import PromptRecipe, recipe_from_dict
 from core.prompting.search import MIN_HELD_APART, SearchSettings, planned_count
 from core.prompting.search_job import SearchJob, find_job, start_search

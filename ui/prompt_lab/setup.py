@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.data.dataset_store import PreparedDataset, list_datasets
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.prompting.examples import SimilarityIndex
 from core.prompting.recipe import PromptRecipe
 from core.workspace import Workspace

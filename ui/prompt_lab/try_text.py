@@ -15,7 +15,7 @@ import time
 import streamlit as st
 
 from core.engine import charts
-from core.plain_text import markdown_literal  # a class name comes from a person's file: text, not Markdown
+from core.messages import markdown_literal  # a class name comes from a person's file: text, not Markdown
 from core.prompting.one_text import ReadyPrompt, ready_prompt
 from core.prompting.prompts import assemble_prompt
 from core.prompting.recipe import one_text_calibration, recipe_to_dict

@@ -18,7 +18,7 @@ from core.engine.run_status import RunState
 from core.engine.run_table import majority_rung
 from core.engine.runs import Run
 from core.engine.stop_evaluation import STOPPED_KEY
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common.widgets import number
 from ui.runs import diagnosis_view, ladder_view
 

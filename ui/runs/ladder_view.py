@@ -14,7 +14,7 @@ import streamlit as st
 from core.config.glossary import explain, terms_in
 from core.engine.baselines import LADDER_KEY, Rung, rungs_of, verdict
 from core.messages import percent, plain_number
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 
 KIND_TITLES = {"chance": "guessing", "majority": "without looking", "mean": "without looking",
                "classical": "classical, seconds to train", "model": "this run"}

@@ -14,7 +14,7 @@ from core.engine.launcher import process_tree
 from core.engine.runs import Run, RunFolderError, create_run, delete_run
 from core.hosting.gpus import list_gpus, memory_by_process
 from core.hosting.queue import JobQueue, QueueEntry, QueueError, cancel
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 from ui.common import auth
 

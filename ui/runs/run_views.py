@@ -24,7 +24,7 @@ from core.engine.run_folder import CONFIG_FILE, DamagedFile, tail_log
 from core.engine.run_processes import request_stop
 from core.engine.run_status import RunState, RunStatus
 from core.engine.runs import Run, delete_run
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from ui.common import state
 from ui.common.widgets import duration
 from ui.runs import diagnosis_view, evaluation_views, queue_view, samples_view

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.engine.run_folder import read_samples
 from core.engine.runs import Run
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 
 EARLIER_SHOWN = 5
 

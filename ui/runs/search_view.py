@@ -29,7 +29,7 @@ from core.engine.search_folder import (
 )
 from core.engine.search_space import Dimension, shown_value
 from core.messages import counted, plain_number
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 from ui.common import state
 from ui.common.widgets import duration

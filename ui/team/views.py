@@ -12,7 +12,7 @@ from core.engine.run_table import run_row
 from core.hosting.limits import Limits, current_limits, save_limits
 from core.hosting.people import AccessError, Person, Team, TeamRun, copy_run
 from core.hosting.settings import Settings
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 from ui.common import state
 from ui.runs import run_table, run_views

@@ -20,7 +20,7 @@ from core.engine.search_budget import (
 )
 from core.engine.search_folder import SearchSettings, create_search, start_driver
 from core.engine.search_space import heaviest, search_space
-from core.plain_text import markdown_literal
+from core.messages import markdown_literal
 from core.workspace import Workspace
 from ui.common import auth, state
 
