@@ -181,7 +181,7 @@ def test_classify_evaluate_compare_and_keep_a_recipe(workspace, sample_dataset, 
     at.text_area(key="prompt_try_cafe").set_value("Is the terrace open on Sundays?").run()
     at.button(key="prompt_try_go").click().run()
     assert "adjusted for the model's lean measured on your training texts" in texts(at.markdown)
-    assert len(measured) == 1
+    assert len(measured) == 3  # once for each of the 3 sets of worked examples, not again for the second text
 
     # Measure on the held-out part: metrics, confusion matrix, one row per example.
     at.number_input(key="prompt_eval_count").set_value(20).run()
@@ -328,7 +328,7 @@ def test_find_the_best_prompt_on_real_reviews_saves_a_recipe_and_puts_it_to_use(
                                                                                  reviews["label"])])
     at = lab(tiny_lm)
     assert at.text_area(key="prompt_template_reviews").value == "Review: {text}\nSentiment:"
-    assert "Up to 12 prompts, each scored on 56 training texts, for at most 2 minutes" in texts(at.caption)
+    assert "Up to 10 prompts, each scored on 56 training texts, for at most 2 minutes" in texts(at.caption)
     at.button(key="prompt_search_go").click().run()
     assert not at.exception, at.exception
     job_id = at.session_state["prompt_search_job"]
@@ -339,13 +339,13 @@ def test_find_the_best_prompt_on_real_reviews_saves_a_recipe_and_puts_it_to_use(
         if any("is now in use below" in message.value for message in at.success):
             break
     assert not at.exception, at.exception
-    # All 12 unless a busy machine ran out of the 2 minutes first: the table lists what was tried either way.
+    # All 10 unless a busy machine ran out of the 2 minutes first: the table lists what was tried either way.
     finished = re.search(r"The best of (\d+) prompts is now in use below, and saved as the recipe “best prompt for "
                          r"reviews”", texts(at.success))
     saved = json.loads((workspace.root / "recipes" / "best-prompt-for-reviews.json").read_text())
     table = table_with(at, "what changed")
     assert finished and len(table) == int(finished.group(1)) and list(table["best"]).count("★") == 1
-    assert list(table["what changed"])[:2] == ["another set of worked examples"] * 2
+    assert list(table["what changed"])[:2] == ["other worked examples"] * 2
     winner = saved["recipe"]
     assert at.text_area(key="prompt_template_reviews").value == winner["template"]
     assert at.number_input(key="prompt_seed").value == winner["seed"]

@@ -30,7 +30,7 @@ from core.prompting.defaults import (
 )
 from core.prompting.one_text import ready_prompt
 from core.prompting.recipe import PromptRecipe
-from core.prompting.search import SearchError, SearchSettings, find_best_prompt, hold_apart, planned_count
+from core.prompting.search import CLEAR_GAIN, SearchError, SearchSettings, find_best_prompt, hold_apart, planned_count
 from core.prompting.search_job import find_job, run, searches_folder
 from tests.test_prompting import HELD_OUT, TRAIN, WORDS, _tiny_llama, byte_level_tokenizer
 
@@ -102,17 +102,20 @@ def test_the_search_tries_worked_examples_then_templates_then_label_words_and_ke
     start = PromptRecipe(template=SENTIMENT_TEMPLATE, label_words={"neg": "negative", "pos": "positive"},
                          calibrate=False, few_shot_k=4)
     settings = SearchSettings(draws=4, held_apart=40, seed=2)
-    # Draw 2002 is the best set of examples; with it the neutral template, then "bad"/"good", do better still.
-    bonus = {2002: 0.05, NEUTRAL_TEMPLATE: 0.03, "good": 0.02}
+    # The sets drawn from seed 2003 on are the best worked examples; with them the neutral template, then
+    # "bad"/"good", do clearly better still; "great" does a little better, not clearly enough to be kept.
+    bonus = {2003: 0.05, NEUTRAL_TEMPLATE: 0.03, "good": 0.04, "great": 0.045 - CLEAR_GAIN / 2}
     scored = _stand_in_scorer(monkeypatch, lambda r: 0.8 + bonus.get(r.seed, 0) + bonus.get(r.template, 0)
                               + bonus.get(r.label_words["pos"], 0))
     reported, tried = [], []
     result = find_best_prompt(None, None, start, REVIEWS, settings, progress=lambda *a: reported.append(a),
                               on_tried=tried.append)
     assert [t.stage for t in result.tried] == ["worked examples"] * 4 + ["template"] * 2 + ["label words"] * 3
-    assert [t.recipe.seed for t in result.tried[:4]] == [2000, 2001, 2002, 2003]
-    assert all(t.recipe.seed == 2002 for t in result.tried[4:])
-    assert result.best == replace(start, seed=2002, template=NEUTRAL_TEMPLATE, calibrate=True,
+    # Each candidate averages 3 sets of worked examples (seeds 2000-2002, 2003-2005, …): none shared.
+    assert [t.recipe.seeds for t in result.tried[:4]] == [[2000, 2001, 2002], [2003, 2004, 2005],
+                                                         [2006, 2007, 2008], [2009, 2010, 2011]]
+    assert all(t.recipe.seed == 2003 for t in result.tried[4:])
+    assert result.best == replace(start, seed=2003, template=NEUTRAL_TEMPLATE, calibrate=True,
                                   calibrate_against="classified-texts", label_words={"neg": "bad", "pos": "good"})
     assert result.planned == planned_count(start, settings) == 9 and not result.out_of_time
     assert tried == result.tried and reported[-1][:2] == (9, 9)
@@ -179,16 +182,35 @@ def test_one_text_answered_from_the_cached_examples_matches_scoring_it_from_scra
     recipe = PromptRecipe(label_words=WORDS, **changes)
     reported = []
     ready = ready_prompt(model, tokenizer, recipe, TRAIN, progress=lambda done, total: reported.append(done))
+    assert len(ready.sets) == len(recipe.seeds) == (3 if recipe.few_shot_k else 1)
     for example in HELD_OUT:
-        if recipe.calibrate and recipe.calibrate_against != "content-free":
-            raw = predict_probabilities(model, tokenizer, replace(recipe, calibrate=False), TRAIN,
-                                        [example["text"]]).probabilities
-            expected = calibrate_probabilities(raw, ready.bias)[0]
-        else:
-            expected = predict_probabilities(model, tokenizer, recipe, TRAIN, [example["text"]]).probabilities[0]
+        answers = []
+        for ready_set in ready.sets:  # each set answers on its own, its lean measured once
+            one_set = ready_set.recipe
+            if recipe.calibrate and recipe.calibrate_against != "content-free":
+                raw = predict_probabilities(model, tokenizer, replace(one_set, calibrate=False), TRAIN,
+                                            [example["text"]]).probabilities
+                answers.append(calibrate_probabilities(raw, ready_set.bias)[0])
+            else:
+                answers.append(predict_probabilities(model, tokenizer, one_set, TRAIN,
+                                                     [example["text"]]).probabilities[0])
+        expected = np.mean(answers, axis=0)
         answer = ready.classify(example["text"])
-        np.testing.assert_allclose([answer[label] for label in recipe.labels], expected, atol=1e-5)
+        np.testing.assert_allclose([answer[label] for label in recipe.labels], expected / expected.sum(),
+                                   atol=1e-5)
     assert bool(reported) == (recipe.calibrate and recipe.calibrate_against != "content-free")
+
+
+def test_one_text_with_several_sets_answers_as_evaluating_it_does(tokenizer):
+    # Without adjusting (or against a blank text) the one-text answers are exactly the batch's: the average of
+    # every set's answers.
+    model = _tiny_llama(len(tokenizer))
+    for recipe in (PromptRecipe(label_words=WORDS, few_shot_k=2, calibrate=False),
+                   PromptRecipe(label_words=WORDS, few_shot_k=2, calibrate_against="content-free")):
+        ready = ready_prompt(model, tokenizer, recipe, TRAIN)
+        batch = predict_probabilities(model, tokenizer, recipe, TRAIN, [e["text"] for e in HELD_OUT]).probabilities
+        one = [[ready.classify(e["text"])[label] for label in recipe.labels] for e in HELD_OUT]
+        np.testing.assert_allclose(one, batch, atol=1e-5)
 
 
 def test_the_lean_for_one_text_is_the_training_texts_average_answer(tokenizer):
@@ -197,7 +219,9 @@ def test_the_lean_for_one_text_is_the_training_texts_average_answer(tokenizer):
     ready = ready_prompt(model, tokenizer, recipe, TRAIN)
     from core.prompting.classify import training_text_bias
 
-    np.testing.assert_allclose(ready.bias, training_text_bias(model, tokenizer, recipe, TRAIN), atol=1e-6)
+    for ready_set in ready.sets:
+        np.testing.assert_allclose(ready_set.bias, training_text_bias(model, tokenizer, ready_set.recipe, TRAIN),
+                                   atol=1e-6)
 
 
 # ----------------------------------------------------------------------------------------------- one yardstick
@@ -260,3 +284,17 @@ def test_the_floor_is_measured_on_the_same_rows_and_never_wins():
     assert guessing["approach"] == "Guessing" and guessing["accuracy"] == pytest.approx(1 / 3)
     assert always["approach"] == "Always “pos”" and always["accuracy"] == pytest.approx(2 / 5)
     assert floored.best["approach"] == "trained"
+
+
+def test_several_sets_of_worked_examples_average_their_answers(tokenizer):
+    model = _tiny_llama(len(tokenizer))
+    recipe = PromptRecipe(label_words=WORDS, few_shot_k=2, seed=4, draws=3, calibrate_against="classified-texts")
+    texts = [example["text"] for example in HELD_OUT + TRAIN] * 2  # enough to adjust on the texts themselves
+    reported = []
+    together = predict_probabilities(model, tokenizer, recipe, TRAIN, texts,
+                                     progress=lambda done, total: reported.append((done, total)))
+    apart = [predict_probabilities(model, tokenizer, recipe.one_set(seed), TRAIN, texts).probabilities
+             for seed in (4, 5, 6)]
+    np.testing.assert_allclose(together.probabilities, np.mean(apart, axis=0), atol=1e-6)
+    assert reported[-1] == (3 * len(texts), 3 * len(texts))
+    assert PromptRecipe(label_words=WORDS, few_shot_k=0, draws=3).seeds == [0]  # nothing drawn: one set

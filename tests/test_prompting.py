@@ -99,9 +99,10 @@ def model(request, tokenizer):
 
 
 def _recipe(**changes) -> PromptRecipe:
-    # Raw scores unless a test asks for calibration, and then on "N/A", so each test names what it checks.
+    # Raw scores unless a test asks for calibration, and then on "N/A", so each test names what it checks; one set
+    # of worked examples, whose prompt the test can rebuild.
     settings = {"label_words": WORDS, "few_shot_k": 3, "selection": "class-balanced", "order": "shuffled",
-                "calibrate": False, "calibrate_against": "content-free"}
+                "calibrate": False, "calibrate_against": "content-free", "draws": 1}
     return PromptRecipe(**{**settings, **changes})
 
 
@@ -503,7 +504,7 @@ def _bigram_model(table: dict[str, dict[str, float]]):
 
 def _review_recipe(**changes) -> PromptRecipe:
     """The recipe the known-logits tests share: "Review: {text}", answered by "great" (pos) or "terrible" (neg)."""
-    settings = {"calibrate": False, "calibrate_against": "content-free", **changes}
+    settings = {"calibrate": False, "calibrate_against": "content-free", "draws": 1, **changes}
     return PromptRecipe(template="Review: {text}", label_words={"pos": "great", "neg": "terrible"}, **settings)
 
 

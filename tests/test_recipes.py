@@ -69,3 +69,11 @@ def test_a_recipe_saved_before_instructions_existed_still_loads(workspace):
     del content["recipe"]["instructions"]
     path.write_text(json.dumps(content))
     assert load_recipe(workspace, "older").recipe == _recipe(few_shot_k=2)
+
+
+def test_a_recipe_saved_before_sets_of_worked_examples_existed_still_reads_one_set(workspace):
+    path = save_recipe(workspace, "one set", _recipe(few_shot_k=2, draws=1))
+    content = json.loads(path.read_text())
+    del content["recipe"]["draws"]
+    path.write_text(json.dumps(content))
+    assert load_recipe(workspace, "one set").recipe.draws == 1

@@ -102,11 +102,38 @@ def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
                           index: SimilarityIndex | None = None, max_tokens: int | None = None,
                           batch_size: int = 16, progress: Progress = None,
                           leave_out_self: bool = False) -> Predictions:
-    """Probability of each class for each text, by rank classification over the recipe's label words.
+    """Probability of each class for each text, by rank classification over the recipe's label words: with several
+    sets of worked examples (`recipe.draws`), each set's answers (adjusted for the model's lean on their own) are
+    averaged.
 
     `leave_out_self` is for texts taken from the training examples themselves: "similar" selection then never
     shows a text as its own worked example.
     """
+    seeds = recipe.seeds
+    if len(seeds) == 1:
+        return _one_set(model, tokenizer, recipe.one_set(seeds[0]), train_examples, texts, index=index,
+                        max_tokens=max_tokens, batch_size=batch_size, progress=progress,
+                        leave_out_self=leave_out_self)
+    answers = []
+    for number, seed in enumerate(seeds):
+        answers.append(_one_set(model, tokenizer, recipe.one_set(seed), train_examples, texts, index=index,
+                                max_tokens=max_tokens, batch_size=batch_size, leave_out_self=leave_out_self,
+                                progress=_of_sets(progress, number, len(seeds), len(texts))))
+    average = np.mean([answer.probabilities for answer in answers], axis=0)
+    warnings = list(dict.fromkeys(warning for answer in answers for warning in answer.warnings))
+    return Predictions(recipe.labels, average / average.sum(axis=-1, keepdims=True), warnings)
+
+
+def _of_sets(progress: Progress, number: int, sets: int, texts: int) -> Progress:
+    """One set's progress (done of its texts) as progress over every set's texts."""
+    if progress is None:
+        return None
+    return lambda done, _total: progress(number * texts + done, sets * texts)
+
+
+def _one_set(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
+             train_examples: Sequence[Example], texts: Sequence[str], *, index: SimilarityIndex | None,
+             max_tokens: int | None, batch_size: int, progress: Progress, leave_out_self: bool) -> Predictions:
     texts = [str(text) for text in texts]
     pool = usable_examples(recipe, train_examples)
     per_text = None
@@ -148,17 +175,19 @@ def predict_probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
     return Predictions(recipe.labels, calibrate_probabilities(probabilities, content_free), warnings)
 
 
-def calibration_texts(recipe: PromptRecipe, pool: Sequence[Example], shown: Sequence[Example]) -> list[str]:
+def calibration_texts(recipe: PromptRecipe, pool: Sequence[Example], shown: Sequence[Example],
+                      count: int = CALIBRATION_TEXTS) -> list[str]:
     """The training texts whose average answer measures the bias: a fixed sample, none of them a shown example."""
     shown_texts = {example["text"] for example in shown}
     candidates = list(dict.fromkeys(example["text"] for example in pool if example["text"] not in shown_texts))
-    return random.Random(recipe.seed).sample(candidates, min(CALIBRATION_TEXTS, len(candidates)))
+    return random.Random(recipe.seed).sample(candidates, min(count, len(candidates)))
 
 
 def _training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                         pool: list[Example], shown: list[Example], index: SimilarityIndex | None,
-                        max_tokens: int | None, batch_size: int, progress: Progress = None) -> np.ndarray | None:
-    texts = calibration_texts(recipe, pool, shown)
+                        max_tokens: int | None, batch_size: int, progress: Progress = None,
+                        count: int = CALIBRATION_TEXTS) -> np.ndarray | None:
+    texts = calibration_texts(recipe, pool, shown, count)
     if not texts:
         return None
     plain = replace(recipe, calibrate=False)
@@ -169,11 +198,14 @@ def _training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
 
 def training_text_bias(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, recipe: PromptRecipe,
                        train_examples: Sequence[Example], *, index: SimilarityIndex | None = None,
-                       batch_size: int = 16, progress: Progress = None) -> np.ndarray | None:
-    """The model's average answer over a fixed sample of training texts with this recipe (None without any)."""
+                       batch_size: int = 16, progress: Progress = None,
+                       count: int = CALIBRATION_TEXTS) -> np.ndarray | None:
+    """The model's average answer over a fixed sample of `count` training texts with this recipe's first set of
+    worked examples (None without any training texts)."""
+    recipe = recipe.one_set(recipe.seed)
     pool = usable_examples(recipe, train_examples)
     shown = select_examples(recipe, pool) if recipe.selection != "similar" else []
-    return _training_text_bias(model, tokenizer, recipe, pool, shown, index, None, batch_size, progress)
+    return _training_text_bias(model, tokenizer, recipe, pool, shown, index, None, batch_size, progress, count)
 
 
 def pad_id_of(tokenizer: PreTrainedTokenizerBase) -> int:

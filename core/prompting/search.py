@@ -24,7 +24,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from core.config.knobs import check_limits, knob
-from core.prompting.classify import calibrate_probabilities, predict_probabilities
+from core.prompting.classify import predict_probabilities
 from core.prompting.defaults import label_word_variants, template_variants
 from core.prompting.examples import select_examples, usable_examples
 from core.prompting.recipe import Example, PromptRecipe
@@ -32,6 +32,7 @@ from core.prompting.recipe import Example, PromptRecipe
 # (candidates tried, candidates planned, what is being tried now)
 SearchProgress = Callable[[int, int, str], None] | None
 MIN_HELD_APART = 16
+CLEAR_GAIN = 0.02  # how much better (in accuracy on the texts held apart) another template or answer words must do
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class SearchSettings:
     held_apart: int = knob(128, "How many training texts are set aside to score every prompt tried. More gives a "
                            "steadier choice but takes longer.", min=MIN_HELD_APART, max=2000,
                            label="Training texts to score on")
-    draws: int = knob(8, "How many different sets of worked examples are tried.", min=1, max=64,
-                      label="Sets of worked examples")
+    draws: int = knob(6, "How many different choices of worked examples are tried (each with as many sets as the "
+                      "prompt averages).", min=1, max=64, label="Choices of worked examples")
     seed: int = knob(0, "Fixes which training texts are set aside and which worked examples are drawn.", min=0,
                      max=2**31 - 1)
 
@@ -104,15 +105,15 @@ def score_candidate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
                     train_examples: Sequence[Example], held: Sequence[Example],
                     batch_size: int = 16) -> tuple[float, float, list[Example]]:
     """(accuracy, mean log-probability of the right class, the worked examples shown) on the texts held apart that
-    this candidate does not show, adjusted for the model's lean on those very texts."""
-    shown = select_examples(recipe, train_examples)
+    this candidate does not show, adjusted for the model's lean as `recipe` says (on those very texts, for the
+    recipes the search tries)."""
+    shown = [example for seed in recipe.seeds for example in select_examples(recipe.one_set(seed), train_examples)]
     scored = [example for example in held if example not in shown]
-    raw = predict_probabilities(model, tokenizer, replace(recipe, calibrate=False), train_examples,
-                                [example["text"] for example in scored], batch_size=batch_size).probabilities
-    adjusted = calibrate_probabilities(raw, raw.mean(axis=0)) if recipe.calibrate else raw
+    answers = predict_probabilities(model, tokenizer, recipe, train_examples,
+                                    [example["text"] for example in scored], batch_size=batch_size).probabilities
     gold = np.array([recipe.labels.index(example["label"]) for example in scored])
-    accuracy = float((adjusted.argmax(axis=1) == gold).mean())
-    log_likelihood = float(np.log(np.clip(adjusted[np.arange(len(gold)), gold], 1e-12, None)).mean())
+    accuracy = float((answers.argmax(axis=1) == gold).mean())
+    log_likelihood = float(np.log(np.clip(answers[np.arange(len(gold)), gold], 1e-12, None)).mean())
     return accuracy, log_likelihood, shown
 
 
@@ -121,10 +122,12 @@ class SearchError(ValueError):
 
 
 def draw_seeds(settings: SearchSettings, recipe: PromptRecipe) -> list[int]:
-    """The seeds of the sets of worked examples tried: one set only when nothing is drawn at random."""
+    """The first seeds of the candidates' sets of worked examples: candidate `number` reads the sets drawn by
+    `recipe.draws` seeds from its own, none shared with another candidate. One candidate only when nothing is drawn
+    at random."""
     if recipe.few_shot_k == 0 or recipe.selection == "similar":
         return [recipe.seed]
-    return [settings.seed * 1000 + number for number in range(settings.draws)]
+    return [settings.seed * 1000 + number * recipe.draws for number in range(settings.draws)]
 
 
 def planned_count(start: PromptRecipe, settings: SearchSettings) -> int:
@@ -138,9 +141,10 @@ def find_best_prompt(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                      train_examples: Sequence[Example], settings: SearchSettings = SearchSettings(), *,
                      progress: SearchProgress = None, on_tried: Callable[[Tried], None] | None = None,
                      clock: Callable[[], float] = time.monotonic, batch_size: int = 16) -> SearchResult:
-    """Try candidates in three stages, each building on the best so far: sets of worked examples, then templates,
-    then label words; stop when `settings.seconds` would be overrun. Every candidate is adjusted for the model's
-    lean on the texts it classifies, as the evaluation of the winner will be."""
+    """Try candidates in three stages, each building on the best so far: worked examples, then templates, then
+    answer words (a change of template or words is kept only for a clear gain); stop when `settings.seconds` would
+    be overrun. Every candidate is adjusted for the model's lean on the texts it classifies, as the evaluation of
+    the winner will be."""
     pool = usable_examples(start, train_examples)
     held_count = min(settings.held_apart, len(pool) - start.few_shot_k)
     if held_count < MIN_HELD_APART:
@@ -168,14 +172,22 @@ def find_best_prompt(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             on_tried(tried[-1])
         return True
 
-    finished = all(attempt(replace(start, seed=seed), "worked examples", f"worked examples, set {number + 1} of "
-                               f"{len(seeds)}") for number, seed in enumerate(seeds))
-    best = min(tried, key=_rank).recipe
-    finished = finished and all(attempt(replace(best, template=template), "template", "another template")
-                                for template in templates if template != best.template)
-    best = min(tried, key=_rank).recipe
-    finished = finished and all(attempt(replace(best, label_words=words), "label words", "other label words")
-                                for words in word_sets if words != best.label_words)
+    finished = all(attempt(replace(start, seed=seed), "worked examples", f"worked examples, choice {number + 1} "
+                               f"of {len(seeds)}") for number, seed in enumerate(seeds))
+    best = min(tried, key=_rank)
+    for stage, field_name, options in (("template", "template", templates), ("label words", "label_words", word_sets)):
+        first = len(tried)
+        finished = finished and all(attempt(replace(best.recipe, **{field_name: option}), stage, f"another {stage}")
+                                    for option in options if option != getattr(best.recipe, field_name))
+        best = _keep_unless_clearly_beaten(best, tried[first:])
     if progress is not None:
         progress(len(tried), len(tried), "done")
-    return SearchResult(min(tried, key=_rank).recipe, tried, len(held), planned, not finished, clock() - began)
+    return SearchResult(best.recipe, tried, len(held), planned, not finished, clock() - began)
+
+
+def _keep_unless_clearly_beaten(incumbent: Tried, challengers: list[Tried]) -> Tried:
+    """The best challenger if it beats the incumbent by `CLEAR_GAIN`, else the incumbent. A few hundred training
+    texts measure accuracy to within a few points, so the best of several templates or answer words scores a little
+    above its worth by luck alone; a change must show a clear gain to be kept."""
+    better = [tried for tried in challengers if tried.accuracy >= incumbent.accuracy + CLEAR_GAIN]
+    return min(better, key=_rank) if better else incumbent

@@ -26,7 +26,8 @@ SEARCH = "prompt_search_job"  # session state: the id of this session's latest s
 # the widget's session key and the URL's name for it.
 SETTINGS = {"few_shot_k": ("prompt_k", "examples"), "selection": ("prompt_selection", "pick"),
             "order": ("prompt_order", "order"), "calibrate": ("prompt_calibrate", "adjust"),
-            "calibrate_against": ("prompt_calibrate_against", "adjust_on"), "seed": ("prompt_seed", "draw")}
+            "calibrate_against": ("prompt_calibrate_against", "adjust_on"), "seed": ("prompt_seed", "draw"),
+            "draws": ("prompt_draws", "sets")}
 URL_NAMES = ("model", "model_path", "dataset", "template", "instructions", "words", "search",
              *(param for _, param in SETTINGS.values()))
 

@@ -50,9 +50,11 @@ def edit(dataset: PreparedDataset, brought: dict[str, str]) -> PromptRecipe | No
              for i, label in enumerate(labels)}
     st.text_area("How each text is shown to the model ({text} is where the text goes)",
                  key=template_key(dataset.name), height=80, persist_state=KEEP, help=help_for["template"])
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.number_input("Worked examples shown before each text", 0, 64, key=KEYS["few_shot_k"], persist_state=KEEP,
                       help=help_for["few_shot_k"])
+    middle.number_input("Sets of worked examples, answers averaged", 1, 8, key=KEYS["draws"], persist_state=KEEP,
+                        help=help_for["draws"])
     right.toggle("Adjust for the model's lean", key=KEYS["calibrate"], persist_state=KEEP,
                  help=help_for["calibrate"])
     with st.expander("More settings", icon=":material/tune:"):
@@ -63,8 +65,8 @@ def edit(dataset: PreparedDataset, brought: dict[str, str]) -> PromptRecipe | No
                         key=KEYS["selection"], persist_state=KEEP, help=help_for["selection"])
         second.selectbox("In which order", ORDERS, format_func=ORDER_NAMES.get, key=KEYS["order"],
                          persist_state=KEEP, help=help_for["order"])
-        third.number_input("Set of worked examples (a number)", 0, 2**31 - 1, key=KEYS["seed"], persist_state=KEEP,
-                           help=help_for["seed"])
+        third.number_input("Which sets of worked examples (a number)", 0, 2**31 - 1, key=KEYS["seed"],
+                           persist_state=KEEP, help=help_for["seed"])
         first.selectbox("Measure the lean on", CALIBRATIONS, format_func=CALIBRATION_NAMES.get,
                         key=KEYS["calibrate_against"], persist_state=KEEP, help=help_for["calibrate_against"],
                         disabled=not st.session_state[KEYS["calibrate"]])

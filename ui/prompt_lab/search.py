@@ -27,7 +27,7 @@ from ui.prompt_lab.setup import PromptSetup
 BUDGETS = {60: "1 minute", 120: "2 minutes", 300: "5 minutes", 600: "10 minutes"}
 BUDGET = "prompt_search_budget"
 USED = "prompt_search_used"  # session state: the search whose winner was put into the widgets
-STAGE_NAMES = {"worked examples": "another set of worked examples", "template": "another way to show the text",
+STAGE_NAMES = {"worked examples": "other worked examples", "template": "another way to show the text",
                "label words": "other answer words"}
 
 
@@ -120,9 +120,16 @@ def _table(tried: list[dict], best: PromptRecipe | None) -> None:
                      "what changed": STAGE_NAMES.get(row["stage"], row["stage"]),
                      "each text shown as": recipe.template.replace("\n", " ⏎ "),
                      "answer words": ", ".join(recipe.label_words.values()),
-                     "worked examples": " · ".join(f"{example['label']}: {example['text']}"
-                                                   for example in row["examples"]),
+                     "worked examples": _examples_text(row["examples"], recipe),
                      "accuracy": row["accuracy"], "seconds": row["seconds"]})
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="prompt_search_table", column_config={
         "accuracy": st.column_config.NumberColumn("accuracy on the texts set aside", format="percent"),
         "seconds": st.column_config.NumberColumn("time (s)", format="%.1f")})
+
+
+def _examples_text(examples: list[dict], recipe: PromptRecipe) -> str:
+    """The first set of worked examples, and how many more sets there are."""
+    first = examples[:recipe.few_shot_k] if recipe.few_shot_k else []
+    shown = " · ".join(f"{example['label']}: {example['text']}" for example in first) or "none"
+    sets = len(recipe.seeds)
+    return shown + (f"  (and {sets - 1} more sets)" if sets > 1 else "")

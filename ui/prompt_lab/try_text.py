@@ -68,8 +68,11 @@ def _show_prompt(lm: LoadedModel, setup: PromptSetup, text: str) -> None:
     words = markdown_literal(", ".join(word.strip() for word in setup.recipe.label_words.values()))
     with st.expander(f"What the model reads: {assembled.token_count:,} tokens{limit}", icon=":material/article:",
                      expanded=setup.recipe.few_shot_k <= 8):
-        st.caption(f"The model reads this text and answers with the likeliest of: {words}. Tokens are the pieces "
-                   "a text is cut into.")
+        sets = len(setup.recipe.seeds)
+        again = (f" It reads it {sets} times, each time with another set of worked examples (this is the first), "
+                 "and averages its answers." if sets > 1 else "")
+        st.caption(f"The model reads this text and answers with the likeliest of: {words}.{again} Tokens are the "
+                   "pieces a text is cut into.")
         st.code(assembled.text, language=None, wrap_lines=True)
     if assembled.warning:
         st.warning(markdown_literal(assembled.warning), icon=":material/warning:")
