@@ -4,8 +4,7 @@ import streamlit as st
 
 from core.engine.runs import list_runs
 from core.engine.training import plan_device
-from core.messages import counted
-from core.messages import markdown_literal
+from core.messages import counted, markdown_literal
 from ui.common import router, state
 
 router.through_router()

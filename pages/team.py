@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from core.messages import agree, counted
-from core.messages import markdown_literal
+from core.messages import agree, counted, markdown_literal
 from ui.common import auth, router, state
 from ui.team import views as team_views
 

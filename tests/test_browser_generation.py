@@ -32,12 +32,13 @@ def test_upload_text_train_a_character_gpt_see_samples_and_generate(app_server, 
     uploader = page.get_by_test_id("stFileUploader").filter(has_text="A .txt file to imitate")
     uploader.locator("input[type=file]").set_input_files(str(text_file))
     expect(page.get_by_text(re.compile(r"30,000 characters on [\d,]+ lines"))).to_be_visible()
-    expect(page.get_by_text("Text length (characters per line)").first).to_be_visible()
+    # The first chart waits for Plotly's 4.7 MB of JavaScript: seconds on a busy machine.
+    expect(page.get_by_text("Text length (characters per line)").first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Save dataset").click()
     expect(page.get_by_text(re.compile("Saved “keeper”: [\\d,]+ characters to train on"))).to_be_visible()
 
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
-    expect(page.get_by_text("Training settings")).to_be_visible()
+    expect(page.get_by_text("Training settings")).to_be_visible(timeout=30_000)
     page.get_by_text("Build one from scratch").click()
     wait_for_app(page)
     expect(page.get_by_text("A decoder-only Transformer")).to_be_visible()  # the small GPT

@@ -27,12 +27,13 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
     page.goto(f"{app_server}/data")
     page.locator("input[type=file]").first.set_input_files(str(csv))
     expect(page.get_by_text("450 examples in 3 classes are ready.")).to_be_visible()
-    expect(page.get_by_text("Examples per class").first).to_be_visible()  # the class-balance chart
+    # The first chart waits for Plotly's 4.7 MB of JavaScript: seconds on a busy machine.
+    expect(page.get_by_text("Examples per class").first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Save dataset").click()
     expect(page.get_by_text(re.compile("Saved “reviews”"))).to_be_visible()
 
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
-    expect(page.get_by_text("Training settings")).to_be_visible()
+    expect(page.get_by_text("Training settings")).to_be_visible(timeout=30_000)
     page.get_by_text("Build one from scratch").click()
     wait_for_app(page)
     # The fastest architecture keeps this test quick on a 2-core CI machine; the others are trained in test_worker.

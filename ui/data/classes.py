@@ -17,8 +17,7 @@ from core.data.class_balance import class_balance_checks
 from core.data.class_names import checked_names, is_renaming, names_in_order, natural_order, read_class_names
 from core.data.loaded import Check, DataError
 from core.data.sniffing import is_number
-from core.messages import counted
-from core.messages import markdown_literal
+from core.messages import counted, markdown_literal
 from ui.common.widgets import show_checks
 
 NAMES_PER_ROW = 4

@@ -15,8 +15,7 @@ import streamlit as st
 from core.data.upload_limits import preview, shorten
 from core.data.uploads import Check, DataError
 from core.engine import charts
-from core.messages import PlainError
-from core.messages import markdown_literal
+from core.messages import PlainError, markdown_literal
 from core.tasks.text_generation.data import (
     FORMAT_TEXT,
     PROMPT_TEMPLATE,

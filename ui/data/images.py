@@ -12,8 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.engine import charts
-from core.messages import PlainError, agree, counted
-from core.messages import markdown_literal
+from core.messages import PlainError, agree, counted, markdown_literal
 from core.tasks.image_classification.data import (
     SAMPLE_NAME,
     extract_uploaded_zip,

@@ -9,8 +9,7 @@ from PIL import Image
 from core.data.dataset_store import load_dataset_info
 from core.engine import charts
 from core.engine.runs import Run
-from core.messages import PlainError
-from core.messages import markdown_literal
+from core.messages import PlainError, markdown_literal
 from core.tasks.image_classification.files import ALLOWED_FORMATS, ImageDataError, read_uploaded_image
 from ui.common import state
 from ui.playground.predictors import predictor_for

@@ -11,8 +11,7 @@ import streamlit as st
 from core.data.uploads import SUPPORTED_EXTENSIONS, read_upload
 from core.engine import charts
 from core.engine.runs import Run
-from core.messages import PlainError, agree, counted
-from core.messages import markdown_literal
+from core.messages import PlainError, agree, counted, markdown_literal
 from core.tasks.tabular.cells import TabularError
 from core.tasks.text_classification.data import frame_to_csv_bytes
 from ui.common import state

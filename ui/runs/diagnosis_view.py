@@ -18,8 +18,7 @@ from core.engine.diagnosis import Diagnosis, diagnose
 from core.engine.remedies import apply_remedy, read_parent, record_parent, settings_diff
 from core.engine.run_folder import DamagedFile
 from core.engine.runs import Run, get_run
-from core.messages import plain_number
-from core.messages import markdown_literal
+from core.messages import markdown_literal, plain_number
 from ui.common import state
 from ui.runs import queue_view
 from ui.runs.ladder_view import words_help

@@ -13,8 +13,7 @@ import streamlit as st
 
 from core.config.glossary import explain, terms_in
 from core.engine.baselines import LADDER_KEY, Rung, rungs_of, verdict
-from core.messages import percent, plain_number
-from core.messages import markdown_literal
+from core.messages import markdown_literal, percent, plain_number
 
 KIND_TITLES = {"chance": "guessing", "majority": "without looking", "mean": "without looking",
                "classical": "classical, seconds to train", "model": "this run"}

@@ -28,8 +28,7 @@ from core.engine.search_folder import (
     stop_requested,
 )
 from core.engine.search_space import Dimension, shown_value
-from core.messages import counted, plain_number
-from core.messages import markdown_literal
+from core.messages import counted, markdown_literal, plain_number
 from core.workspace import Workspace
 from ui.common import state
 from ui.common.widgets import duration

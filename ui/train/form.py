@@ -30,8 +30,7 @@ from core.config.knobs import knob_help
 from core.config.presets import DEFAULT_PRESET, PRESET_DESCRIPTIONS, PRESET_NAMES
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
 from core.data.dataset_store import DatasetInfo, PreparedDataset, list_datasets
-from core.messages import PlainError
-from core.messages import markdown_literal
+from core.messages import PlainError, markdown_literal
 from core.tasks import pipeline
 from core.tasks.image_classification.pretrained import hub_model_problem
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
