@@ -47,7 +47,7 @@ def test_few_shot_evaluation_and_the_comparison_table(workspace, sample_dataset,
                                    exact=False).first).to_be_visible()
     # The bar chart names every approach: both prompts, the trained run and the floor.
     chart = compare_tab.locator(".js-plotly-plot").first
-    for name in ("prompt without worked examples", "prompt with 4 worked examples", f"trained: {run.id}",
+    for name in ("prompt without worked examples", "prompt with 8 worked examples", f"trained: {run.id}",
                  "Guessing"):
         expect(chart.get_by_text(name)).to_be_attached()
 

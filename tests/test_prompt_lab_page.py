@@ -328,7 +328,7 @@ def test_find_the_best_prompt_on_real_reviews_saves_a_recipe_and_puts_it_to_use(
                                                                                  reviews["label"])])
     at = lab(tiny_lm)
     assert at.text_area(key="prompt_template_reviews").value == "Review: {text}\nSentiment:"
-    assert "Up to 10 prompts, each scored on 56 training texts, for at most 2 minutes" in texts(at.caption)
+    assert "Up to 10 prompts, each scored on 52 training texts, for at most 2 minutes" in texts(at.caption)
     at.button(key="prompt_search_go").click().run()
     assert not at.exception, at.exception
     job_id = at.session_state["prompt_search_job"]

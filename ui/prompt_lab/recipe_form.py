@@ -83,7 +83,7 @@ def _fill_defaults(dataset: PreparedDataset, labels: list[str]) -> None:
     for label, word in start.label_words.items():
         st.session_state.setdefault(word_key(dataset.name, label), word)
     for name, key in KEYS.items():
-        st.session_state.setdefault(key, RECIPE_DEFAULTS[name])
+        st.session_state.setdefault(key, getattr(start, name))
 
 
 def _recipe(dataset: PreparedDataset, words: dict[str, str]) -> PromptRecipe | None:
