@@ -13,10 +13,12 @@ processes), the search's driver process (`python -m core.engine.search`) followi
 2. Titanic (`Survived`, 20 % held out, split seed 0): the default preset as one queued run, then a 5-minute search.
    Must show: the search's best held-out accuracy > the default preset's.
 
-The search's first try is the person's own settings (here the preset), so it cannot end below them; the bench also
-prints the best of the other tries, which says whether the search itself found better settings. The score a
-search picks by is the validation score, the same one it is reported on (there is no third split here). The
-machine's load (`uptime`) is printed before and after: the timings depend on it.
+A search's first try is the person's own settings; when the workspace already has a completed run of exactly those
+settings (here the preset's run, trained just before), the search counts it instead of training it again and spends
+its whole budget on other settings. So "≥ the preset" holds by construction; the figure that says whether the
+search found better settings is the best of the other tries, printed beside it. The score a search picks by is the
+validation score, the same one it is reported on (there is no third split here). The machine's load (`uptime`) is
+printed before and after: the timings depend on it.
 """
 
 from __future__ import annotations
@@ -115,11 +117,13 @@ def report(name: str, preset: float, preset_seconds: float, record, wall: float,
           f"preset: {'–' if best_other is None else f'{best_other:.4f}'}")
     met = best.score > preset if beat == ">" else best.score >= preset
     print(f"must show: search best {beat} preset: {'met' if met else 'NOT met'} ({best.score:.4f} vs {preset:.4f})")
-    # Try 1 trains the preset's settings again: the gap between it and the preset's own run is run-to-run noise.
+    # Unless the search counted the preset's own run, try 1 trained the same settings again: the gap between the
+    # two is run-to-run noise, and a try with other settings should beat both.
     first = record.trials[0].score
-    if first is not None and best_other is not None:
-        print(f"stricter: a try with other settings beats both runs of the preset's settings ({preset:.4f} and "
-              f"{first:.4f}): {'yes' if best_other > max(preset, first) else 'no'} ({best_other:.4f})")
+    if best_other is not None:
+        print(f"a try with other settings beats the preset's settings ({preset:.4f}"
+              f"{'' if first in (None, preset) else f' and {first:.4f} when trained again'}): "
+              f"{'yes' if best_other > max(preset, first or preset) else 'no'} ({best_other:.4f})")
 
 
 def run_sst2(workspace, queue, rows: int, factor: float, device: str) -> None:
@@ -145,6 +149,29 @@ def run_titanic(workspace, queue, budget: float, device: str) -> None:
     report(f"Titanic (20 % held out), default preset, budget {budget:.0f} s", accuracy, seconds, record, wall, ">")
 
 
+def keep_default_priority(home: Path) -> None:
+    """--renice: the app starts each worker at a lower CPU priority (nice 10) so the web server stays quick; on a
+    machine shared with other busy processes at the default priority that starves the bench's runs. This puts the
+    bench's workers back at the default priority (never above it), so the figures measure the search, not the
+    queue for the CPU."""
+    import contextlib
+    import json
+    import threading
+
+    import psutil
+
+    def loop() -> None:
+        while True:
+            for status in (home / "runs").glob("*/status.json"):
+                with contextlib.suppress(OSError, ValueError, psutil.Error):
+                    pid = json.loads(status.read_text()).get("pid")
+                    if pid and psutil.Process(pid).nice() > 0:
+                        psutil.Process(pid).nice(0)
+            time.sleep(0.5)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=("sst2", "titanic"))
@@ -152,17 +179,20 @@ def main() -> None:
     parser.add_argument("--factor", type=float, default=3.0, help="SST-2 budget, times the preset's time")
     parser.add_argument("--titanic-budget", type=float, default=300.0, help="seconds")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--renice", action="store_true", help="run the bench's workers at the default CPU priority")
     arguments = parser.parse_args()
 
     from core.engine.launcher import stop_consumer
     from core.workspace import HOME_VARIABLE, Workspace
 
-    print(f"load before: {load()}")
+    print(f"load before: {load()}" + (" (workers at the default CPU priority)" if arguments.renice else ""))
     with tempfile.TemporaryDirectory() as home:
         os.environ[HOME_VARIABLE] = home
         from core.hosting.queue import JobQueue
 
         workspace, queue = Workspace(Path(home)), JobQueue()
+        if arguments.renice:
+            keep_default_priority(Path(home))
         try:
             if arguments.only in (None, "titanic"):
                 run_titanic(workspace, queue, arguments.titanic_budget, arguments.device)

@@ -18,7 +18,7 @@ from core.config.train_config import TrainConfig
 from core.engine.run_folder import append_metrics, read_metrics, update_status
 from core.engine.run_status import RunState
 from core.engine.run_table import run_score
-from core.engine.runs import create_run, get_run
+from core.engine.runs import create_run, delete_run, get_run, list_runs
 from core.engine.search import Driver, distribution, progress_step
 from core.engine.search_budget import budget_words
 from core.engine.search_folder import (
@@ -101,13 +101,24 @@ def test_the_budget_is_said_plainly_before_the_search_starts():
 def test_a_suggestion_too_long_for_the_time_left_gets_the_epochs_that_fit():
     epochs = next(d for d in search_space(default_config("tabular-classification", "titanic")) if d.name == "epochs")
     pace = Pace()
-    assert pace.estimate({"epochs": 60}) is None  # nothing is known before a try has completed
-    # A 60-epoch try took 100 s from queueing to its end, 60 of them training: 40 s fixed, then 1 s an epoch.
-    pace.add(100.0, [{"step": 1, "loss": 0.7}, {"step": 9, "train_runtime": 60.0}], 60)
-    assert pace.estimate({"epochs": 150}) == 190.0
-    assert pace.epochs_that_fit(70.0, epochs) == 30
-    assert pace.epochs_that_fit(500.0, epochs) == 150  # never more than the search tries
-    assert pace.epochs_that_fit(55.0, epochs) is None  # not even the fewest (20) fit: no more tries
+    assert pace.estimate({"epochs": 60, "batch_size": 32}) is None  # nothing is known before a try has completed
+    # A 60-epoch try at batch 32 took 100 s from queueing to its end, 60 of them training: 40 s, then 1 s an epoch.
+    pace.add(100.0, [{"step": 1, "loss": 0.7}, {"step": 9, "train_runtime": 60.0}],
+             {"epochs": 60, "batch_size": 32, "learning_rate": 0.003})
+    assert pace.estimate({"epochs": 150, "batch_size": 32}) == 190.0
+    assert pace.estimate({"epochs": 150, "batch_size": 16}) == 340.0  # twice the steps: judged twice as long
+    assert pace.estimate({"epochs": 150, "batch_size": 64}) == 190.0  # half the steps: judged to save nothing
+    assert pace.epochs_that_fit(70.0, epochs, 32) == 30
+    assert pace.epochs_that_fit(70.0, epochs, 16) is None  # 15 epochs at batch 16: fewer than the search tries
+    assert pace.epochs_that_fit(500.0, epochs, 32) == 150  # never more than the search tries
+    assert pace.epochs_that_fit(55.0, epochs, 32) is None  # not even the fewest (20) fit: no more tries
+    space = (epochs,)
+    assert pace.fitting_epochs({"epochs": 60, "batch_size": 32}, 250.0, space) == 60  # 100 s: under half of 250
+    assert pace.fitting_epochs({"epochs": 150, "batch_size": 32}, 250.0, space) == 85  # half the time: 125 s
+    assert pace.fitting_epochs({"epochs": 150, "batch_size": 32}, 100.0, space) == 60  # half is too little: all
+    assert pace.fitting_epochs({"epochs": 150, "batch_size": 32}, 50.0, space) is None
+    pace.add(80.0, [{"step": 9, "train_runtime": 45.0}], {"epochs": 30, "batch_size": 16})
+    assert pace.epoch_seconds(16) == 1.5  # measured now: the measurement wins
 
 
 @pytest.fixture
@@ -171,6 +182,39 @@ def test_a_try_that_falls_behind_the_others_is_asked_to_stop(job_queue, workspac
     assert status.state is RunState.STOPPED  # through the normal stop signal: its model so far is kept
     assert run.has_model and status.step < status.max_steps
     assert driver.study.trials[-1].state is optuna.trial.TrialState.PRUNED
+
+
+def test_a_try_whose_run_is_deleted_counts_as_failed_and_the_search_goes_on(job_queue, workspace):
+    folder = create_search(workspace, replace(tiny_config(max_steps=0), epochs=3.0), SearchSettings())
+    driver = Driver(load_search(folder), job_queue)
+    driver.save(state=SearchState.RUNNING, started_at=time.time(), deadline=time.time() + 600)
+    assert driver.start_trial()
+    [live] = driver.live.values()
+    delete_run(live.run)  # a person deleted it on the Runs page
+    driver.follow_live()
+    assert not driver.live
+    trial = driver.record.trials[-1]
+    assert trial.state is TrialState.FAILED and trial.message.startswith("Its run was deleted")
+    assert driver.start_trial()  # the next try starts as usual
+    driver.stop_live("Stopped when the search was stopped.")
+    assert driver.record.trials[-1].state is TrialState.CUT_SHORT
+
+
+def test_an_earlier_run_of_the_same_settings_is_the_first_try_not_trained_again(job_queue, workspace):
+    base = replace(tiny_config(max_steps=0), epochs=3.0)
+    earlier = finished_run(workspace, base, 0.875)
+    folder = create_search(workspace, base, SearchSettings(budget_seconds=300.0))
+    request_search_stop(folder)  # stop at the first look: only what was known before training anything
+    assert Driver(load_search(folder), job_queue).run() is SearchState.STOPPED
+    record = load_search(folder)
+    [trial] = record.trials
+    assert (trial.run, trial.state, trial.score) == (earlier.id, TrialState.COMPLETED, 0.875)
+    assert trial.message == "Your earlier run of these settings: counted, not trained again."
+    assert record.best == trial
+    study = optuna.load_study(study_name=folder.name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / JOURNAL_FILE))))
+    assert study.best_value == 0.875 and study.best_trial.intermediate_values == {10: 0.875}
+    assert [run.id for run in list_runs(workspace)] == [earlier.id]  # nothing trained again
 
 
 def test_when_the_time_is_up_the_tries_still_training_are_stopped_and_keep_their_models(job_queue, workspace):

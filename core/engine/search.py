@@ -34,6 +34,7 @@ from core.engine.run_processes import refresh_status, request_stop
 from core.engine.run_status import RunState, RunStatus
 from core.engine.run_table import metric_keys, run_score
 from core.engine.runs import Run, create_run, delete_run
+from core.engine.search_budget import earlier_run
 from core.engine.search_folder import (
     JOURNAL_FILE,
     SearchRecord,
@@ -110,7 +111,9 @@ class Driver:
         now = time.time()
         self.save(state=SearchState.RUNNING, started_at=now, deadline=now + self.record.settings.budget_seconds,
                   message="Trying settings.")
-        self.study.enqueue_trial(starting_point(self.record.base_config, self.record.space))
+        start = starting_point(self.record.base_config, self.record.space)
+        if not self.reuse(earlier_run(self.workspace, self.record.base_config), start):
+            self.study.enqueue_trial(start)  # the person's own settings come first
         try:
             while True:
                 self.follow_live()
@@ -148,16 +151,30 @@ class Driver:
 
     # ------------------------------------------------------------------ starting tries
 
+    def reuse(self, run: Run | None, params: dict[str, Any]) -> bool:
+        """Count an earlier run of the person's own settings as the first try, with its checks and its time."""
+        if run is None:
+            return False
+        status, records = run.status, read_metrics(run.folder)
+        _, score = run_score(self.record.base_config.task, status, records)
+        _, logged, _ = metric_keys(self.record.base_config.task)
+        checks = {progress_step(r.get("epoch")): float(r[logged]) for r in records if logged in r}
+        self.study.add_trial(optuna.trial.create_trial(params=params, distributions=self.distributions, value=score,
+                                                       intermediate_values=checks))
+        self.pace.add(status.finished_at - status.started_at, records, params)
+        self.add_trial(TrialRecord(self.study.trials[-1].number, run.id, dict(params), TrialState.COMPLETED, score,
+                                   "Your earlier run of these settings: counted, not trained again.",
+                                   status.started_at, status.finished_at))
+        return True
+
     def start_trial(self) -> bool:
         """Ask Optuna for settings and queue them as a run; False when no try fits in the time left. A suggestion
-        that would not finish in time is tried with as many epochs as fit (it is noted as skipped)."""
-        left = self.record.deadline - time.time()
+        that would take too much of it is tried with fewer epochs (and counted as skipped)."""
         trial = self.study.ask(self.distributions)
-        estimate = self.pace.estimate(trial.params)
-        if estimate is not None and estimate > left:
+        epochs = self.pace.fitting_epochs(trial.params, self.record.deadline - time.time(), self.record.space)
+        if epochs != trial.params.get("epochs"):
             self.study.tell(trial, state=OptunaState.FAIL)
             self.save(skipped=self.record.skipped + 1)
-            epochs = self.pace.epochs_that_fit(left, next(d for d in self.record.space if d.name == "epochs"))
             if epochs is None:
                 return False
             self.study.enqueue_trial({**trial.params, "epochs": epochs})
@@ -193,7 +210,7 @@ class Driver:
             status = refresh_status(live.run.folder)
             if not live.pruning and not live.cut:
                 self.report_checks(live)
-            if status.is_final:
+            if status.is_final or status.is_damaged:  # damaged: its folder was deleted, or its files broken
                 self.settle(live, status)
                 del self.live[number]
 
@@ -221,7 +238,7 @@ class Driver:
         if status.state is RunState.COMPLETED and score is not None and score == score:  # NaN: no score
             self.study.tell(live.trial, score)
             started = next(t.started_at for t in self.record.trials if t.number == number)
-            self.pace.add(now - started, read_metrics(live.run.folder), live.trial.params.get("epochs"))
+            self.pace.add(now - started, read_metrics(live.run.folder), live.trial.params)
             self.update_trial(number, state=TrialState.COMPLETED, score=score, finished_at=now)
         elif status.state is RunState.STOPPED:
             self.study.tell(live.trial, state=OptunaState.PRUNED)
@@ -235,8 +252,9 @@ class Driver:
                                   message=status.message)
         else:
             self.study.tell(live.trial, state=OptunaState.FAIL)
+            damaged = f"Its run was deleted, or its files damaged ({status.message})." if status.is_damaged else ""
             self.update_trial(number, state=TrialState.FAILED, finished_at=now,
-                              message=status.message or "The run ended without a score.")
+                              message=damaged or status.message or "The run ended without a score.")
         print(f"Try #{number}: {status.state}, {self.record.metric} {plain_number(score, 4)}", flush=True)
 
     def stop_live(self, why: str) -> None:

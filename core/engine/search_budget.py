@@ -1,8 +1,9 @@
-"""A search's time said plainly before it starts: when it will end, and how many tries should fit, judged from the
-workspace's earlier runs of the same dataset and model.
+"""A search and the workspace's earlier runs: its time said plainly before it starts (when it will end, how many
+tries should fit, judged from earlier runs of the same dataset and model), and the earlier run of exactly the
+person's settings that a search counts as its first try instead of training it again.
 
-The boundary: reading finished runs' durations and putting the budget into words; the search's own pacing (which
-tries fit in the time left) is the driver's, `core.engine.search`.
+The boundary: reading finished runs and putting the budget into words; the search's own pacing (which tries fit in
+the time left) is `core.engine.search_pace`, the search itself `core.engine.search`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import time
 from core.config.train_config import TrainConfig
 from core.engine.run_folder import DamagedFile
 from core.engine.run_status import RunState
-from core.engine.run_table import run_duration
-from core.engine.runs import list_runs
+from core.engine.run_table import run_duration, run_score
+from core.engine.runs import Run, list_runs
 from core.messages import counted
 from core.workspace import Workspace
 
@@ -46,6 +47,22 @@ def seconds_per_try(workspace: Workspace, config: TrainConfig) -> float | None:
         if same and seconds and earlier.max_steps <= 0 and earlier.epochs > 0:
             rates.append(seconds / earlier.epochs)
     return statistics.median(rates) * config.epochs if rates else None
+
+
+def earlier_run(workspace: Workspace, config: TrainConfig) -> Run | None:
+    """The newest completed run of exactly these settings that has a score: a search counts it as its first try
+    instead of spending its time training the same settings again."""
+    for run in list_runs(workspace):  # newest first
+        status = run.status
+        if status.state is not RunState.COMPLETED or not status.started_at or not status.finished_at:
+            continue
+        try:
+            same = run.config == config
+        except DamagedFile:
+            continue
+        if same and run_score(config.task, status, run.metrics)[1] is not None:
+            return run
+    return None
 
 
 def budget_words(minutes: float, per_try: float | None, now: float | None = None) -> str:

@@ -129,7 +129,7 @@ class SearchRecord:
     started_at: float | None = None
     deadline: float | None = None
     finished_at: float | None = None
-    skipped: int = 0  # suggestions that would not have finished in time (tried with fewer epochs, or not at all)
+    skipped: int = 0  # suggestions too long for the time left (tried with fewer epochs, or not at all)
     trials: tuple[TrialRecord, ...] = field(default_factory=tuple)
 
     @property

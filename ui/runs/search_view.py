@@ -81,6 +81,7 @@ def search_panel(folder, key: str) -> None:
             best_panel(record)
             chart = parallel_coordinates(record)
             if chart is not None:
+                st.caption("Each line is one try: its settings, then its score (drag along an axis to pick lines).")
                 st.plotly_chart(chart, key=f"{key}_parcoords")
         if started_live and not record.is_live:
             st.rerun()  # it ended: redraw once with the final results, which also stops the polling
@@ -93,7 +94,7 @@ def summary(record: SearchRecord, key: str) -> None:
     used = ((record.finished_at or time.time()) - record.started_at) if record.started_at else 0.0
     tries = counted(len(record.trials), "try", "tries")
     header = st.columns([4, 1])
-    skipped = (f" · {counted(record.skipped, 'suggestion')} given fewer epochs to finish in time"
+    skipped = (f" · {counted(record.skipped, 'suggestion')} given fewer epochs, to leave time for more tries"
                if record.skipped else "")
     header[0].markdown(f"**{SEARCH_STATE_WORDS[record.state]}** · {duration(min(used, budget))} of "
                        f"{duration(budget)} used · {tries}{skipped}")
@@ -187,7 +188,8 @@ def parallel_coordinates(record: SearchRecord) -> go.Figure | None:
                                              if t.score is not None and math.isfinite(t.score)]
     if not scored:
         return None
-    axes = [{"label": "try", "values": [position for position, _ in scored]}]
+    positions = [position for position, _ in scored]
+    axes = [{"label": "try", "values": positions, "tickvals": positions, "ticktext": [str(p) for p in positions]}]
     axes += [axis(d, [t.params.get(d.name) for _, t in scored]) for d in record.space]
     scores = [t.score for _, t in scored]
     axes.append({"label": record.metric, "values": scores})
@@ -195,6 +197,5 @@ def parallel_coordinates(record: SearchRecord) -> go.Figure | None:
         line={"color": scores, "colorscale": "Viridis", "reversescale": not record.greater_is_better,
               "showscale": True, "colorbar": {"title": {"text": record.metric}}},
         dimensions=axes))
-    figure.update_layout(height=380, margin={"l": 60, "r": 60, "t": 50, "b": 30},
-                         title={"text": "Each line is one try: its settings, then its score"})
+    figure.update_layout(height=360, margin={"l": 60, "r": 60, "t": 40, "b": 30})
     return figure

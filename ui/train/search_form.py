@@ -33,8 +33,9 @@ def render(workspace: Workspace, config: TrainConfig) -> None:
     with box:
         st.markdown("The app trains your model several times with different settings, one try after another, "
                     "and keeps the best: each try is an ordinary run in the queue, and tries that fall behind the "
-                    "others are stopped early to save time. The first try is your settings above, so the search "
-                    "never ends with worse. What it varies:")
+                    "others are stopped early to save time. The first try is your settings above (a finished run "
+                    "of exactly these settings counts, so they are not trained again), so the best try is never "
+                    "worse than them. What it varies:")
         space = search_space(config)
         for dimension in space:
             st.markdown(f"- **{dimension.label}**: {dimension.words}")
