@@ -69,6 +69,15 @@ def wait_for_app(page, timeout_ms: int = 30_000) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 
+def pick(page, box, option: str) -> None:
+    """Choose an option of a select box (or multiselect) by typing it, as a person can. A click alone opens the
+    list only if it lands after the page has settled; the typed text opens it whatever the timing."""
+    page.get_by_role("combobox", name=box).click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
 # ---------------------------------------------------------------------------------------------------- raw HTTP
 
 

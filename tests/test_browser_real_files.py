@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import wait_for_app
+from tests.browser import pick, wait_for_app
 from tests.real_files import CLASSES_TXT, news_csv, sms_collection
 
 pytestmark = pytest.mark.browser
@@ -28,14 +28,6 @@ def snapshot(page, name: str) -> None:
     wait_for_app(page)
     page.screenshot(path=str(ARTIFACTS / f"real_files_{name}.png"), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
-
-
-def pick(page, box, option: str) -> None:
-    """Choose an option of a select box (or multiselect) by typing it, as a person can."""
-    page.get_by_role("combobox", name=box).click()
-    page.keyboard.type(option)
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_for_app(page)
 
 
 def save_as(page, name: str) -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import wait_for_app
+from tests.browser import pick, wait_for_app
 from tests.test_tabular_pipeline import people
 
 pytestmark = pytest.mark.browser
@@ -33,9 +33,7 @@ def test_upload_a_table_pick_the_target_train_and_predict(app_server, page, tmp_
     page.locator("input[type=file]").first.set_input_files(str(csv))
     expect(page.get_by_text(re.compile(r"Suggested regression"))).to_be_visible(timeout=20_000)  # the last column
 
-    page.get_by_role("combobox", name=re.compile("Column to predict")).click()
-    page.get_by_role("option", name="bought", exact=True).click()
-    wait_for_app(page)
+    pick(page, re.compile("Column to predict"), "bought")
     expect(page.get_by_text(re.compile(r"Suggested classification"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"Left out to start with: customer_id"))).to_be_visible()
     expect(page.get_by_text("What will be done to each column", exact=False)).to_be_visible()

@@ -218,7 +218,8 @@ def test_an_earlier_run_of_the_same_settings_is_the_first_try_not_trained_again(
 
 
 def test_when_the_time_is_up_the_tries_still_training_are_stopped_and_keep_their_models(job_queue, workspace):
-    base = replace(tiny_config(max_steps=0), epochs=100.0, eval_every=1)  # far longer than the search's time
+    # The most epochs a run may have: far longer than the search's time even on a fast machine (100 fitted in 30 s).
+    base = replace(tiny_config(max_steps=0), epochs=1000.0, eval_every=1)
     folder = create_search(workspace, base, SearchSettings(budget_seconds=30.0))
     start_driver(folder)
     record = wait_for(lambda: (r := read_search(folder)).is_live is False and r, timeout=300, every=1.0)
