@@ -31,6 +31,7 @@ from transformers import (
 from core.config.catalog import architecture
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
+from core.engine.class_weights import balanced_weights
 from core.engine.metrics import accuracy_and_f1, classification_evaluation
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
@@ -170,6 +171,7 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
     setattr(model.config, PREPROCESS_KEY, preprocess.to_dict())
     train, validation = splits["train"], splits["validation"]
     validation_images = image_paths(validation)
+    weights = balanced_weights(train["label"], len(labels)) if config.class_weights else None  # before the transform
     train.set_transform(make_batch_transform(preprocess, training=True, seed=config.seed))
     validation.set_transform(make_batch_transform(preprocess, training=False))
     memory = EvaluationMemory()
@@ -192,6 +194,7 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         summary={"parameters": count_parameters(model), "classes": labels,
                  "input": f"{preprocess.image_size}×{preprocess.image_size} {channels}"},
         finish=finish,
+        class_weights=weights,
         memory=memory,
         # The transform turns image/label into pixel_values/labels: the Trainer must not drop the columns first.
         remove_unused_columns=False,
