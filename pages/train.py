@@ -7,9 +7,9 @@ from core.engine.runs import get_run
 from core.messages import markdown_literal
 from ui.common import router, state
 from ui.runs import queue_view, run_views
+from ui.train import estimate_view, search_form
 from ui.train import form as train_form
 from ui.train import memory as train_memory
-from ui.train import search_form
 
 router.through_router()
 
@@ -28,7 +28,8 @@ if dataset is not None:
         train_form.scratch_picker(task)
 
     st.subheader("Training settings")
-    train_form.choose_preset()
+    preset = train_form.choose_preset()
+    estimate_slot = st.container()  # filled once the settings are known: time and memory, measured here
     train_form.hyperparameter_knobs(task)
     config = train_form.build_config(task, dataset, source)
     train_form.keep(task, dataset, source)
@@ -36,6 +37,8 @@ if dataset is not None:
         st.error(markdown_literal(config), icon=":material/error:")  # it may quote a model's name
     else:
         train_form.model_size(config, dataset)
+        with estimate_slot:
+            estimate_view.show(workspace, config, dataset, preset)
         # Filled only once opened: most people never open it, and its code block costs each browser 1.5 MB of
         # JavaScript on its first visit.
         exact = st.expander("The exact settings, and how to run them without the app", key="train_exact",
