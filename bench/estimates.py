@@ -4,12 +4,12 @@
     python bench/estimates.py --only gpt,table      # some of them
     python bench/estimates.py --device cuda
 
-For each task the data goes through the Data page's code into a fresh workspace; the probe
-(`python -m core.engine.estimate`) measures a few real steps of the exact configuration, `core.engine.estimate_math`
-extrapolates the whole run, and then the worker (`python -m core.engine.worker RUN_DIR`) trains it as the queue
-would. Printed: estimated and actual wall time (the worker process from start to exit) and peak memory (the
-worker's own high-water mark, from `os.wait4`), each error in percent, the probe's own time, and the machine's load
-average before and after (a busy machine slows both sides, but not always equally).
+For each task the data goes through the Data page's code into a fresh workspace; the probe (`python -m
+core.estimate.measurement`) measures a few real steps of the exact configuration, `core.estimate.extrapolation`
+extrapolates the whole run, and then the worker (`python -m core.engine.worker RUN_DIR`) trains it as the queue would.
+Printed: estimated and actual wall time (the worker process from start to exit) and peak memory (the worker's own
+high-water mark, from `os.wait4`), each error in percent, the probe's own time, and the machine's load average before
+and after (a busy machine slows both sides, but not always equally).
 
 The runs: a text classifier from MiniLM and one from scratch (an LSTM) on SST-2's 3,000 training sentences, the CNN on
 500 MNIST digits, the table MLP on Titanic, the character GPT on tiny Shakespeare (its first `--shakespeare-chars`
@@ -98,13 +98,13 @@ def cases(arguments) -> dict[str, tuple]:
 
 
 def probe(workspace, config) -> tuple[object, float]:
-    from core.engine.estimate import cached_measurement, measurement_key
     from core.engine.training import plan_device
+    from core.estimate.measurement import cached_measurement, measurement_key
 
     config_file = workspace.root / f"probe-{config.dataset}.json"
     config.save(config_file)
     started = time.time()
-    result = subprocess.run([sys.executable, "-m", "core.engine.estimate", str(config_file), "--workspace",
+    result = subprocess.run([sys.executable, "-m", "core.estimate.measurement", str(config_file), "--workspace",
                              str(workspace.root), "--again"], cwd=ROOT, env=ENVIRONMENT, capture_output=True, text=True)
     seconds = time.time() - started
     from core.data.dataset_store import load_dataset_info
@@ -149,7 +149,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from core.config.presets import default_config
-    from core.engine.estimate_math import estimate, plain_bytes
+    from core.estimate.extrapolation import estimate, plain_bytes
     from core.workspace import Workspace
 
     chosen = cases(arguments)

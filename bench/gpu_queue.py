@@ -42,7 +42,7 @@ def prepare_dataset(workspace) -> int:
 def plan_runs(workspace, device: str, gpu_count: int, steps: int):
     """(label, run) pairs in queue order."""
     from core.engine.runs import create_run
-    from tests.queue_helpers import tiny_config
+    from tests.support.queue_helpers import tiny_config
 
     plan = []
     if device == "cuda":
@@ -95,7 +95,7 @@ def main() -> int:
     arguments = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="gpu-queue-"))
-    os.environ.update({"AI_PLAYGROUND_HOME": str(home), "AI_PLAYGROUND_WORKER_MODULE": "tests.fault_worker",
+    os.environ.update({"AI_PLAYGROUND_HOME": str(home), "AI_PLAYGROUND_WORKER_MODULE": "tests.support.fault_worker",
                        "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     from core.engine.launcher import stop_consumer
     from core.hosting.queue import JobQueue

@@ -227,7 +227,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from core.engine.run_processes import request_stop
-    from tests.browser import start_app, stop_app
+    from tests.support.browser import start_app, stop_app
 
     root = (arguments.workspace or Path(tempfile.mkdtemp(prefix="load-pages-"))).resolve()
     os.environ[HOME_VARIABLE] = str(root)

@@ -5,7 +5,7 @@
     python bench/settings_search.py --only sst2 --sst2-rows 1000   # SST-2 at a reduced scale (a loaded machine)
 
 Both go through the app's own path: a prepared dataset, ordinary runs in the job queue (its consumer and worker
-processes), the search's driver process (`python -m core.engine.search`) following them through their folders.
+processes), the search's driver process (`python -m core.search.driver`) following them through their folders.
 
 1. SST-2 (`train_3k` → the 872 dev sentences) with the bundled MiniLM: the "balanced" preset is trained first as
    one queued run, timing it from queueing to its end; then a search with 3× that time as its budget.
@@ -85,7 +85,7 @@ def train_preset(workspace, queue, config) -> tuple[float, float]:
 
 
 def search(workspace, config, budget: float):
-    from core.engine.search_folder import SearchSettings, create_search, read_search, start_driver
+    from core.search.folder import SearchSettings, create_search, read_search, start_driver
 
     folder = create_search(workspace, config, SearchSettings(budget_seconds=budget), owner="bench")
     started = time.time()
@@ -96,7 +96,7 @@ def search(workspace, config, budget: float):
 
 
 def report(name: str, preset: float, preset_seconds: float, record, wall: float, beat: str) -> None:
-    from core.engine.search_folder import TrialState
+    from core.search.folder import TrialState
 
     best = record.best
     others = [t for t in record.trials[1:] if t.state is TrialState.COMPLETED and t.score is not None]

@@ -45,7 +45,7 @@ def trained_run(home: Path) -> str:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import start_app, stop_app, wait_for_app
+    from tests.support.browser import start_app, stop_app, wait_for_app
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["AI_PLAYGROUND_HOME"] = home

@@ -4,7 +4,6 @@ import streamlit as st
 
 from core.engine.run_table import run_row
 from core.engine.runs import get_run, list_runs
-from core.messages import markdown_literal
 from ui.common import router, state
 from ui.runs import compare_views, queue_view, run_table, run_views, search_view
 
@@ -28,15 +27,7 @@ search_view.render(workspace, key="runs_search")  # settings searches: their tri
 
 run = get_run(workspace, state.selected("run") or "")
 if run is not None:
-    st.divider()
-    st.subheader(f"Run “{markdown_literal(run.id)}”")
-    problem = run.problem
-    if problem:
-        run_views.damaged_panel(run, problem, key="runs_damaged")
-    else:
-        run_views.live_panel(run, key="runs_live")
-        run_views.actions(run, key="runs_actions")
-        run_views.detail_tabs(run, key="runs")
+    run_views.open_run(run, key="runs")
 
 st.divider()
 compare_views.render([run for run in runs if run.problem is None])

@@ -56,12 +56,6 @@ if dataset is not None:
 
 current = get_run(workspace, state.in_url("run") or "")
 if current is not None:
-    st.divider()
-    st.subheader(f"Run “{markdown_literal(current.id)}”")
-    problem = current.problem
-    if problem:
-        run_views.damaged_panel(current, problem, key="train_damaged")
-    else:
-        run_views.live_panel(current, key="train_live")
+    run_views.open_run(current, key="train", in_full=False)
     st.page_link("pages/runs.py", label="See it with its evaluation on the Runs page →", icon=":material/monitoring:",
                  query_params={"run": current.id})

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import ARTIFACTS, SHARED_DATASETS
+
 # Quiet, offline, single-threaded defaults for every test process (workers inherit them).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture
 def app_server(workspace):
     """The real app (`streamlit run app.py`) on a free port, using this test's workspace; yields its URL."""
-    from tests.browser import start_app, stop_app
+    from tests.support.browser import start_app, stop_app
 
     server, url = start_app(workspace.root)
     yield url
@@ -110,7 +111,7 @@ def page(chromium, request):
     yield tab
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
+        artifacts = ARTIFACTS
         artifacts.mkdir(exist_ok=True)
         tab.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
     context.close()

@@ -26,7 +26,12 @@ RULES = [
      "reading and storing data knows no models and no runs"),
     ("core.lm", ("core.hosting", "core.prompting"), "the language-model stack serves prompting, not the other way"),
     ("core.prompting", ("core.hosting", "core.tasks"), "prompting uses a pretrained model, never a training task"),
-    ("core.engine", ("core.prompting",), "the engine trains; prompting never needs a run"),
+    ("core.engine", ("core.prompting", "core.coach", "core.estimate", "core.search"),
+     "the engine trains; prompting needs no run, and advice, estimates and searches sit on top of it"),
+    ("core.coach", ("core.hosting", "core.estimate", "core.search", "core.prompting"),
+     "the coach reads a run and suggests settings; it starts nothing"),
+    ("core.estimate", ("core.coach", "core.search", "core.prompting"), "an estimate measures one configuration"),
+    ("core.search", ("core.estimate", "core.prompting"), "a search trains ordinary runs through the queue"),
     ("ui", ("pages",), "pages call ui, never the other way"),
     ("pages", ("pages",), "a page links to another page, it never imports one"),
 ]
@@ -80,6 +85,17 @@ def test_no_module_is_over_the_size_limit(folder):
 def test_core_root_holds_packages_and_at_most_two_modules():
     modules = sorted(p.name for p in (ROOT / "core").glob("*.py") if p.name != "__init__.py")
     assert len(modules) <= 2, f"core/ root should hold packages, not modules: {modules}"
+
+
+def test_tests_mirror_the_product():
+    """tests/core/<package>/ for a core package's tests, tests/pages/ and tests/browser/ for the pages, tests/bench/
+    for the benches, tests/support/ for shared helpers: only this file stays at the root."""
+    core_packages = {p.relative_to(ROOT / "core") for p in (ROOT / "core").rglob("__init__.py")}
+    test_folders = {p.relative_to(ROOT / "tests" / "core") for p in (ROOT / "tests" / "core").rglob("__init__.py")}
+    strays = sorted(str(f.parent) for f in test_folders - core_packages)
+    assert not strays, f"tests/core/ folders with no core package of that name: {strays}"
+    at_root = sorted(p.name for p in (ROOT / "tests").glob("test_*.py"))
+    assert at_root == ["test_architecture.py"], f"move these into the folder of what they test: {at_root}"
 
 
 def test_every_module_states_its_boundary_in_a_docstring():

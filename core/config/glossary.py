@@ -5,7 +5,7 @@ One place for these explanations, so the Runs page, the Train page and the Playg
 uses (plurals and other spellings included), so a view can explain the words of a message it shows.
 
 The boundary: words only; no UI. A term listed here must appear somewhere in what the app shows
-(tests/test_glossary.py checks it), so the glossary never explains words nobody reads.
+(tests/core/config/test_glossary.py checks it), so the glossary never explains words nobody reads.
 """
 
 from __future__ import annotations

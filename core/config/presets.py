@@ -1,8 +1,8 @@
 """Presets: the starting hyperparameters for each task and model source, and the default model and config a new
 run starts from. Plain data over `core.config.train_config`; the Train page and the tests read them from here.
 
-Every preset must build a valid `TrainConfig` (inside every knob's limits): `tests/test_config_limits.py` builds
-each one.
+Every preset must build a valid `TrainConfig` (inside every knob's limits):
+`tests/core/config/test_config_limits.py` builds each one.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from core.config.train_config import ModelSpec, TrainConfig
 # careful steps; a model trained from zero needs larger ones and more passes. Measured starting points:
 # - text, pretrained: MiniLM on SST-2 (3k rows) reaches 0.84–0.86 dev accuracy with "balanced" (bench/).
 # - text, scratch: every preset trains each architecture stably on short and long texts, 2 to 6 classes, 87 % one
-#   class (tests/test_preset_stability.py). The LSTM's blow-ups at these rates came from batches of one length at a
-#   time and the Transformer's from its unnormalised output, not from the rates (core.tasks.text_classification).
+#   class (tests/core/tasks/text_classification/test_preset_stability.py). The LSTM's blow-ups at these rates came
+#   from batches of one length at a time and the Transformer's from its unnormalised output, not from the rates
+#   (core.tasks.text_classification).
 # - images, scratch: the classic CNN on 500 MNIST digits (400 to train): 0.90 held-out after 6 epochs at 3e-3, 0.95
 #   after 8, 0.97 after 15 at 2e-3 (bench/mnist_cnn.py); "balanced" takes 10 to stay well inside 3 CPU minutes.
 # - generation, scratch: nanoGPT's shakespeare-char settings, scaled down to what a CPU can do in minutes.

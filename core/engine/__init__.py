@@ -1,2 +1,2 @@
-"""The training engine: the run folder contract, the Trainer set-up, the worker process, process control, metrics and
-charts."""
+"""The training engine: the run folder contract, the Trainer set-up, the worker process, process control, metrics,
+the baseline ladder written with every evaluation, and charts."""

@@ -3,7 +3,7 @@ message that says so, and telling such a run from any other failure (`stopped_fo
 offers to try again with a lower learning rate instead of resuming a run that would blow up again.
 
 The boundary: plain numbers and the run's status; `core.engine.callbacks.MetricsCallback` feeds it the Trainer's
-logs and stops the run, `core.engine.diagnosis` turns the message into the settings change. No transformers here,
+logs and stops the run, `core.coach.diagnosis` turns the message into the settings change. No transformers here,
 so the pages can ask about a run without loading it.
 """
 

@@ -160,13 +160,14 @@ def _starting_path(queue_folder: Path) -> Path:
 
 
 def consumer_starting(queue_folder: Path) -> bool:
-    """A consumer was started moments ago and is still importing (it takes the lock only once it runs)."""
+    """A consumer was started and is still importing: alive, but not yet holding the lock it takes once it runs."""
     try:
         pid, created = _starting_path(queue_folder).read_text().split()
         process = psutil.Process(int(pid))
-        return abs(process.create_time() - float(created)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+        alive = abs(process.create_time() - float(created)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
     except (OSError, ValueError, psutil.Error):
         return False
+    return alive and not consumer_running(queue_folder)
 
 
 def ensure_consumer(queue_folder: Path) -> bool:
@@ -189,7 +190,10 @@ def ensure_consumer(queue_folder: Path) -> bool:
 
 def stop_consumer(queue_folder: Path, timeout: float = 10.0) -> None:
     """End this machine's consumer (tests, or an admin). Running workers are left alone: a new consumer adopts
-    them."""
+    them. One still starting is waited for first, or it would take the lock after this looked."""
+    deadline = time.time() + 3 * timeout  # importing takes seconds, more on a busy machine
+    while consumer_starting(queue_folder) and time.time() < deadline:
+        time.sleep(0.1)
     pid = consumer_pid(queue_folder)
     if pid is None or not consumer_running(queue_folder):
         return

@@ -30,6 +30,11 @@ def accuracy_and_f1(gold: np.ndarray, predicted: np.ndarray) -> dict[str, float]
             "f1": float(f1_score(gold, predicted, average="macro", zero_division=0))}
 
 
+def ranked_answers(labels: list[str], probabilities) -> dict[str, float]:
+    """Each class with its probability, the likeliest first: how every classifier's predictor answers."""
+    return dict(sorted(zip(labels, np.asarray(probabilities, dtype=float).tolist()), key=lambda pair: -pair[1]))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)

@@ -2,7 +2,7 @@
 
 Every file is small and something a person could really upload by mistake (or a hostile one could craft).
 `manifest.json` says which loader each file goes through (`text`, `table`, `generation`, `images`) and a few
-words the plain message must contain, so `tests/test_malformed_uploads.py` checks every case the same way.
+words the plain message must contain, so `tests/core/data/test_malformed_uploads.py` checks every case the same way.
 The files are committed; this script is kept so the binary ones can be read and regenerated.
 """
 
@@ -143,7 +143,8 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "truncated.parquet": ("text", b"PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00", "parquet"),
         "text_in.parquet": ("text", b"text,label\nhello,good\n", "parquet"),
         "parquet_bomb.parquet": ("text", parquet_bomb(), "unpacks to more than"),
-        # Any file name is read by its content (a good CSV without an extension is read: tests/test_real_files.py);
+        # Any file name is read by its content (a good CSV without an extension is read:
+        # tests/core/data/test_real_files.py);
         # a program, or a spreadsheet saved without its extension, is still no table.
         "program.exe": ("text", b"MZ\x90\x00\x03\x00\x00\x00", "binary"),
         "sheet_without_extension": ("text", zip_bytes([("xl/workbook.xml", b"<workbook/>")]), "binary"),
@@ -154,7 +155,7 @@ def cases() -> dict[str, tuple[str, bytes, str]]:
         "table_constant_target.csv": ("table", b"age,answer\n" + b"".join(
             b"%d,yes\n" % (20 + i % 7) for i in range(30)), "only one class"),
         "table_only_ids.csv": ("table", b"id,answer\n" + b"".join(
-            b"%d,%s\n" % (i, b"yes" if i % 2 else b"no") for i in range(30)), "input column"),
+            b"%d,%s\n" % (i, b"yes" if i % 2 else b"no") for i in range(30)), "nothing is left to learn"),
         "table_infinite_values.csv": ("table", ("x,y\n" + "\n".join(
             f"{'inf' if i % 5 == 0 else i},{i * 2.5}" for i in range(30))).encode(), "missing values filled"),
         "table_two_rows.csv": ("table", b"age,smoker,answer\n30,yes,no\n40,no,yes\n", "few"),

@@ -38,9 +38,11 @@ def knob_input(cls: type, name: str, key: str, label: str | None = None) -> Any:
         return st.number_input(label, key=key, help=help_text, step=1, min_value=low, max_value=high,
                                persist_state=KEEP)
     if isinstance(default, float):
-        small = 0 < abs(value) < 1e-2
+        # Numbers as people write them ("3", "0.1", "0.003"); only the tiny ones (5e-05) in powers of ten. Steps
+        # of half the value for small ones, or a click would jump from 0.003 to 0.053.
+        small, tiny = 0 < abs(value) < 1e-2, 0 < abs(value) < 1e-3
         return st.number_input(label, key=key, help=help_text, min_value=_float(low), max_value=_float(high),
-                               format="%.1e" if small else "%.3f", step=value / 2 if small else 0.05,
+                               format="%.1e" if tiny else "%g", step=value / 2 if small else 0.05,
                                persist_state=KEEP)
     if isinstance(default, tuple):
         # A list is typed as text in a twin widget; the numbers read from it go back under `key`.

@@ -16,10 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from core.config.knobs import knob_help
+from core.data.class_names import is_renaming, natural_order
 from core.data.loaded import Check, LoadedTable
 from core.engine import charts
 from core.messages import markdown_literal
-from core.tasks.tabular.cells import TabularError
+from core.tasks.tabular.cells import TabularError, category_text, is_blank
 from core.tasks.tabular.columns import TABLE_TASKS, TabularPreprocessConfig, suggest_preprocess_config
 from core.tasks.tabular.dataset import (
     SAMPLE_TABLES,
@@ -33,7 +34,7 @@ from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.roles import ROLE_NUMERIC, ColumnRole, detect_column_roles, infer_task
 from core.workspace import Workspace
 from ui.common.widgets import show_checks
-from ui.data.classes import show_balance
+from ui.data.classes import name_classes, show_balance
 from ui.data.reading import ANY_NAME, first_row_key, read_uploaded_table, show_table
 from ui.data.saving import save_button
 from ui.data.table_inputs import build_settings, choose_inputs, preprocessing_options
@@ -102,6 +103,20 @@ def choose_target(frame: pd.DataFrame, table_id: str) -> tuple[str, str] | None:
                        key=f"data_table_task_{table_id}_{target}", help=knob_help(TabularPreprocessConfig, "task"))
     st.caption(f"Suggested **{guess.task}**: {markdown_literal(guess.reason)}")
     return target, task
+
+
+def name_target_classes(frame: pd.DataFrame, target: str, table_id: str) -> pd.DataFrame | None:
+    """The table with its classes named as the person named them (classes stored as numbers, like wine quality
+    3 to 8, ask for names; typed, or from a classes file): the names replace the values before the split, so the
+    model, its charts and the Playground use them. None while a typed name is wrong (the page says why)."""
+    values = frame[target].map(lambda v: None if is_blank(v) else category_text(v)).dropna()
+    names = name_classes(values, key=f"data_table_names_{table_id}_{target}")
+    if names is None or not is_renaming(names):
+        return None if names is None else frame
+    named = frame[target].map(lambda v: None if is_blank(v) else names.get(category_text(v), category_text(v)))
+    order = list(dict.fromkeys(names.get(value, value) for value in natural_order(values.unique())))
+    # A categorical column keeps the classes in their values' order (3 poor, 4 fair…), not the names' alphabet.
+    return frame.assign(**{target: pd.Categorical(named, categories=order)})
 
 
 # ---------------------------------------------------------------------------------------------------- split
@@ -173,7 +188,15 @@ def render(workspace: Workspace) -> None:
     if picked is None:
         return
     target, task = picked
-    suggestion = replace(suggest_preprocess_config(frame, target), task=task)
+    if task == "classification":
+        frame = name_target_classes(frame, target, table_id)
+        if frame is None:
+            return
+    try:
+        suggestion = replace(suggest_preprocess_config(frame, target), task=task)
+    except TabularError as error:  # nothing left to learn from, say: every other column is an ID or constant
+        st.error(markdown_literal(error), icon=":material/error:")
+        return
 
     st.subheader("3 · Input columns and preprocessing")
     prefix = f"data_table_{table_id}_{target}_"

@@ -1,8 +1,8 @@
 """Diagnoses on the Runs page's evaluation: what the curves and the evaluation show, in plain words with the
 evidence, and a one-click "Start a new run with this change" that shows the settings it changes first.
 
-The boundary: drawing `core.engine.diagnosis`'s findings and turning a click into a new run (the remedy applied
-with `core.engine.remedies`, vetted like the Train page's settings, put in the queue like the Train page's runs,
+The boundary: drawing `core.coach.diagnosis`'s findings and turning a click into a new run (the remedy applied
+with `core.coach.remedies`, vetted like the Train page's settings, put in the queue like the Train page's runs,
 with the run it improves on recorded in its folder). A team mate's run (outside this person's workspace) shows its
 diagnoses without the button.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from core.coach.diagnosis import Diagnosis, diagnose
+from core.coach.remedies import apply_remedy, read_parent, record_parent, settings_diff
 from core.config.catalog import ConfigError
-from core.engine.diagnosis import Diagnosis, diagnose
-from core.engine.remedies import apply_remedy, read_parent, record_parent, settings_diff
 from core.engine.run_folder import DamagedFile
 from core.engine.runs import Run, get_run
 from core.messages import markdown_literal, plain_number

@@ -88,10 +88,13 @@ def scores(report: dict) -> None:
     majority = majority_rung(report)
     columns = iter(st.columns(3 if majority is None else 4))
     accuracy = report["accuracy"]
-    above = None if majority is None else f"{(accuracy - majority.score) * 100:+.1f} points"
+    gain = None if majority is None else (accuracy - majority.score) * 100
+    above = None if gain is None else f"{gain:+.1f} points"
     floor = "" if majority is None else (" The arrow: how many points above (or below) always answering the most "
                                          "common class, shown beside it.")
-    next(columns).metric("Accuracy", f"{accuracy:.1%}", delta=above, help=explain("accuracy") + floor)
+    # No gain is no good news: grey, not green, when the model only matches answering without looking.
+    next(columns).metric("Accuracy", f"{accuracy:.1%}", delta=above, help=explain("accuracy") + floor,
+                         delta_color="off" if gain is not None and abs(gain) < 0.05 else "normal")
     if majority is not None:
         next(columns).metric("Always the most common class", f"{majority.score:.1%}",
                              help=markdown_literal(majority.description))

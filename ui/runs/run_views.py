@@ -15,10 +15,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.coach.diagnosis import diagnose
 from core.config.catalog import TASKS
 from core.config.train_config import as_flat_dict, headless_command
 from core.engine import charts
-from core.engine.diagnosis import diagnose
 from core.engine.divergence import stopped_for_divergence
 from core.engine.run_folder import CONFIG_FILE, DamagedFile, tail_log
 from core.engine.run_processes import request_stop
@@ -80,6 +80,21 @@ def training_charts(records: list[dict], task: str, key: str) -> None:
     if st.toggle("Show the learning rate", key=f"{key}_show_lr",
                  help="How big the training steps are over time: warm-up, then decay."):
         st.plotly_chart(charts.learning_rate_figure(records), key=f"{key}_lr")
+
+
+def open_run(run: Run, key: str, in_full: bool = True) -> None:
+    """One run under its name: a damaged one says what is wrong with it; a readable one shows its progress and, in
+    full (the Runs page), its actions and its evaluation, charts, settings and log."""
+    st.divider()
+    st.subheader(f"Run “{markdown_literal(run.id)}”")
+    problem = run.problem
+    if problem:
+        damaged_panel(run, problem, key=f"{key}_damaged")
+        return
+    live_panel(run, key=f"{key}_live")
+    if in_full:
+        actions(run, key=f"{key}_actions")
+        detail_tabs(run, key=key)
 
 
 def live_panel(run: Run, key: str, can_stop: bool = True) -> None:

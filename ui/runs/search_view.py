@@ -1,7 +1,7 @@
 """Settings searches on the Runs page: pick a search, see its tries in a table and a parallel-coordinates chart, the
 best one marked, with a link that opens it in the Playground; a live search is polled and can be stopped.
 
-The search itself is `core.engine.search` (its driver process) and `core.engine.search_folder` (its files); this
+The search itself is `core.search.driver` (its driver process) and `core.search.folder` (its files); this
 module only reads search.json and turns clicks into calls.
 """
 
@@ -17,7 +17,8 @@ import streamlit as st
 
 from core.engine.run_folder import DamagedFile
 from core.engine.runs import get_run
-from core.engine.search_folder import (
+from core.messages import counted, markdown_literal, plain_number
+from core.search.folder import (
     SearchRecord,
     SearchState,
     TrialRecord,
@@ -27,8 +28,7 @@ from core.engine.search_folder import (
     request_search_stop,
     stop_requested,
 )
-from core.engine.search_space import Dimension, shown_value
-from core.messages import counted, markdown_literal, plain_number
+from core.search.space import Dimension, shown_value
 from core.workspace import Workspace
 from ui.common import state
 from ui.common.widgets import duration

@@ -1,9 +1,9 @@
 """Before Start: how long the run will take and how much memory it needs, measured on this machine.
 
 Under the preset, one line: "Quick · about 4 min on this CPU · needs ~1.2 GB of 24 GB". The numbers come from a
-probe (`core.engine.estimate_jobs` starts `python -m core.engine.estimate` as its own process, never in the
+probe (`core.estimate.jobs` starts `python -m core.estimate.measurement` as its own process, never in the
 server) that trains a few real steps of the exact configuration; measurements are cached per configuration, and
-later runs of the same one on this machine correct the estimate (`core.engine.estimate_math.calibration`). While the
+later runs of the same one on this machine correct the estimate (`core.estimate.extrapolation.calibration`). While the
 probe runs, a fragment polls every second, and the page stays usable.
 
 A probe starts only on the fragment's own timer, never in a full run of the page: every click on the form runs the
@@ -12,7 +12,7 @@ a person clicks through (and AppTest, which has no timers, never starts one by i
 configuration no longer on screen is ended.
 
 A run over 30 minutes gets a warning with the quickest ways to cut it, and one that would not fit in memory an
-error with the settings that fit (`core.engine.estimate_advice`), each one click: the click writes the settings
+error with the settings that fit (`core.estimate.advice`), each one click: the click writes the settings
 into the form's widgets and runs the page again.
 """
 
@@ -26,10 +26,10 @@ import streamlit as st
 
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
-from core.engine import estimate_jobs
-from core.engine.estimate import Measurement, cached_measurement, measurement_key
-from core.engine.estimate_advice import Remedy, fitting_memory, shorter_run
-from core.engine.estimate_math import (
+from core.engine.training import plan_device
+from core.estimate import jobs as estimate_jobs
+from core.estimate.advice import Remedy, fitting_memory, shorter_run
+from core.estimate.extrapolation import (
     LONG_RUN_SECONDS,
     Estimate,
     calibrated,
@@ -38,7 +38,7 @@ from core.engine.estimate_math import (
     fits_ram,
     plain_duration,
 )
-from core.engine.training import plan_device
+from core.estimate.measurement import Measurement, cached_measurement, measurement_key
 from core.messages import PlainError
 from core.workspace import Workspace
 from ui.train import memory

@@ -45,7 +45,9 @@ CUSTOM_HUB = "A Hugging Face model id…"
 CUSTOM_FOLDER = "A model folder on this machine…"
 COMMON_KNOBS = ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm", "seed")
 ADVANCED_KNOBS = ("max_steps", "eval_every", "early_stopping_patience", "save_every", "device")
-TASK_KNOBS = {"text-classification": ("max_length",), "text-generation": ("max_length", "sample_prompt")}
+# Class weights on every classification task: the remedy for a model that answers the most common class (issue 18).
+TASK_KNOBS = {"text-classification": ("max_length", "class_weights"), "image-classification": ("class_weights",),
+              "tabular-classification": ("class_weights",), "text-generation": ("max_length", "sample_prompt")}
 CUSTOM_IN_URL = {CUSTOM_HUB: "hub", CUSTOM_FOLDER: "folder"}  # how a pretrained model was given, as the URL says it
 
 

@@ -1,7 +1,7 @@
 """The Train page's "Find good settings for me": what a search varies, a time budget said plainly, and the button
 that starts a search around the settings above (its driver runs as a process of its own, its tries in the queue).
 
-The search is `core.engine.search_folder` (files, the driver's process) and `core.engine.search` (the driver); this
+The search is `core.search.folder` (files, the driver's process) and `core.search.driver` (the driver); this
 module only draws the form and turns the click into those calls. The search is followed on the Runs page.
 """
 
@@ -11,16 +11,16 @@ import streamlit as st
 
 from core.config.knobs import knob_help
 from core.config.train_config import TrainConfig
-from core.engine.search_budget import (
+from core.messages import markdown_literal
+from core.search.budget import (
     BUDGET_MINUTES,
     DEFAULT_BUDGET_MINUTES,
     budget_words,
     minutes_in_words,
     seconds_per_try,
 )
-from core.engine.search_folder import SearchSettings, create_search, start_driver
-from core.engine.search_space import heaviest, search_space
-from core.messages import markdown_literal
+from core.search.folder import SearchSettings, create_search, start_driver
+from core.search.space import heaviest, search_space
 from core.workspace import Workspace
 from ui.common import auth, state
 

@@ -1,9 +1,9 @@
 """Image classification: `image`/`label` rows → pixels transformed on the fly → a CNN/MLP or a fine-tuned model.
 
 The prepared dataset's rows hold an image path relative to the dataset folder and a class name. They are loaded
-(`core.tasks.image_classification.training_images`) as a `datasets.Dataset` with an `Image` feature and turned into
-normalised tensors only when a batch is read (`set_transform`), so nothing is decoded up front and augmentation draws
-new variations every epoch.
+(`core.tasks.image_classification.training_images`) as a `datasets.Dataset` with an `Image` feature, decoded once
+into memory (`core.tasks.image_classification.decoded`; per batch when they would not fit) and turned into
+normalised tensors when a batch is read (`set_transform`), so augmentation draws new variations every epoch.
 
 From scratch, `config.image` decides the input size and colour; a pretrained model dictates its own size, mean and
 standard deviation (from its image processor), and only the augmentation comes from `config.image`. Either way
@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from transformers import (
@@ -32,7 +31,7 @@ from core.config.catalog import architecture
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
 from core.engine.class_weights import balanced_weights
-from core.engine.metrics import accuracy_and_f1, classification_evaluation
+from core.engine.metrics import accuracy_and_f1, classification_evaluation, ranked_answers
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
     DevicePlan,
@@ -45,10 +44,11 @@ from core.engine.training import (
 )
 from core.tasks.image_classification import models as vision_models
 from core.tasks.image_classification import pretrained as pretrained_images
+from core.tasks.image_classification.decoded import prepare_splits
 from core.tasks.image_classification.files import ImageDataError
 from core.tasks.image_classification.models import ImageClassifierConfig, VisionModelError
 from core.tasks.image_classification.training_images import collate, image_paths, load_splits
-from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch, make_batch_transform
+from core.tasks.image_classification.transforms import ImagePreprocessConfig, images_to_batch
 from core.workspace import Workspace
 
 PREPROCESS_KEY = "image_preprocess"  # the model config attribute that remembers how images were prepared
@@ -172,8 +172,9 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
     train, validation = splits["train"], splits["validation"]
     validation_images = image_paths(validation)
     weights = balanced_weights(train["label"], len(labels)) if config.class_weights else None  # before the transform
-    train.set_transform(make_batch_transform(preprocess, training=True, seed=config.seed))
-    validation.set_transform(make_batch_transform(preprocess, training=False))
+    # Decoded once into memory when it fits (else per batch); the rows keep their order, so the paths above
+    # stay paired with the predictions the evaluation makes.
+    train, validation = prepare_splits(train, validation, preprocess, config.seed)
     memory = EvaluationMemory()
 
     def finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
@@ -246,12 +247,8 @@ class ImageClassifierPredictor:
             pixels = images_to_batch(images[start:start + batch_size], self.preprocess)
             logits = self.model(pixel_values=pixels.to(self.model.dtype)).logits.float()
             probabilities = logits.softmax(-1).numpy()
-            results += [_ranked(self.labels, row) for row in probabilities]
+            results += [ranked_answers(self.labels, row) for row in probabilities]
         return results
-
-
-def _ranked(labels: list[str], probabilities: np.ndarray) -> dict[str, float]:
-    return dict(sorted(zip(labels, probabilities.tolist()), key=lambda pair: -pair[1]))
 
 
 def load_predictor(model_dir: Path) -> ImageClassifierPredictor:

@@ -37,7 +37,8 @@ WEIGHTS_FILE = "model.safetensors"
 IMAGENET_PREPROCESS = ImagePreprocessConfig(image_size=224, grayscale=False, normalize_mean=(127 / 255,) * 3,
                                             normalize_std=(128 / 255,) * 3)
 # The new head's weights move this many times faster than the backbone's (see `_ScaledLinear`). Measured on 400
-# MNIST digits, frozen backbone, learning rate 5e-5: see tests/test_pretrained_image.py and the commit message.
+# MNIST digits, frozen backbone, learning rate 5e-5: see the commit message and
+# tests/core/tasks/image_classification/test_pretrained_image.py.
 HEAD_LR_SCALE = 100.0
 
 

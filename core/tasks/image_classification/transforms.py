@@ -92,11 +92,17 @@ def _augment(image: Image.Image, config: ImagePreprocessConfig, rng: random.Rand
     return image
 
 
+def resized_image(image: Image.Image, config: ImagePreprocessConfig) -> Image.Image:
+    """Grey or colour as the settings say, resized: the pixels before augmentation and normalisation. The one
+    place this happens, so the per-batch path, the decoded-once cache and the previews cannot drift apart."""
+    return _to_mode(image, config.grayscale).resize((config.image_size, config.image_size),
+                                                   Image.Resampling.BILINEAR)
+
+
 def image_to_tensor(image: Image.Image, config: ImagePreprocessConfig, training: bool = False,
                     rng: random.Random | None = None) -> torch.Tensor:
     """A float tensor (channels, image_size, image_size), normalised; augmented only when `training`."""
-    image = _to_mode(image, config.grayscale)
-    image = image.resize((config.image_size, config.image_size), Image.Resampling.BILINEAR)
+    image = resized_image(image, config)
     if training:
         image = _augment(image, config, rng or random)
     array = np.asarray(image, dtype=np.float32) / 255.0
@@ -135,5 +141,4 @@ def images_to_batch(images: list[Image.Image], config: ImagePreprocessConfig) ->
 def preview_resized(path: str | Path, config: ImagePreprocessConfig) -> Image.Image:
     """How the model will see an image: converted to grey or colour and resized, before normalisation."""
     with Image.open(path) as image:
-        return _to_mode(image, config.grayscale).resize((config.image_size, config.image_size),
-                                                       Image.Resampling.BILINEAR)
+        return resized_image(image, config)

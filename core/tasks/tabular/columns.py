@@ -19,6 +19,7 @@ from core.config.knobs import check_limits, from_plain, knob, to_plain
 from core.tasks.tabular.cells import TabularError, category_text, extract_title, require_columns
 from core.tasks.tabular.roles import (
     ROLE_CATEGORICAL,
+    ROLE_NOUNS,
     ROLE_NUMERIC,
     ROLE_TEXT,
     detect_column_roles,
@@ -102,6 +103,10 @@ def suggest_preprocess_config(frame: pd.DataFrame, target: str, task: str | None
     inputs = {name: role for name, role in roles.items() if name != target}
     title_from = next((name for name, role in inputs.items()
                        if role.role == ROLE_TEXT and title_share(frame[name]) >= TITLE_MIN_SHARE), "")
+    if not title_from and not any(role.role in (ROLE_NUMERIC, ROLE_CATEGORICAL) for role in inputs.values()):
+        left_out = "; ".join(f"'{name}' ({ROLE_NOUNS.get(role.role, role.role)})" for name, role in inputs.items())
+        raise TabularError(f"Nothing is left to learn '{target}' from: every other column was left out ({left_out}). "
+                           "Pick another column to predict, or add columns that describe each row.")
     return TabularPreprocessConfig(
         target=target, task=task or infer_task(frame[target]).task,
         numeric_columns=tuple(n for n, r in inputs.items() if r.role == ROLE_NUMERIC),

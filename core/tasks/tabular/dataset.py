@@ -18,7 +18,7 @@ from core.messages import agree, counted
 from core.tasks.tabular.cells import TabularError, category_text, is_blank
 from core.tasks.tabular.columns import TabularPreprocessConfig
 from core.tasks.tabular.fitting import fit_preprocessor
-from core.tasks.tabular.roles import name_tokens
+from core.tasks.tabular.roles import ROLE_CATEGORICAL, ROLE_NUMERIC, column_role, name_tokens
 
 # ---------------------------------------------------------------------------------------------------- samples
 
@@ -70,16 +70,30 @@ def sample_table(key: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------------- datasets
 
+MIN_TABLE_ROWS = 10  # fewer usable rows cannot be split into something to learn from and something to check on
 TARGET_NAME_HINTS = {"target", "label", "class", "outcome", "survived", "price", "y", "churn", "result", "score",
                      "diagnosis", "progression", "species", "quality", "default"}
 
 
 def guess_target(frame: pd.DataFrame) -> str:
-    """A column whose name sounds like the thing to predict, else the last column (where tables usually keep it)."""
-    for name in frame.columns:
-        if name_tokens(str(name)) & TARGET_NAME_HINTS or str(name).lower() in TARGET_NAME_HINTS:
-            return str(name)
-    return str(frame.columns[-1])
+    """The column to predict, as a person would pick it: one whose name says so (target, label, price…), else the
+    last column (where tables usually keep it), else the first (where some keep it, like UCI's Auto MPG with its
+    `mpg`), else the last column of numbers. Never an ID, a constant or near-unique text: a car's or a person's
+    name, different on almost every row, is no class to predict (on Auto MPG it made a 245-class "car name
+    guesser" with one row a class)."""
+    columns = [str(name) for name in frame.columns]
+    roles = {name: column_role(name, frame[name]).role for name in columns}
+    usable = [name for name in columns if roles[name] in (ROLE_NUMERIC, ROLE_CATEGORICAL)]
+    if len(usable) < 2:  # nothing left to learn from whichever is picked: the last column's problem says the most
+        return columns[-1]
+    for name in usable:
+        if name_tokens(name) & TARGET_NAME_HINTS or name.lower() in TARGET_NAME_HINTS:
+            return name
+    for name in (columns[-1], columns[0]):
+        if name in usable:
+            return name
+    numbers = [name for name in usable if roles[name] == ROLE_NUMERIC]
+    return (numbers or usable)[-1]
 
 
 @dataclass
@@ -103,7 +117,7 @@ def split_table(frame: pd.DataFrame, target: str, task: str, validation_share: f
     if task == "classification":
         rows, classes, lonely = _without_lonely_classes(rows, target)
         checks += lonely
-    if len(rows) < 10:
+    if len(rows) < MIN_TABLE_ROWS:
         raise TabularError(f"Only {counted(len(rows), 'usable row')}: add more rows (a few dozen at the very least).")
     if classes is not None and classes.nunique() < 2:
         raise TabularError(f"'{target}' has only one class left, so there is nothing to choose between.")
@@ -121,6 +135,11 @@ def _without_lonely_classes(rows: pd.DataFrame, target: str) -> tuple[pd.DataFra
     single = counts[counts < 2].index.tolist()
     if not single:
         return rows, labels, []
+    if len(single) > len(counts) / 2 and len(rows) >= MIN_TABLE_ROWS:  # a tiny table: its size is the problem
+        raise TabularError(
+            f"Most values of '{target}' appear in a single row ({len(single):,} of its {len(counts):,} different "
+            "values), and a model cannot learn a class from one example. Pick another column to predict; if this "
+            "one holds amounts, choose Regression instead.")
     keep = ~labels.isin(single)
     warning = Check("warning", f"{len(single)} class(es) have a single row ({', '.join(map(str, single[:5]))}) and "
                                "were left out: the model cannot both learn them and be checked on them.")

@@ -25,6 +25,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from core.engine.metrics import ranked_answers
 from core.tasks.tabular.cells import TabularError, category_text, is_blank, number_text, require_columns
 from core.tasks.tabular.columns import TABLE_TASKS
 from core.tasks.tabular.preprocessor import TabularPreprocessor
@@ -160,8 +161,8 @@ def predict_one(model: TabularMLP, preprocessor: TabularPreprocessor, values: di
     outputs = _model_outputs(model, preprocessor, pd.DataFrame([row]))
     if preprocessor.target.task == "regression":
         return TabularPrediction(prediction=float(outputs[0]))
-    ranked = sorted(zip(preprocessor.class_names, outputs[0].tolist()), key=lambda pair: -pair[1])
-    return TabularPrediction(prediction=ranked[0][0], probabilities=dict(ranked))
+    ranked = ranked_answers(preprocessor.class_names, outputs[0])
+    return TabularPrediction(prediction=next(iter(ranked)), probabilities=ranked)
 
 
 def row_problems(preprocessor: TabularPreprocessor, frame: pd.DataFrame) -> list[str]:

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
 
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset
 from core.engine.class_weights import balanced_weights
-from core.engine.metrics import accuracy_and_f1, classification_evaluation, softmax
+from core.engine.metrics import accuracy_and_f1, classification_evaluation, ranked_answers, softmax
 from core.engine.run_folder import EVAL_FILE, MODEL_DIR, write_json_atomic
 from core.engine.training import (
     DevicePlan,
@@ -97,7 +96,7 @@ def groups_by_length(config: TrainConfig) -> bool:
     LSTM's pooled states grow with a text's length, so a batch of long texts after many short ones came out many
     times larger and was answered with confident mistakes: a loss that blew up within 20 steps (Quick on SST-2
     reviews that are 87 % positive, Balanced on SST-2 itself); the small Transformer's did too. Batches of mixed
-    lengths train them stably (tests/test_preset_stability.py)."""
+    lengths train them stably (tests/core/tasks/text_classification/test_preset_stability.py)."""
     return config.model.source == "pretrained"
 
 
@@ -133,12 +132,8 @@ class TextClassifierPredictor:
             batch = self.tokenizer(texts[start:start + batch_size], truncation=True, padding=True,
                                    max_length=min(self.max_length, 512), return_tensors="pt")
             probabilities = softmax(self.model(**batch).logits.float().numpy())
-            results += [_ranked(self.labels, row) for row in probabilities]
+            results += [ranked_answers(self.labels, row) for row in probabilities]
         return results
-
-
-def _ranked(labels: list[str], probabilities: np.ndarray) -> dict[str, float]:
-    return dict(sorted(zip(labels, probabilities.tolist()), key=lambda pair: -pair[1]))
 
 
 def load_predictor(model_dir: Path) -> TextClassifierPredictor:
