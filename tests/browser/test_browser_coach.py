@@ -15,8 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.data.sample_datasets import cafe_feedback
-from tests.support.browser import wait_for_app
-from tests.support.paths import ARTIFACTS
+from tests.support.browser import photograph, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -27,17 +26,6 @@ def skewed_cafe() -> pd.DataFrame:
     parts = [frame[frame.label == "complaint"].iloc[:260], frame[frame.label == "praise"].iloc[:20],
              frame[frame.label == "question"].iloc[:20]]
     return pd.concat(parts).sample(frac=1, random_state=0)
-
-
-def photograph(page, name: str) -> None:
-    """The whole page, for a person to look at (test-artifacts/): Streamlit scrolls inside its main block, so the
-    window is made as tall as that block for the picture."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 1000")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
-    wait_for_app(page)
-    page.screenshot(path=str(ARTIFACTS / f"coach_{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def macro_f1(page) -> float:
@@ -69,7 +57,7 @@ def test_estimate_train_diagnose_remedy_and_improve(app_server, page, tmp_path):
     estimate = page.get_by_text(re.compile(
         r"Quick · (about .+|up to .+|under a minute) on this CPU · needs ~[\d.]+ [KMG]B of [\d.]+ [KMG]B"))
     expect(estimate).to_be_visible(timeout=120_000)
-    photograph(page, "estimate")
+    photograph(page, "coach_estimate")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("completed").first).to_be_visible(timeout=180_000)
 
@@ -77,7 +65,7 @@ def test_estimate_train_diagnose_remedy_and_improve(app_server, page, tmp_path):
     expect(page.get_by_text("Collapse onto one class").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text(re.compile(r"It answered “complaint” for \d+ % of the validation rows"))).to_be_visible()
     first = macro_f1(page)
-    photograph(page, "diagnosis")
+    photograph(page, "coach_diagnosis")
     assert first < 0.5, f"the first run was meant to collapse onto “complaint”, but its macro-F1 is {first}"
 
     # One click: the remedy's run starts, says what it changes and which run it improves on.
@@ -92,5 +80,5 @@ def test_estimate_train_diagnose_remedy_and_improve(app_server, page, tmp_path):
     expect(page.get_by_test_id("stMetric").filter(has_text="Macro-F1").first).to_be_visible(timeout=30_000)
     better = macro_f1(page)
     assert better >= 0.8 and better > first + 0.3, f"macro-F1 {first} -> {better}"
-    photograph(page, "improved")
+    photograph(page, "coach_improved")
     expect(page.get_by_text("Collapse onto one class", exact=True)).to_have_count(0)  # the title, not the all-clear

@@ -12,21 +12,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import pick, wait_for_app
-from tests.support.paths import ARTIFACTS
+from tests.support.browser import photograph, pick, wait_for_app
 from tests.support.real_files import CLASSES_TXT, news_csv, sms_collection
 
 pytestmark = pytest.mark.browser
-
-
-def snapshot(page, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its main section, so the window is made as tall as that first."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 1000")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
-    wait_for_app(page)
-    page.screenshot(path=str(ARTIFACTS / f"real_files_{name}.png"), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def save_as(page, name: str) -> None:
@@ -48,7 +37,7 @@ def test_sms_without_extension_or_header_goes_in_and_the_first_row_can_change(ap
     expect(page.get_by_text(re.compile("The first row was read as data, not as column names"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"87\.3 % of the texts are “ham”"))).to_be_visible()
     expect(page.get_by_text(re.compile("10 rows would have vanished"))).to_be_visible()
-    snapshot(page, "sms_data")
+    photograph(page, "real_files_sms_data")
 
     page.get_by_text("The first row holds the column names", exact=True).click()
     wait_for_app(page)
@@ -80,7 +69,7 @@ def test_news_named_from_classes_txt_trains_and_shows_the_names(app_server, page
     wait_for_app(page)
     expect(page.get_by_text("Saved as: 1 → World, 2 → Sports, 3 → Business, 4 → Sci/Tech")).to_be_visible()
     expect(page.locator(".js-plotly-plot").filter(has_text="Sci/Tech").first).to_be_visible()  # the class chart
-    snapshot(page, "news_data")
+    photograph(page, "real_files_news_data")
     save_as(page, "news")
 
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
@@ -106,7 +95,7 @@ def test_news_named_from_classes_txt_trains_and_shows_the_names(app_server, page
     expect(confusion.first).to_be_visible()
     for name in ("Sports", "Business", "Sci/Tech"):
         expect(confusion.filter(has_text=name).first).to_be_attached()
-    snapshot(page, "news_runs")
+    photograph(page, "real_files_news_runs")
 
     page.goto(f"{app_server}/playground")
     wait_for_app(page)
@@ -115,4 +104,4 @@ def test_news_named_from_classes_txt_trains_and_shows_the_names(app_server, page
     page.get_by_label(re.compile("Text to classify")).fill("Striker and coach in the news. The league said on Tuesday")
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text(re.compile(r"Sports\*?\*? \(\d+% sure\)"))).to_be_visible(timeout=60_000)
-    snapshot(page, "news_playground")
+    photograph(page, "real_files_news_playground")

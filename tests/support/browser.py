@@ -69,6 +69,19 @@ def wait_for_app(page, timeout_ms: int = 30_000) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 
+def photograph(page, name: str) -> None:
+    """The whole page as test-artifacts/<name>.png, for a person to look at: Streamlit scrolls inside its main
+    section, so the window is made as tall as that section for the picture."""
+    from tests.support.paths import ARTIFACTS
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 1000")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
+    wait_for_app(page)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def pick(page, box, option: str) -> None:
     """Choose an option of a select box (or multiselect) by typing it, as a person can. A click alone opens the
     list only if it lands after the page has settled; the typed text opens it whatever the timing."""

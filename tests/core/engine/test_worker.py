@@ -26,6 +26,7 @@ from core.engine.runs import create_run
 from core.engine.worker import explain_failure
 from core.tasks.text_classification.pipeline import load_predictor
 from tests.support.paths import ROOT
+from tests.support.queue_helpers import wait_for
 
 
 def scratch_config(**changes) -> TrainConfig:
@@ -41,16 +42,6 @@ def run_worker(run_dir: Path, timeout: float = 240) -> subprocess.CompletedProce
 
 def files_in(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
-
-
-def wait_for(condition, timeout: float = 60, every: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_finished_run_folder_holds_exactly_the_contract(workspace, sample_dataset):
