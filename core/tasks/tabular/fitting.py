@@ -62,7 +62,8 @@ def _target_info(frame: pd.DataFrame, config: TabularPreprocessConfig) -> Target
     if config.task == "classification":
         classes = sorted({category_text(v) for v in present}, key=_sort_key_text)
         if isinstance(values.dtype, pd.CategoricalDtype):  # named classes keep their values' order (poor < good)
-            classes = [name for name in map(category_text, values.cat.categories) if name in set(classes)]
+            seen = set(classes)
+            classes = [name for name in map(category_text, values.cat.categories) if name in seen]
         if len(classes) < 2:
             raise TabularError(f"'{config.target}' has only one value, so there is nothing to choose between. "
                                "Pick another target.")
