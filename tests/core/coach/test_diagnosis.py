@@ -15,7 +15,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.coach.diagnosis import diagnose
+from core.coach.diagnosis import diagnose, ladder_scores
 from core.coach.remedies import apply_remedy, read_parent, settings_diff
 from core.config.presets import default_config
 from core.config.train_config import TrainConfig
@@ -227,7 +227,10 @@ def test_a_real_run_on_tiny_data_is_diagnosed_as_over_fitting(workspace):
     assert "rose to" in evidence and "The model kept is the last one" in evidence
     improved = apply_remedy(config, found["over-fitting"].remedy)
     assert improved.early_stopping_patience == 2 and improved.epochs < config.epochs
-    assert "too-little-data" in found  # 300 texts for a model built from zero
+    # 300 texts for a model built from zero: said whenever it does not beat the classical baseline by a point (the
+    # runs are not bit-for-bit repeatable, and some beat it).
+    model, classical, _ = ladder_scores(run.evaluation)
+    assert ("too-little-data" in found) == (model <= classical + 0.01), (model, classical)
     assert apply_remedy(config, found["too-little-data"].remedy).model.name == "bundled:minilm-l6"
 
 
