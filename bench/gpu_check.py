@@ -10,9 +10,10 @@ the bundled model packages: the bundled models' architectures are built from the
 weights (bench/gpu_recipes.py). In order:
 
 1. tasks: the text classifier (MiniLM's shape, and from scratch), the image CNN and the pretrained image model, the
-   table MLP, the character GPT and Gemma (full and LoRA) each train a few steps through
-   `python -m core.engine.worker RUN_DIR`; each must complete with a falling loss, a complete run folder and the
-   bf16 path taken (fp32 on the CPU), the GPT compiled;
+   table MLP, the character GPT, a GPT on instruction pairs and Gemma (full and LoRA) each train a few steps
+   through `python -m core.engine.worker RUN_DIR`; each must complete with a falling loss, a complete run folder
+   and the bf16 path taken (fp32 on the CPU), the GPT compiled, the instruction pairs packed without padding on
+   the GPU (padded and length-grouped on the CPU);
 2. speed: four recipes (MiniLM-L6 classifier 64×128 tokens, Gemma 3 270M full 16×512, Gemma LoRA r16, GPT 11M
    from scratch 64×256) timed in the engine, in a plain Trainer script and in a raw loop (bench/gpu_baselines.py):
    samples/s, tokens/s, MFU, and the engine's ratios (goal: at least 2× the plain script);
@@ -63,6 +64,7 @@ def prepare_data(workspace, sizes: gpu_recipes.Sizes, text: Path | None) -> Simp
         lm_dataset = "shakespeare"
     gpu_data.save_digits(workspace, sizes)
     gpu_data.save_wine(workspace)
+    gpu_data.save_pairs(workspace)
     image = gpu_recipes.image_model(workspace, workspace.root / "random-models" / "vit-base", sizes)
     return SimpleNamespace(texts=texts, labels=labels, document=document, gpt_text=lm_text, gpt_dataset=lm_dataset,
                            image=image)
@@ -95,7 +97,8 @@ def train_tasks_and_recipes(workspace, sizes, prepared, parts: set[str], report:
             alongside.join()
     side_by_side.join()
     for name, folder in tasks.items():
-        report.add_checks("tasks", name, gpu_runs.run_checks(folder, gpu))
+        packing = name == gpu_recipes.PACKED_TASK
+        report.add_checks("tasks", name, gpu_runs.run_checks(folder, gpu, packed=gpu if packing else None))
     for recipe in recipes:
         checks = gpu_runs.run_checks(engine[recipe.key], gpu, compiled=gpu and recipe.from_scratch)
         report.add_checks("tasks", recipe.title, checks)

@@ -70,6 +70,19 @@ def save_text(workspace, name: str, text: str) -> str:
     return train
 
 
+def save_pairs(workspace) -> None:
+    """The app's own sample of instructions and answers, as a prepared text-generation dataset ("pairs")."""
+    from core.tasks.text_generation.data import check_pairs, guess_pair_columns, split_pairs
+    from core.tasks.text_generation.samples import small_instructions
+    from core.tasks.text_generation.saving import save_pairs as save_prepared_pairs
+
+    frame = small_instructions()
+    columns = guess_pair_columns(frame)
+    checked = check_pairs(frame, columns)
+    train, validation = split_pairs(checked.frame, 0.1)
+    save_prepared_pairs(workspace, "pairs", train, validation, "JSON", checked.checks, columns)
+
+
 def save_digits(workspace, sizes: Sizes) -> None:
     from core.tasks.image_classification.data import save_image_classification, split_images, write_digits_sample
     from core.tasks.image_classification.labelled import load_labelled_images

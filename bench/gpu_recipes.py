@@ -217,6 +217,9 @@ def recipe_config(recipe: Recipe, sizes: Sizes):
                        weight_decay=0.01)
 
 
+PACKED_TASK = "GPT on instruction pairs"
+
+
 def task_configs(sizes: Sizes, image_model_name: str) -> dict[str, object]:
     """The task checks that no speed recipe covers, as the Train page's defaults for each, cut to a few steps."""
     from core.config.presets import default_config
@@ -233,4 +236,5 @@ def task_configs(sizes: Sizes, image_model_name: str) -> dict[str, object]:
         "image, pretrained model": replace(image_pretrained, model=replace(image_pretrained.model,
                                                                            name=image_model_name), **head_steps),
         "table MLP": replace(default_config("tabular-classification", "wine"), **steps),
+        PACKED_TASK: replace(default_config("text-generation", "pairs", source="scratch"), **steps),
     }

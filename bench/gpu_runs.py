@@ -111,10 +111,11 @@ def speed_choice(folder: Path, name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def run_checks(folder: Path, gpu: bool, compiled: bool = False) -> list[Check]:
+def run_checks(folder: Path, gpu: bool, compiled: bool = False, packed: bool | None = None) -> list[Check]:
     """What a finished run must show: completed, a falling loss, a complete folder, the precision (and, for a
-    model built from zero on a GPU, the compilation) the engine chose for the device."""
-    from core.engine.speed import COMPILE_FAILED
+    model built from zero on a GPU, the compilation; for instruction pairs, whether they were packed) the engine
+    chose for the device."""
+    from core.engine.speed import COMPILE_FAILED, LOG_PREFIX, PACK_SEQUENCES
 
     status = read_json(folder / "status.json", {})
     checks = [Check("completed", status.get("state") == COMPLETED, str(status.get("message", ""))[:160])]
@@ -141,6 +142,12 @@ def run_checks(folder: Path, gpu: bool, compiled: bool = False) -> list[Check]:
         checks.append(Check("torch.compile", chose == "True" and not failed,
                             "compiled" if chose == "True" and not failed else
                             "fell back to uncompiled" if failed else f"engine chose torch_compile={chose}"))
+    if packed is not None:
+        # The last word logged wins: a model whose attention mixes packed examples is logged again, as False.
+        chosen = [line for line in log_text(folder).splitlines() if line.startswith(f"{LOG_PREFIX} {PACK_SEQUENCES}=")]
+        took = bool(chosen) and chosen[-1].startswith(f"{LOG_PREFIX} {PACK_SEQUENCES}={packed}")
+        checks.append(Check("packed pairs" if packed else "padded pairs (CPU)", took,
+                            chosen[-1][:160] if chosen else "no packing choice logged"))
     return checks
 
 

@@ -88,7 +88,12 @@ def _processes_agree(flag: bool, device: torch.device) -> bool:
 
 
 def rows_in(batch: Any) -> int:
-    """How many rows a batch holds: the length of its first tensor."""
+    """How many rows a batch holds: the length of its first tensor, or for a packed batch (its examples end to end
+    in one row, `core.tasks.text_generation.packing`) the examples, whose positions each restart at 0."""
+    positions = batch.get("position_ids") if isinstance(batch, Mapping) else None
+    if isinstance(positions, torch.Tensor) and positions.dim() == 2 and len(positions) == 1 \
+            and "attention_mask" not in batch:
+        return int((positions == 0).sum())
     values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (list, tuple)) else [batch]
     return next((len(value) for value in values if isinstance(value, torch.Tensor) and value.dim() > 0), 0)
 

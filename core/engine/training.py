@@ -26,8 +26,9 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
-from core.engine.callbacks import MetricsCallback, StopCallback, StopSignal
+from core.engine.callbacks import MetricsCallback, NoFinalCheckpoint, StopCallback, StopSignal
 from core.engine.class_weights import weighted_cross_entropy
+from core.engine.eval_batches import length_sorted_parts, merged
 from core.engine.run_folder import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, checkpoint_folders
 from core.engine.speed import speed_arguments
 from core.engine.stop_evaluation import StopBound
@@ -114,6 +115,8 @@ class TrainingPlan:
     memory: EvaluationMemory = field(default_factory=EvaluationMemory)
     remove_unused_columns: bool = True
     group_by_length: bool = False  # batch training texts of similar length together, to pad less
+    packed: bool = False  # examples laid end to end in one row, without padding (text generation)
+    trim_eval_padding: bool = False  # check each batch's texts in parts of similar length (core.engine.eval_batches)
     class_weights: list[float] | None = None  # classification: one loss weight per class (core.engine.class_weights)
 
 
@@ -124,12 +127,14 @@ class RunTrainer(Trainer):
     shuffled against the rows: aggregates survive, but every report that pairs a prediction with its row (the
     mistakes the model was surest about, a regression's largest errors) would pair it with the wrong one. Several
     processes (a multi-GPU run) get no sampler: accelerate then shards the split in order and gathers it back.
-    With a `stop_bound`, an evaluation after a stop measures only the first rows it has time for.
+    With a `stop_bound`, an evaluation after a stop measures only the first rows it has time for. With
+    `trim_eval_padding`, each evaluation batch runs in parts of similar length, its rows kept in their places.
     """
 
-    def __init__(self, *args, stop_bound: StopBound | None = None, **kwargs):
+    def __init__(self, *args, stop_bound: StopBound | None = None, trim_eval_padding: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.stop_bound = stop_bound
+        self.trim_eval_padding = trim_eval_padding
 
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
@@ -140,6 +145,13 @@ class RunTrainer(Trainer):
         if self.stop_bound is not None:
             dataloader = self.stop_bound.batches(dataloader, self.state.global_step, self.args.device)
         return super().evaluation_loop(dataloader, *args, **kwargs)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        predict = super().prediction_step
+        parts = length_sorted_parts(inputs) if self.trim_eval_padding else None
+        if parts is None:
+            return predict(model, inputs, prediction_loss_only, ignore_keys)
+        return merged(parts, [predict(model, part.inputs, prediction_loss_only, ignore_keys) for part in parts])
 
 
 # ---------------------------------------------------------------------------------------------------- trainer
@@ -213,6 +225,7 @@ def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device
     callbacks: list[TrainerCallback] = [metrics_callback, _TrackStep(plan.memory), *plan.callbacks]
     if config.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    callbacks.append(NoFinalCheckpoint())
     callbacks.append(StopCallback(stop))  # last: it cancels any check the others asked for once a stop is asked
     trainer = RunTrainer(
         model=plan.model,
@@ -227,6 +240,7 @@ def build_trainer(config: TrainConfig, plan: TrainingPlan, run_dir: Path, device
         compute_loss_func=weighted_cross_entropy(plan.class_weights) if plan.class_weights else None,
         callbacks=callbacks,
         stop_bound=StopBound(run_dir, stop),
+        trim_eval_padding=plan.trim_eval_padding,
     )
     return trainer, metrics_callback
 

@@ -81,27 +81,33 @@ def input_lengths(dataset: Any) -> list[int] | None:
     return None
 
 
-def batch_units(lengths: list[int], batch_size: int) -> float:
-    """Padded tokens in all batches of `lengths` taken in order (a check reads the validation rows in order)."""
+def tokens_in(lengths: list[int], packed: bool = False) -> int:
+    """Tokens one batch of examples of these lengths computes: all padded to the longest, or packed end to end."""
+    return sum(lengths) if packed else len(lengths) * max(lengths)
+
+
+def batch_units(lengths: list[int], batch_size: int, packed: bool = False) -> float:
+    """Tokens in all batches of `lengths` taken in order (a check reads the validation rows in order)."""
     chunks = (lengths[i:i + batch_size] for i in range(0, len(lengths), batch_size))
-    return float(sum(len(chunk) * max(chunk) for chunk in chunks))
+    return float(sum(tokens_in(chunk, packed) for chunk in chunks))
 
 
-def probe_check_rows(lengths: list[int] | None, rows: int, batch_size: int) -> range:
+def probe_check_rows(lengths: list[int] | None, rows: int, batch_size: int, packed: bool = False) -> range:
     """The validation rows a probe checks: two batches, from the one with the longest texts on (a check's memory
     peaks there), or the first two when the rows have no lengths."""
     batches = math.ceil(rows / batch_size)
     if not lengths or batches <= 2:
         return range(min(rows, 2 * batch_size))
-    units = [len(lengths[i * batch_size:(i + 1) * batch_size]) * max(lengths[i * batch_size:(i + 1) * batch_size])
-             for i in range(batches)]
+    units = [tokens_in(lengths[i * batch_size:(i + 1) * batch_size], packed) for i in range(batches)]
     first = min(max(range(batches), key=units.__getitem__), batches - 2)
     return range(first * batch_size, min(rows, (first + 2) * batch_size))
 
 
-def epoch_shapes(dataset: Any, batch_size: int, group_by_length: bool, seed: int) -> list[Shape] | None:
+def epoch_shapes(dataset: Any, batch_size: int, group_by_length: bool, seed: int, packed: bool = False
+                 ) -> list[Shape] | None:
     """Each training batch's (rows, padded length) over one epoch, drawn as the Trainer draws them (texts of
-    similar length together, or at random); None when the examples have no lengths (then every batch is alike)."""
+    similar length together, or at random); None when the examples have no lengths (then every batch is alike).
+    A packed batch's length is its examples' average, as `UnitCounter` records it."""
     lengths = input_lengths(dataset)
     if not lengths:
         return None
@@ -111,7 +117,7 @@ def epoch_shapes(dataset: Any, batch_size: int, group_by_length: bool, seed: int
     else:
         order = torch.randperm(len(lengths), generator=generator).tolist()
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    return [(len(batch), max(lengths[i] for i in batch)) for batch in batches]
+    return [(len(batch), tokens_in([lengths[i] for i in batch], packed) // len(batch)) for batch in batches]
 
 
 def mean_units(shapes: list[Shape] | None) -> float | None:

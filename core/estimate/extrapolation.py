@@ -75,6 +75,8 @@ def run_counts(config: TrainConfig, train_rows: int, checkpoint_every: int | Non
     checks = math.ceil(steps / config.eval_every) if config.eval_every > 0 else epochs
     interval = save_every or config.eval_every
     checkpoints = math.ceil(steps / interval) if interval else epochs
+    if not early:
+        checkpoints -= 1  # the last step's is skipped (core.engine.callbacks.NoFinalCheckpoint)
     extra = live_checks(config, train_rows, steps, epoch_steps)
     return RunCounts(steps, checks + extra, checkpoints + (extra if early else 0))
 

@@ -30,7 +30,7 @@ import torch
 from core.config.catalog import TASKS
 from core.config.train_config import TrainConfig
 from core.data.dataset_store import PreparedDataset, load_dataset_info
-from core.engine.callbacks import StopSignal
+from core.engine.callbacks import NoFinalCheckpoint, StopSignal
 from core.engine.training import TrainingPlan, build_trainer, count_parameters, plan_device, save_trained_model
 from core.estimate.clock import (
     ProbeClock,
@@ -194,20 +194,22 @@ def _probe(config: TrainConfig, dataset: PreparedDataset, workspace: Workspace, 
     clock = ProbeClock(counter, watch.now)
     plan.callbacks.append(clock)
     trainer, _ = build_trainer(probe_config(config), plan, folder, device, StopSignal())
+    trainer.remove_callback(NoFinalCheckpoint)  # the probe's last step must save: it times one checkpoint
     check_batch = trainer.args.per_device_eval_batch_size
     check_lengths = input_lengths(plan.eval_dataset)
-    trainer.eval_dataset = plan.eval_dataset.select(probe_check_rows(check_lengths, check_rows, check_batch))
+    probed_rows = probe_check_rows(check_lengths, check_rows, check_batch, plan.packed)
+    trainer.eval_dataset = plan.eval_dataset.select(probed_rows)
     ram_before, trainable = watch.now(), count_parameters(plan.model, trainable_only=True)
     known.update(ram_before_training=ram_before, trainable_parameters=trainable)
     train_called = time.time()
     trainer.train()
     finish_s = timed(lambda: _finish(plan, trainer, folder))
     ladder_s = timed(lambda: _ladder(config, dataset)) if TASKS[config.task].metric in ("accuracy", "r2") else 0.0
-    shapes = epoch_shapes(plan.train_dataset, config.batch_size, plan.group_by_length, config.seed)
+    shapes = epoch_shapes(plan.train_dataset, config.batch_size, plan.group_by_length, config.seed, plan.packed)
     steps = clock.steps(mean_units(shapes))
     step_memory = watch.peak - ram_before - trainable * BYTES_PER_TRAINED_WEIGHT  # activations and the batch
     growth = clock.memory_growth(shapes, step_memory) if device.use_cpu else 0
-    check = clock.check(batch_units(check_lengths, check_batch) if check_lengths else None, check_rows)
+    check = clock.check(batch_units(check_lengths, check_batch, plan.packed) if check_lengths else None, check_rows)
     return replace(
         base, setup_s=(train_called - setup_started) + (clock.train_begin - train_called),
         first_step_extra_s=steps.first_extra, step_s=steps.seconds, timed_steps=steps.count,

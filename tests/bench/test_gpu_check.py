@@ -61,7 +61,7 @@ def test_the_dry_runs_configs_are_ones_the_train_page_accepts(tmp_path):
         assert config.eval_every == config.max_steps  # one check, after the timed steps
     tasks = gpu_recipes.task_configs(sizes, "bundled:some-image-model")
     assert {config.task for config in tasks.values()} == {"text-classification", "image-classification",
-                                                          "tabular-classification"}
+                                                          "tabular-classification", "text-generation"}
 
 
 def test_the_labelled_texts_follow_a_rule_and_are_the_same_on_every_machine():
@@ -82,7 +82,8 @@ def test_the_dry_run_passes_every_check_on_the_cpu(tmp_path):
     assert summary["ok"] and summary["dry_run"]
     rows = {(row["section"], row["item"]): row for row in summary["rows"]}
     tasks = [row for (section, _), row in rows.items() if section == "tasks"]
-    assert len(tasks) == 8 and all(row["status"] == "OK" and "fp32 path" in row["result"] for row in tasks)
+    assert len(tasks) == 9 and all(row["status"] == "OK" and "fp32 path" in row["result"] for row in tasks)
+    assert "padded pairs (CPU)" in rows[("tasks", gpu_recipes.PACKED_TASK)]["result"]
     assert set(summary["speed"]) == {"minilm", "gemma-full", "gemma-lora", "gpt"}
     for recipe in summary["speed"].values():
         assert all(recipe[name]["samples_per_s"] > 0 for name in ("engine", "plain Trainer", "raw loop"))

@@ -87,6 +87,9 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         class_weights=balanced_weights(tokenized["train"]["labels"], len(labels)) if config.class_weights else None,
         memory=memory,
         group_by_length=groups_by_length(config),
+        # A pretrained model's answers ignore padding, so a check may trim it. A from-scratch bidirectional LSTM
+        # reads its padding backwards: its answers would change with the trimming, so its checks pad as it trained.
+        trim_eval_padding=config.model.source == "pretrained",
     )
 
 

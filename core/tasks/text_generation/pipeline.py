@@ -55,6 +55,7 @@ from core.tasks.text_generation.blocks import random_windows, text_blocks, token
 from core.tasks.text_generation.callbacks import SampleCallback, live_evaluation
 from core.tasks.text_generation.data import FORMAT_INSTRUCTION, PROMPT_TEMPLATE
 from core.tasks.text_generation.models import load_model
+from core.tasks.text_generation.packing import PackedBatches, packs
 from core.tasks.text_generation.saving import dataset_format, join_document
 from core.tasks.text_generation.tokenizers import SPECIAL_TOKENS
 from core.workspace import Workspace
@@ -122,14 +123,17 @@ def build_plan(config: TrainConfig, dataset: PreparedDataset, run_dir: Path, dev
         write_json_atomic(run_dir / EVAL_FILE, report)
         return report
 
+    packed = text_format == FORMAT_INSTRUCTION and packs(model, device)
     trainable = count_parameters(model, trainable_only=True)
     summary = {"parameters": count_parameters(model), "trainable_parameters": trainable,
                "vocabulary": len(tokenizer), "format": text_format, "context": config.max_length,
                "train_examples": len(train), "validation_examples": len(validation)}
+    # Pairs of many lengths: packed end to end where that is faster, else batched with pairs of similar length.
+    collator = PackedBatches() if packed else DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)
     return TrainingPlan(model=model, train_dataset=train, eval_dataset=validation, finish=finish,
-                       data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),
-                       processing_class=tokenizer, callbacks=callbacks, summary=summary,
-                       remove_unused_columns=False, group_by_length=text_format == FORMAT_INSTRUCTION)
+                       data_collator=collator, processing_class=tokenizer, callbacks=callbacks, summary=summary,
+                       remove_unused_columns=False, packed=packed,
+                       group_by_length=text_format == FORMAT_INSTRUCTION and not packed)
 
 
 def kept_eval_loss(trainer: Trainer) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.config.presets import default_config
 from core.config.train_config import LoraSpec, ModelSpec, TrainConfig
@@ -26,15 +26,12 @@ from core.tasks.text_generation.blocks import random_windows, text_blocks, token
 from core.tasks.text_generation.data import (
     PROMPT_TEMPLATE,
     check_document,
-    check_pairs,
-    guess_pair_columns,
     split_document,
-    split_pairs,
 )
 from core.tasks.text_generation.models import add_lora
 from core.tasks.text_generation.pipeline import estimate_parameters, load_predictor
-from core.tasks.text_generation.samples import lighthouse_log, small_instructions
-from core.tasks.text_generation.saving import document_rows, save_document, save_pairs
+from core.tasks.text_generation.samples import lighthouse_log
+from core.tasks.text_generation.saving import document_rows, save_document
 from core.tasks.text_generation.tokenizers import train_bpe_tokenizer, train_char_tokenizer
 from core.workspace import HOME_VARIABLE, Workspace
 from tests.support.paths import ROOT
@@ -59,32 +56,6 @@ def save_log(workspace):
 @pytest.fixture
 def log_dataset(workspace):
     return save_log(workspace)
-
-
-@pytest.fixture
-def pairs_dataset(workspace):
-    frame = small_instructions()
-    checked = check_pairs(frame, guess_pair_columns(frame))
-    train, validation = split_pairs(checked.frame, 0.1)
-    return save_pairs(workspace, "pairs", train, validation, "JSON", checked.checks, guess_pair_columns(frame))
-
-
-@pytest.fixture(scope="session")
-def tiny_gemma_folder(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide Gemma 3 with a BPE vocabulary learned from the sample pairs: the bundled model's
-    architecture (q/k/v/o projections, sliding-window layers) at a size a test trains in seconds."""
-    folder = tmp_path_factory.mktemp("tiny-gemma")
-    frame = small_instructions()
-    texts = [PROMPT_TEMPLATE.format(prompt=f"{i}\n\n{x}") + o for i, x, o in frame.itertuples(index=False)]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=400, context=256)
-    config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                              num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=256,
-                              sliding_window=64, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    torch.manual_seed(0)
-    Gemma3ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 # ---------------------------------------------------------------------------------------------------- pieces
