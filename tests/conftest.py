@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway workspace per test, the sample dataset in it, and tiny models built from configs.
+"""Shared fixtures: a throwaway workspace per test, the sample dataset in it, tiny models built from configs, and
+one torch thread for a test that trains (two threads fight over this machine's two cores).
 
 Nothing here touches the network: tiny models are made from configs with tokenizers trained in the test, and
 the bundled models come from installed packages.
@@ -18,6 +19,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+
+@pytest.fixture
+def one_thread():
+    """Two cores are shared on this machine; one thread is faster than fighting over them."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

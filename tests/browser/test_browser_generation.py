@@ -9,16 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from core.tasks.text_generation.samples import lighthouse_log
-from tests.support.browser import wait_for_app
+from tests.support.browser import set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def set_number(page, name: str, value: int) -> None:
-    box = page.get_by_role("spinbutton", name=name, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def test_upload_text_train_a_character_gpt_see_samples_and_generate(app_server, page, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.tasks.image_classification.data import write_digits_sample
-from tests.support.browser import wait_for_app
+from tests.support.browser import set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -38,10 +38,7 @@ def test_upload_a_zip_train_a_cnn_and_classify_an_image(app_server, page, tmp_pa
     channels.fill("8, 16")
     channels.press("Enter")
     wait_for_app(page)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("6")
-    epochs.press("Enter")
-    wait_for_app(page)
+    set_number(page, "Epochs", 6)
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("completed")).to_be_visible(timeout=120_000)
     expect(page.locator(".js-plotly-plot").first).to_be_attached()  # the live loss chart

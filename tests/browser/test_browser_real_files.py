@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import photograph, pick, wait_for_app
+from tests.support.browser import build_bag_of_embeddings, photograph, pick, set_number, wait_for_app
 from tests.support.real_files import CLASSES_TXT, news_csv, sms_collection
 
 pytestmark = pytest.mark.browser
@@ -74,15 +74,8 @@ def test_news_named_from_classes_txt_trains_and_shows_the_names(app_server, page
 
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
     expect(page.get_by_text("Training on news:")).to_be_visible(timeout=30_000)
-    page.get_by_text("Build one from scratch").click()
-    wait_for_app(page)
-    page.get_by_role("combobox", name="Architecture").click()
-    page.get_by_role("option", name=re.compile("Bag of embeddings")).click()
-    wait_for_app(page)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("20")
-    epochs.press("Enter")
-    wait_for_app(page)
+    build_bag_of_embeddings(page)
+    set_number(page, "Epochs", 20)
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("completed")).to_be_visible(timeout=240_000)
 

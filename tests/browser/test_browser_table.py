@@ -9,16 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.core.tasks.tabular.test_tabular_pipeline import people
-from tests.support.browser import pick, wait_for_app
+from tests.support.browser import pick, set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def enter_number(page, name: str, value: str) -> None:
-    box = page.get_by_role("spinbutton", name=name, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def test_upload_a_table_pick_the_target_train_and_predict(app_server, page, tmp_path):
@@ -43,7 +36,7 @@ def test_upload_a_table_pick_the_target_train_and_predict(app_server, page, tmp_
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
     expect(page.get_by_text("Training settings")).to_be_visible()
     expect(page.get_by_text("The classic small network")).to_be_visible()  # the MLP, from scratch
-    enter_number(page, "Epochs", "15")
+    set_number(page, "Epochs", "15")
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("completed")).to_be_visible(timeout=120_000)
     expect(page.locator(".js-plotly-plot").first).to_be_attached()  # the live loss chart
@@ -51,6 +44,6 @@ def test_upload_a_table_pick_the_target_train_and_predict(app_server, page, tmp_
     page.goto(f"{app_server}/playground")
     wait_for_app(page)
     expect(page.get_by_role("spinbutton", name="income", exact=True)).to_be_visible(timeout=60_000)
-    enter_number(page, "income", "95")
+    set_number(page, "income", "95")
     expect(page.get_by_text(re.compile(r"Predicted bought: (yes|no) \(\d+% sure\)"))).to_be_visible()
     expect(page.get_by_text("Class probabilities").first).to_be_visible()  # a stale copy may linger mid-rerun

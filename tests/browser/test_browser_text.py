@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.data.sample_datasets import cafe_feedback
-from tests.support.browser import wait_for_app
+from tests.support.browser import build_bag_of_embeddings, set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -34,16 +34,8 @@ def test_upload_train_watch_and_predict(app_server, page, tmp_path):
 
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
     expect(page.get_by_text("Training settings")).to_be_visible(timeout=30_000)
-    page.get_by_text("Build one from scratch").click()
-    wait_for_app(page)
-    # The fastest architecture keeps this test quick on a 2-core CI machine; the others are trained in test_worker.
-    page.get_by_role("combobox", name="Architecture").click()
-    page.get_by_role("option", name=re.compile("Bag of embeddings")).click()
-    wait_for_app(page)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("100")  # ~1,200 steps: long enough to be seen moving, even on a loaded machine
-    epochs.press("Enter")
-    wait_for_app(page)
+    build_bag_of_embeddings(page)
+    set_number(page, "Epochs", 100)  # ~1,200 steps: long enough to be seen moving, even on a loaded machine
     page.get_by_role("button", name="Start training").click()
 
     # The progress line and the loss chart update while the run trains, without touching the page.
@@ -86,10 +78,7 @@ def test_train_page_opens_the_saved_dataset_and_keeps_the_form(app_server, page,
 
     page.get_by_text("Build one from scratch").click()
     wait_for_app(page)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("7")
-    epochs.press("Enter")
-    wait_for_app(page)
+    set_number(page, "Epochs", 7)
 
     # Away to another page through the sidebar and back: every knob used to come back empty, with
     # "'<=' not supported between instances of 'str' and 'int'".

@@ -16,6 +16,7 @@ from core.engine.metrics import classification_evaluation, largest_errors, regre
 from core.engine.run_folder import EVAL_FILE, append_metrics, update_status, write_json_atomic
 from core.engine.run_status import RunState
 from core.engine.runs import create_run
+from tests.support.apptest import texts
 from tests.support.paths import ROOT
 from ui.runs.compare_views import differing_settings, final_scores, metric_keys
 from ui.runs.evaluation_views import thumbnail_path
@@ -54,10 +55,6 @@ def table_with(at: AppTest, *columns: str):
         if set(columns) <= set(value.columns):
             return value
     raise AssertionError(f"no table with the columns {columns}")
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 def test_text_classification_shows_scores_matrix_per_class_and_worst_texts(workspace):

@@ -14,23 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.config.presets import default_config
 from core.engine.runs import create_run, list_runs
+from tests.support.apptest import app, texts
 from tests.support.paths import ROOT
 
 SAMPLE = "Use the built-in sample (café feedback)"
-
-
-def app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py")
-        at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 def trained_run(workspace, **changes):

@@ -30,6 +30,7 @@ from core.engine.run_folder import update_status
 from core.engine.run_status import RunState
 from core.engine.runs import create_run
 from core.prompting import one_text
+from tests.support.apptest import texts
 from tests.support.paths import ROOT
 
 
@@ -90,10 +91,6 @@ def lab(folder: Path) -> AppTest:
 def table_with(at: AppTest, column: str):
     """The first table on the page that has this column (AppTest does not expose a dataframe's key)."""
     return next(frame.value for frame in at.dataframe if column in frame.value.columns)
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -88,6 +89,25 @@ def pick(page, box, option: str) -> None:
     page.get_by_role("combobox", name=box).click()
     page.keyboard.type(option)
     page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def set_number(page, name: str, value: int | float | str) -> None:
+    """Type a number into the spin box labelled `name` and send it with Enter, as a person does."""
+    box = page.get_by_role("spinbutton", name=name, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(page)
+
+
+def build_bag_of_embeddings(page) -> None:
+    """On the Train page of a text dataset: a model built from scratch, with the fastest architecture (a bag of
+    embeddings), so a browser test trains in seconds on a 2-core machine; the others are trained in test_worker."""
+    page.get_by_text("Build one from scratch").click()
+    wait_for_app(page)
+    page.get_by_role("combobox", name="Architecture").click()
+    page.keyboard.type("Bag of embeddings")
+    page.get_by_role("option", name=re.compile("Bag of embeddings")).click()
     wait_for_app(page)
 
 

@@ -32,6 +32,7 @@ from core.tasks.image_classification.labelled import load_labelled_images
 from core.tasks.image_classification.pipeline import PREPROCESS_KEY, load_predictor, pretrained_preprocess
 from core.tasks.image_classification.preview import suggest_preprocess, summarize_images
 from core.tasks.image_classification.transforms import ImagePreprocessConfig
+from tests.support.apptest import app, texts
 from tests.support.paths import ROOT
 from ui.data.images import SOURCE_SAMPLE as SAMPLE_SOURCE
 from ui.playground.images import SOURCE_VALIDATION as VALIDATION_SOURCE
@@ -153,24 +154,11 @@ def test_a_pretrained_models_own_size_and_normalisation_win_but_augmentation_is_
 IMAGES_SECTION = "Images in class folders"
 
 
-def app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def images_section() -> AppTest:
     at = app("data")
     at.button_group(key="data_kind").set_value(IMAGES_SECTION).run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 def png(colour: int, size=(12, 10)) -> bytes:

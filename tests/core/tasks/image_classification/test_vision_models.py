@@ -26,15 +26,6 @@ MNIST_ZIP = SHARED_DATASETS / "mnist_png_500.zip"
 CLASSES = ["cat", "dog", "bird"]
 
 
-@pytest.fixture
-def one_thread():
-    """Two cores are shared on this machine; one thread is faster than fighting over them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("architecture", IMAGE_ARCHITECTURES)
 @pytest.mark.parametrize("grayscale", [True, False])
 def test_forward_shapes_and_loss(architecture, grayscale):

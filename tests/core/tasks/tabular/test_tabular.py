@@ -34,15 +34,6 @@ TITANIC = SHARED_DATASETS / "titanic.csv"
 needs_titanic = pytest.mark.skipif(not TITANIC.is_file(), reason="shared datasets not present")
 
 
-@pytest.fixture
-def one_thread():
-    """Two cores are shared on this machine; one thread is faster than fighting over them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def titanic() -> pd.DataFrame:
     if not TITANIC.is_file():

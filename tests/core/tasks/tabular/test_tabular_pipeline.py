@@ -34,6 +34,7 @@ from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.model import build_tabular_model
 from core.tasks.tabular.pipeline import load_predictor
 from core.tasks.tabular.preprocessor import PREPROCESSOR_FILE
+from tests.support.apptest import app, texts
 from tests.support.paths import ROOT
 from ui.data.table import SOURCE_SAMPLE, SOURCE_UPLOAD
 
@@ -218,19 +219,6 @@ def test_a_dataset_without_table_settings_fails_with_a_plain_message(workspace):
 
 
 # ---------------------------------------------------------------------------------------------------- pages
-
-
-def app(page: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
 
 
 def table_section() -> AppTest:
