@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.data.sample_datasets import cafe_feedback
-from tests.support.browser import photograph, wait_for_app
+from tests.support.browser import build_bag_of_embeddings, photograph, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -45,12 +45,7 @@ def test_estimate_train_diagnose_remedy_and_improve(app_server, page, tmp_path):
     page.get_by_role("link", name=re.compile("Train a model on it")).click()
     expect(page.get_by_text("Training on complaints:")).to_be_visible(timeout=30_000)
 
-    page.get_by_text("Build one from scratch").click()
-    wait_for_app(page)
-    page.get_by_role("combobox", name="Architecture").click()
-    page.keyboard.type("Bag of")
-    page.get_by_role("option", name=re.compile("^Bag of embeddings")).click()
-    wait_for_app(page)
+    build_bag_of_embeddings(page)
     page.get_by_role("radio", name=re.compile("^Quick")).click()
     wait_for_app(page)
     # Before Start: measured on this machine, by a few real steps of exactly these settings.
