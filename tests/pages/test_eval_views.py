@@ -176,7 +176,11 @@ def test_the_table_score_is_the_kept_models_evaluation_not_the_best_check(worksp
     run = finished_run(workspace, config, report, "eval_accuracy", [0.5, 0.9, 0.7], {"accuracy": 0.7})
     at = open_run(run.id)
     row = at.dataframe[0].value.iloc[0]
-    assert (row["score"], row["metric"]) == (0.7, "accuracy")
+    assert (row["score"], row["metric"]) == ("70 %", "accuracy")
+    # A finished run says how long it took from start to finish (started at 1 s, finished at 2 s), not the
+    # training loop's "elapsed 0:00".
+    progress = [element.proto.text for element in at.get("progress")]
+    assert any("took 0:01 from start to finish" in text for text in progress), progress
     assert at.metric[[m.label for m in at.metric].index("Accuracy")].value == "70.0%"
 
 
@@ -192,3 +196,10 @@ def test_an_early_stopped_run_says_so_on_its_progress_bar(workspace):
     assert bar.startswith("stopped early at step 136 of 320 (validation stopped improving)")
     assert "model kept from epoch 2, step 90" in bar
     assert "Stopped early at step 136 of 320" in texts(at.markdown).replace("\\", "")
+
+
+def test_durations_under_a_second_are_said_in_words():
+    from ui.common.widgets import duration
+
+    assert (duration(0.2), duration(0.0), duration(61), duration(3725), duration(None)) == (
+        "under a second", "0:00", "1:01", "1:02:05", "–")

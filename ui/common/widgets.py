@@ -92,6 +92,8 @@ def show_checks(checks: list[Check]) -> None:
 def duration(seconds: float | None) -> str:
     if seconds is None or seconds != seconds:  # None or NaN
         return "–"
+    if 0 < seconds < 0.5:
+        return "under a second"  # "0:00" read as if nothing had run
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)

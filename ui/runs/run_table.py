@@ -9,10 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from core.engine.run_table import MAJORITY_HELP, MAJORITY_LABEL, SCORE_HELP
+from core.messages import percent
 
 COLUMNS = {
-    "score": st.column_config.NumberColumn("score", help=SCORE_HELP),
-    "majority": st.column_config.NumberColumn(MAJORITY_LABEL, help=MAJORITY_HELP),
+    # Text, not numbers: one column holds accuracies (read as percentages), R² and losses, row by row.
+    "score": st.column_config.TextColumn("score", help=SCORE_HELP),
+    "majority": st.column_config.TextColumn(MAJORITY_LABEL, help=MAJORITY_HELP),
     "metric": st.column_config.TextColumn("metric", help="What the score measures: accuracy and R² are better "
                                                          "higher, a language model's loss lower."),
     "duration_s": st.column_config.NumberColumn("duration (s)"),
@@ -21,6 +23,13 @@ COLUMNS = {
 # A click on a cell selects only that cell in "single-row" mode (only the row's checkbox selects the row), so the
 # table takes cell clicks too, and either opens the row's run.
 SELECTION_MODES = ["single-row", "single-cell"]
+
+
+def score_text(value: Any, metric: str) -> str:
+    """A score as the run's Evaluation tab words it: an accuracy as a percentage, R² and losses as numbers."""
+    if not isinstance(value, int | float) or value != value:
+        return "–"
+    return percent(value) if metric == "accuracy" else f"{value:.3f}"
 
 
 def clicked_row(selection: Any) -> int | None:
@@ -40,6 +49,8 @@ def runs_table(rows: list[dict[str, Any]], key: str) -> int | None:
     table = pd.DataFrame(rows)
     table["started"] = pd.to_datetime(table["started"], unit="s")
     table["duration_s"] = pd.to_numeric(table["duration_s"], errors="coerce").round()  # None while a run waits
+    table["score"] = [score_text(value, metric) for value, metric in zip(table["score"], table["metric"])]
+    table["majority"] = [score_text(value, "accuracy") for value in table["majority"]]
     picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode=SELECTION_MODES, key=key,
                           column_config=COLUMNS)
     selection = {"rows": list(picked.selection.rows), "cells": [tuple(cell) for cell in picked.selection.cells]}

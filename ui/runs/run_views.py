@@ -23,6 +23,7 @@ from core.engine.divergence import stopped_for_divergence
 from core.engine.run_folder import CONFIG_FILE, DamagedFile, tail_log
 from core.engine.run_processes import request_stop
 from core.engine.run_status import RunState, RunStatus
+from core.engine.run_table import run_duration
 from core.engine.runs import Run, delete_run
 from core.messages import markdown_literal
 from ui.common import state
@@ -61,7 +62,10 @@ def progress(status: RunStatus) -> None:
         parts = [f"step {step:,} of {total:,}" if total else "preparing"]
         if status.epoch is not None:
             parts.append(f"epoch {status.epoch:.2f}")
-    parts.append(f"elapsed {duration(status.elapsed_seconds)}")
+    if status.is_final and (took := run_duration(status)) is not None:
+        parts.append(f"took {duration(took)} from start to finish")  # loading and the last check included
+    else:
+        parts.append(f"elapsed {duration(status.elapsed_seconds)}")
     if status.is_live and total:
         parts.append(f"about {duration(status.eta_seconds)} left")
     st.progress(fraction, text=" · ".join(parts))
