@@ -9,14 +9,14 @@ it. It decides nothing about preprocessing: the settings built from these roles 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as pdtypes
 
-from core.messages import agree
+from core.messages import agree, counted
 from core.tasks.tabular.cells import TITLE_PATTERN, TabularError, category_text, is_whole, number_text
 
 ROLE_NUMERIC = "numeric"
@@ -34,6 +34,11 @@ FEW_TEXT_VALUES = 10
 # A whole-number target with at most this many values is a class label (0/1, 1–5 stars), not an amount.
 MAX_CLASS_LIKE_INTEGERS = 20
 ID_NAME_TOKENS = {"id", "ids", "uuid", "guid"}
+# A column of numbers in which a few cells hold a mark for "not known" ("?" in UCI's Auto MPG horsepower, "-",
+# "n/a"): read as numbers with those cells empty, as `prepare_frame` reads them, instead of as 90 categories.
+PLACEHOLDER_SHARE = 0.1  # at most this share of the non-empty cells may be marks
+MAX_PLACEHOLDERS = 3  # different marks
+MAX_PLACEHOLDER_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,34 @@ def _text_role(name: str, values: pd.Series) -> tuple[str, str]:
                        "to use as categories")
 
 
+def placeholder_marks(values: pd.Series) -> list[str]:
+    """The marks for "not known" in a column of numbers read as text ("?", "-", "n/a"), most common first; empty
+    when the column is not numbers with a few such marks."""
+    if pdtypes.is_numeric_dtype(values) or pdtypes.is_bool_dtype(values) or values.empty:
+        return []
+    numbers = pd.to_numeric(values, errors="coerce")
+    marks = values[numbers.isna()].astype(str).str.strip()
+    if marks.empty or len(marks) > PLACEHOLDER_SHARE * len(values) or marks.nunique() > MAX_PLACEHOLDERS:
+        return []
+    if any(len(mark) > MAX_PLACEHOLDER_LENGTH or re.search(r"\d", mark) for mark in marks.unique()):
+        return []  # "12 kg", "A3": units or codes, not a mark for a gap
+    return marks.value_counts().index.tolist()
+
+
 def column_role(name: str, series: pd.Series) -> ColumnRole:
     """The role of one column, with the reason in plain words."""
+    marks = placeholder_marks(series.dropna())
+    if marks:
+        numbers = pd.to_numeric(series, errors="coerce")
+        role = _role(name, numbers)
+        if role.role == ROLE_NUMERIC:  # as `prepare_frame` reads it: the marks become empty cells, filled later
+            shown = " and ".join(f"“{mark}”" for mark in marks)
+            marked = counted(int(numbers.isna().sum() - series.isna().sum()), "cell")
+            return replace(role, reason=f"{role.reason}; {shown} read as empty ({marked})")
+    return _role(name, series)
+
+
+def _role(name: str, series: pd.Series) -> ColumnRole:
     values = series.dropna()
     missing, distinct = len(series) - len(values), int(values.nunique())
     if distinct == 0:

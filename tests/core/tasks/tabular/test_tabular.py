@@ -95,6 +95,21 @@ def test_id_like_and_categorical_columns(name, values, role):
     assert detect_column_roles(pd.DataFrame({name: values}))[name].role == role
 
 
+def test_numbers_with_a_mark_for_unknown_are_numbers_with_gaps_not_categories():
+    # UCI's Auto MPG writes an unknown horsepower as "?": read as text, the column became 90 categories.
+    rng = np.random.default_rng(0)
+    horsepower = [str(v) for v in rng.integers(46, 231, 194)] + ["?"] * 6
+    frame = pd.DataFrame({"horsepower": horsepower, "weight": rng.normal(3000, 500, 200),
+                          "size": ["12 kg"] * 8 + [str(v) for v in range(192)], "mpg": rng.normal(23, 7, 200)})
+    role = detect_column_roles(frame)["horsepower"]
+    assert role.role == ROLE_NUMERIC and role.missing == 6
+    assert role.reason.endswith("“?” read as empty (6 cells)"), role.reason
+    assert detect_column_roles(frame)["size"].role != ROLE_NUMERIC  # "12 kg" is a unit, not a mark for a gap
+    config = suggest_preprocess_config(frame, "mpg")
+    assert "horsepower" in config.numeric_columns
+    assert prepare_frame(frame, config)["horsepower"].isna().sum() == 6  # filled with the median when trained
+
+
 def test_task_is_inferred_from_the_target():
     assert infer_task(pd.Series(["spam", "ham"], name="kind")).task == "classification"
     assert infer_task(pd.Series([0, 1, 1, 0], name="Survived")).task == "classification"
