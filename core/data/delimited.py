@@ -23,6 +23,8 @@ from core.data.loaded import Check, DataError, LoadedTable, first_line, load_wit
 from core.data.sniffing import (
     DELIMITER_NAMES,
     DELIMITERS,
+    SPACES,
+    SPACES_PATTERN,
     HeaderGuess,
     column_names,
     consistent_delimiter,
@@ -35,6 +37,7 @@ from core.messages import agree, counted
 from core.workspace import Workspace
 
 NO_ROWS = "The file has a header but no rows of data. Add examples below the header."
+FORMATS = {"\t": "TSV", SPACES: "columns lined up with spaces"}
 
 
 def sniff_delimiter(text: str, extension: str) -> str:
@@ -62,14 +65,15 @@ def read_delimited(text: str, filename: str, extension: str, workspace: Workspac
     if guess.has_header and lines < 2:
         raise DataError(NO_ROWS)
     width = Counter(map(len, records)).most_common(1)[0][0]
-    options = {"sep": delimiter, "keep_default_na": False, "na_values": [""]}
+    options = {"sep": SPACES_PATTERN if delimiter == SPACES else delimiter, "keep_default_na": False,
+               "na_values": [""]}
     if not guess.has_header:
         options.update(header=None, column_names=column_names(width))
     path = stage_file(workspace, filename, text.encode("utf-8"))
     frame, checks = _every_line_a_row(path, workspace, options, lines - guess.has_header, text, width)
     if frame.shape[1] == 1:
         checks.append(_one_column(text, delimiter))
-    return LoadedTable(frame, "TSV" if delimiter == "\t" else "CSV", checks, header=guess)
+    return LoadedTable(frame, FORMATS.get(delimiter, "CSV"), checks, header=guess)
 
 
 def _every_line_a_row(path, workspace: Workspace, options: dict, expected: int, text: str, width: int
@@ -97,6 +101,8 @@ def _quotes_as_text(path, workspace: Workspace, options: dict) -> pd.DataFrame:
 
 def _plain_split_fits(text: str, delimiter: str, width: int) -> bool:
     """Whether every non-blank line holds exactly `width` fields when quotes are taken as plain text."""
+    if delimiter == SPACES:
+        return all(len(line.split()) == width for line in io.StringIO(text) if line.strip())
     return all(line.count(delimiter) + 1 == width for line in io.StringIO(text) if line.strip())
 
 

@@ -16,11 +16,19 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 
 DELIMITERS = "\t,;|"
-DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "vertical bars"}
+# Not a character but "runs of spaces or tabs": columns of numbers lined up, as UCI's .data files have them
+# (auto-mpg.data, housing.data), read with pandas' `sep=r"\s+"`.
+SPACES = " "
+SPACES_PATTERN = r"\s+"
+DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "vertical bars",
+                   SPACES: "spaces (columns lined up)"}
+LINED_UP_MIN_FIELDS = 3
+LINED_UP_NUMBER_SHARE = 0.6  # of the cells: a text of words is not a table because its lines have as many words
 SAMPLE_LINES = 50
 FASTTEXT_PREFIX = "__label__"
 # Magic numbers of files that are not text: zip (also .xlsx and .docx), PDF, PNG, JPEG, GIF, Windows programs, gzip.
@@ -93,15 +101,38 @@ def guess_format(text: str) -> FormatGuess:
 
 def consistent_delimiter(lines: list[str], share: float = 0.9) -> tuple[str | None, int]:
     """(the separator that splits at least `share` of the lines into the same number (≥ 2) of fields, that
-    number), or (None, 0). Tabs first: a tab-separated text often holds commas too."""
+    number), or (None, 0). Tabs first: a tab-separated text often holds commas too. Columns of numbers lined up
+    with spaces win over a separator that splits the lines into fewer fields (auto-mpg.data has one tab, before
+    the car's name)."""
     if len(lines) < 2:
         return None, 0
+    lined_up = lined_up_fields(lines, share)
     for delimiter in DELIMITERS:
         widths = Counter(field_count(line, delimiter) for line in lines)
         fields, lines_of_that_width = widths.most_common(1)[0]
         if fields >= 2 and lines_of_that_width >= share * len(lines):
-            return delimiter, fields
-    return None, 0
+            return (SPACES, lined_up) if lined_up > fields else (delimiter, fields)
+    return (SPACES, lined_up) if lined_up else (None, 0)
+
+
+def spaced_fields(line: str) -> list[str]:
+    """A line's fields when runs of spaces separate them; a double-quoted text ("ford pinto") is one field."""
+    try:
+        return shlex.split(line)
+    except ValueError:  # a quote that does not close
+        return line.split()
+
+
+def lined_up_fields(lines: list[str], share: float = 0.9) -> int:
+    """How many fields each line has when the lines are columns of numbers lined up with spaces; 0 when they are
+    not (fewer than 3 fields, lines of different lengths, or cells that are mostly words)."""
+    rows = [spaced_fields(line) for line in lines]
+    fields, count = Counter(map(len, rows)).most_common(1)[0]
+    if fields < LINED_UP_MIN_FIELDS or count < share * len(rows):
+        return 0
+    cells = [cell for row in rows if len(row) == fields for cell in row]
+    numbers = sum(is_number(cell) or cell == "?" for cell in cells)
+    return fields if numbers >= LINED_UP_NUMBER_SHARE * len(cells) else 0
 
 
 def field_count(line: str, delimiter: str) -> int:
@@ -199,6 +230,8 @@ def is_number(text: str) -> bool:
 
 def first_records(text: str, delimiter: str, count: int = SAMPLE_LINES) -> list[list[str]]:
     """The first `count` rows of a delimited text, split into cells as a CSV reader splits them."""
+    if delimiter == SPACES:
+        return [spaced_fields(line) for line in sample_lines(text, count)]
     try:
         return list(itertools.islice((row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row),
                                      count))

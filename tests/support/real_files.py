@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 SMS_HAM_SHARE = 0.87
 NEWS_CLASSES = ("World", "Sports", "Business", "Sci/Tech")
 CLASSES_TXT = "\n".join(NEWS_CLASSES) + "\n"
@@ -72,3 +74,19 @@ def news_csv(per_class: int = 60) -> bytes:
     """AG News's layout: no header, every cell in double quotes (titles and descriptions hold commas)."""
     return "".join(f'"{label}","{title}","{description}"\n'
                    for label, title, description in news_rows(per_class)).encode()
+
+
+def auto_mpg_data(rows: int = 200, seed: int = 0) -> bytes:
+    """Shaped like UCI's auto-mpg.data: no header, numbers lined up with runs of spaces, a tab and the car's name in
+    double quotes at the end of each line, and "?" where the horsepower is not known (6 of its 398 rows)."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for row in range(rows):
+        cylinders = int(rng.choice([4, 6, 8]))
+        weight = 1800 + cylinders * 300 + rng.normal(0, 200)
+        horsepower = "?" if row % 33 == 5 else f"{40 + cylinders * 15 + rng.normal(0, 10):.1f}"
+        mpg = 55 - weight / 100 + rng.normal(0, 2)
+        name = f"{rng.choice(['ford', 'chevrolet', 'toyota', 'datsun'])} {rng.choice(['pinto', 'torino', 'corolla'])}"
+        lines.append(f"{mpg:.1f}   {cylinders}   {cylinders * 40:.1f}      {horsepower:>5}      {weight:.0f}.      "
+                     f"{rng.normal(15, 2):.1f}   {rng.integers(70, 83)}  {rng.integers(1, 4)}\t\"{name} {row}\"")
+    return ("\n".join(lines) + "\n").encode()

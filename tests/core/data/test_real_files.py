@@ -29,7 +29,15 @@ from core.tasks.text_classification.data import (
 )
 from tests.conftest import shared_dataset
 from tests.support.paths import ROOT
-from tests.support.real_files import CLASSES_TXT, NEWS_CLASSES, WINE_QUALITY_COUNTS, news_csv, sms_collection, sms_lines
+from tests.support.real_files import (
+    CLASSES_TXT,
+    NEWS_CLASSES,
+    WINE_QUALITY_COUNTS,
+    auto_mpg_data,
+    news_csv,
+    sms_collection,
+    sms_lines,
+)
 
 # ---------------------------------------------------------------------------------------------------- SMS spam
 
@@ -48,6 +56,24 @@ def test_the_sms_spam_file_without_extension_or_header_keeps_every_line(workspac
     note = header_note(table)
     assert note.startswith("The first row was read as data, not as column names")
     assert "“ham” appears again below it" in note and "column 1 and column 2" in note
+
+
+def test_a_uci_data_file_of_numbers_lined_up_with_spaces_is_read_column_by_column(workspace):
+    # auto-mpg.data: read by its single tab, it was two columns, all the numbers in the first as one text.
+    from core.tasks.tabular.columns import suggest_preprocess_config
+    from core.tasks.tabular.roles import ROLE_NUMERIC, detect_column_roles
+
+    table = read_upload("auto-mpg.data", auto_mpg_data(200), workspace)
+    assert table.frame.shape == (200, 9) and not table.header.has_header
+    assert table.file_format == "columns lined up with spaces"
+    assert "9 fields separated by spaces (columns lined up)" in table.checks[0].message
+    assert table.frame["column 9"].iloc[0].endswith(" 0")  # the quoted name is one cell, spaces and all
+    horsepower = detect_column_roles(table.frame)["column 4"]
+    assert horsepower.role == ROLE_NUMERIC and horsepower.missing == 6, horsepower  # the "?" cells (rows 5, 38, … 170)
+    assert suggest_preprocess_config(table.frame, "column 1").task == "regression"
+    # A text whose lines happen to have as many words is still lines of text, not a table.
+    words = "\n".join(f"the cat sat {word}" for word in ("down", "up", "still", "there")) + "\n"
+    assert read_upload("notes.txt", words.encode(), workspace).file_format == "TXT"
 
 
 def test_renamed_to_tsv_it_reads_the_same_rows(workspace):
