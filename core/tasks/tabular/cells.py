@@ -51,6 +51,33 @@ def is_blank(value: Any) -> bool:
     return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
+# Amounts as spreadsheets write them: "$1,200.50", "1,200", "45%", "3.5 €", "-£20". Only a currency sign, a
+# percent sign and thousands commas in their usual places are taken off; "12 kg" or "1,2" stay text.
+DECORATED_NUMBER = re.compile(r"[-+]?\s*[$€£¥]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?\s*%?\s*[$€£¥]?")
+DECORATIONS = re.compile(r"[\s$€£¥%,]")
+
+
+def as_numbers(values: pd.Series) -> pd.Series:
+    """The cells as float numbers, as a person reads them ("$1,200" is 1200, "45%" is 45); anything else, and an
+    infinity, is NaN. Every reader of a number column (roles, training, the Playground, a table to predict) goes
+    through here, so they all agree on what a cell holds."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    unread = numbers.isna() & values.notna()
+    if unread.any():
+        text = values[unread].astype(str).str.strip()
+        decorated = text.str.fullmatch(DECORATED_NUMBER) & text.str.contains(r"\d")
+        numbers = numbers.astype("float64")
+        numbers[text.index[decorated]] = pd.to_numeric(text[decorated].str.replace(DECORATIONS, "", regex=True),
+                                                        errors="coerce")
+    return numbers.astype("float64").replace([np.inf, -np.inf], np.nan)
+
+
+def is_decorated(values: pd.Series) -> bool:
+    """Whether some cells are numbers only once a currency sign, a percent sign or thousands commas are taken off."""
+    plain = pd.to_numeric(values, errors="coerce")
+    return bool((plain.isna() & as_numbers(values).notna()).any())
+
+
 def number_text(value: float) -> str:
     """A number as the previews and notes show it: 28.0, 1,234, 0.0123."""
     value = float(value)

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.config.knobs import check_limits, from_plain, knob, to_plain
-from core.tasks.tabular.cells import TabularError, category_text, extract_title, require_columns
+from core.tasks.tabular.cells import TabularError, as_numbers, category_text, extract_title, require_columns
 from core.tasks.tabular.roles import (
     ROLE_CATEGORICAL,
     ROLE_NOUNS,
@@ -121,8 +120,7 @@ def prepare_frame(frame: pd.DataFrame, config: TabularPreprocessConfig) -> pd.Da
     """
     require_columns(frame, config.input_columns)
     # Infinities would pass the imputer and poison every prediction, so they count as missing too.
-    prepared = {name: pd.to_numeric(frame[name], errors="coerce").astype("float64").replace([np.inf, -np.inf], np.nan)
-                for name in config.numeric_columns}
+    prepared = {name: as_numbers(frame[name]) for name in config.numeric_columns}
     for name in config.categorical_columns:
         prepared[name] = pd.Series([category_text(v) for v in frame[name]], index=frame.index, dtype=object)
     if config.title_from:

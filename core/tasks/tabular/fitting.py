@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.tasks.tabular.cells import TabularError, category_text, is_whole, require_columns
+from core.tasks.tabular.cells import TabularError, as_numbers, category_text, is_whole, require_columns
 from core.tasks.tabular.columns import MISSING_CATEGORY, TabularPreprocessConfig, prepare_frame
 from core.tasks.tabular.preprocessor import CategoricalColumn, NumericColumn, TabularPreprocessor, TargetInfo
 from core.tasks.tabular.roles import ROLE_NOUNS, detect_column_roles
@@ -71,7 +71,7 @@ def _target_info(frame: pd.DataFrame, config: TabularPreprocessConfig) -> Target
             raise TabularError(f"'{config.target}' has {len(classes):,} different values: too many classes. If it "
                                "is an amount, choose regression instead.")
         return TargetInfo(config.target, config.task, classes=classes, dropped_rows=dropped)
-    numbers = pd.to_numeric(present, errors="coerce")
+    numbers = as_numbers(present)
     if numbers.isna().any():
         raise TabularError(f"'{config.target}' holds text such as '{present[numbers.isna()].iloc[0]}', so it cannot "
                            "be predicted as an amount. Choose classification instead.")

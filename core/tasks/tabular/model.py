@@ -26,7 +26,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.engine.metrics import ranked_answers
-from core.tasks.tabular.cells import TabularError, category_text, is_blank, number_text, require_columns
+from core.tasks.tabular.cells import TabularError, as_numbers, category_text, is_blank, number_text, require_columns
 from core.tasks.tabular.columns import TABLE_TASKS
 from core.tasks.tabular.preprocessor import TabularPreprocessor
 
@@ -152,7 +152,7 @@ def predict_one(model: TabularMLP, preprocessor: TabularPreprocessor, values: di
         if is_blank(value):
             row[name] = np.nan
         elif name in preprocessor.config.numeric_columns:
-            number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            number = as_numbers(pd.Series([value], dtype=object)).iloc[0]
             if pd.isna(number):
                 raise TabularError(f"'{name}' must be a number, not '{value}'.")
             row[name] = float(number)
@@ -176,7 +176,7 @@ def row_problems(preprocessor: TabularPreprocessor, frame: pd.DataFrame) -> list
     notes: list[list[str]] = [[] for _ in range(len(frame))]
     for column in preprocessor.numeric:
         cells = frame[column.column]
-        numbers = pd.to_numeric(cells, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        numbers = as_numbers(cells)
         for i in np.flatnonzero(numbers.isna().to_numpy() & ~cells.map(is_blank).to_numpy()):
             notes[i].append(f"'{column.column}' is '{cells.iloc[i]}', not a number, so it was treated as empty "
                             f"and filled with {number_text(column.fill_value)}")

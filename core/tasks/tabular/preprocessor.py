@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.messages import agree, counted
-from core.tasks.tabular.cells import TabularError, category_text, number_text
+from core.tasks.tabular.cells import TabularError, as_numbers, category_text, number_text
 from core.tasks.tabular.columns import MISSING_CATEGORY, TabularPreprocessConfig, prepare_frame
 
 PREPROCESSOR_FILE = "tabular_preprocessor.json"
@@ -112,7 +112,7 @@ class TabularPreprocessor:
                 raise TabularError(f"'{self.target.column}' has {values} the model does not know: {unknown[:5]}. "
                                    "Remove those rows.")
             return np.array([index[t] for t in texts], dtype=np.int64)
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        numbers = as_numbers(pd.Series(values)).to_numpy(dtype=np.float64)
         if np.isnan(numbers).any():
             raise TabularError(f"'{self.target.column}' must hold only numbers for regression.")
         return ((numbers - self.target.mean) / self.target.std).astype(np.float32)

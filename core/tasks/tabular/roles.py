@@ -17,7 +17,15 @@ import pandas as pd
 from pandas.api import types as pdtypes
 
 from core.messages import agree, counted
-from core.tasks.tabular.cells import TITLE_PATTERN, TabularError, category_text, is_whole, number_text
+from core.tasks.tabular.cells import (
+    TITLE_PATTERN,
+    TabularError,
+    as_numbers,
+    category_text,
+    is_decorated,
+    is_whole,
+    number_text,
+)
 
 ROLE_NUMERIC = "numeric"
 ROLE_CATEGORICAL = "categorical"
@@ -99,30 +107,35 @@ def _text_role(name: str, values: pd.Series) -> tuple[str, str]:
                        "to use as categories")
 
 
-def placeholder_marks(values: pd.Series) -> list[str]:
-    """The marks for "not known" in a column of numbers read as text ("?", "-", "n/a"), most common first; empty
-    when the column is not numbers with a few such marks."""
+def placeholder_marks(values: pd.Series) -> list[str] | None:
+    """For a column of numbers written as text (with "$1,200" or "45%" read as the numbers they show): the marks
+    for "not known" among them ("?", "-", "n/a"), most common first; None when the column is not numbers with at
+    most a few such marks."""
     if pdtypes.is_numeric_dtype(values) or pdtypes.is_bool_dtype(values) or values.empty:
-        return []
-    numbers = pd.to_numeric(values, errors="coerce")
-    marks = values[numbers.isna()].astype(str).str.strip()
-    if marks.empty or len(marks) > PLACEHOLDER_SHARE * len(values) or marks.nunique() > MAX_PLACEHOLDERS:
-        return []
+        return None
+    marks = values[as_numbers(values).isna()].astype(str).str.strip()
+    if len(marks) > PLACEHOLDER_SHARE * len(values) or marks.nunique() > MAX_PLACEHOLDERS:
+        return None
     if any(len(mark) > MAX_PLACEHOLDER_LENGTH or re.search(r"\d", mark) for mark in marks.unique()):
-        return []  # "12 kg", "A3": units or codes, not a mark for a gap
+        return None  # "12 kg", "A3": units or codes, not a mark for a gap
     return marks.value_counts().index.tolist()
 
 
 def column_role(name: str, series: pd.Series) -> ColumnRole:
     """The role of one column, with the reason in plain words."""
     marks = placeholder_marks(series.dropna())
-    if marks:
-        numbers = pd.to_numeric(series, errors="coerce")
+    if marks is not None:
+        numbers = as_numbers(series)
         role = _role(name, numbers)
         if role.role == ROLE_NUMERIC:  # as `prepare_frame` reads it: the marks become empty cells, filled later
-            shown = " and ".join(f"“{mark}”" for mark in marks)
-            marked = counted(int(numbers.isna().sum() - series.isna().sum()), "cell")
-            return replace(role, reason=f"{role.reason}; {shown} read as empty ({marked})")
+            notes = [role.reason]
+            if is_decorated(series.dropna()):
+                notes.append("written with currency or percent signs or thousands commas, read as plain numbers")
+            if marks:
+                shown = " and ".join(f"“{mark}”" for mark in marks)
+                marked = int(numbers.isna().sum() - series.isna().sum())
+                notes.append(f"{shown} read as empty ({counted(marked, 'cell')})")
+            return replace(role, reason="; ".join(notes))
     return _role(name, series)
 
 
@@ -165,6 +178,8 @@ def infer_task(target: pd.Series) -> TaskGuess:
     values = target.dropna()
     if values.empty:
         raise TabularError(f"The column '{target.name}' is empty, so it cannot be the thing to predict.")
+    if not pdtypes.is_numeric_dtype(values) and as_numbers(values).notna().all():
+        values = as_numbers(values)  # "$1,200", "45%": amounts written as a spreadsheet shows them
     if pdtypes.is_bool_dtype(values) or not pdtypes.is_numeric_dtype(values):
         return TaskGuess("classification", f"'{target.name}' holds words or labels ({_examples(values)}).")
     distinct = values.nunique()

@@ -13,7 +13,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-from core.tasks.tabular.cells import TabularError
+from core.tasks.tabular.cells import TabularError, as_numbers
 from core.tasks.tabular.columns import TabularPreprocessConfig, prepare_frame, suggest_preprocess_config
 from core.tasks.tabular.fitting import fit_preprocessor
 from core.tasks.tabular.model import TabularMLP, build_tabular_model, predict_frame, predict_one
@@ -263,6 +263,28 @@ def test_diabetes_regression_explains_some_variance(one_thread):
     r_squared = 1 - ((predicted - actual) ** 2).sum() / ((actual - actual.mean()) ** 2).sum()
     assert r_squared > 0.3
     assert 25 < predict_one(model, preprocessor, held_out.iloc[0].to_dict()).prediction < 350  # real units
+
+
+def test_amounts_written_as_a_spreadsheet_shows_them_are_learned_as_numbers(one_thread):
+    # A house-price export: "$412,000" prices, "1,850" square feet, "12%" deposits. Read as text, the prices
+    # were guessed as classes and the sizes left out as free text.
+    frame = load_diabetes(as_frame=True).frame.head(300)
+    houses = pd.DataFrame({"size": [f"{v * 1000 + 1500:,.0f}" for v in frame["bmi"]],
+                           "deposit": [f"{abs(v) * 100:.0f}%" for v in frame["bp"]],
+                           "price": [f"${v * 1000:,.0f}" for v in frame["target"]]})
+    assert (as_numbers(houses["price"]) == frame["target"] * 1000).all()
+    roles = detect_column_roles(houses)
+    assert roles["size"].role == roles["deposit"].role == ROLE_NUMERIC
+    assert "thousands commas, read as plain numbers" in roles["size"].reason
+    config = suggest_preprocess_config(houses, "price")
+    assert config.task == "regression" and set(config.numeric_columns) == {"size", "deposit"}
+    preprocessor = fit_preprocessor(houses, config)
+    assert preprocessor.target.mean == pytest.approx(frame["target"].mean() * 1000)
+    model = build_tabular_model(preprocessor, hidden_sizes=(8,), dropout=0.0)
+    train_plain(model, *preprocessor.training_arrays(houses), steps=200, learning_rate=1e-2)
+    typed = predict_one(model, preprocessor, {"size": "1,520", "deposit": "5%"}).prediction
+    assert typed == pytest.approx(predict_one(model, preprocessor, {"size": 1520, "deposit": 5}).prediction)
+    assert 20_000 < typed < 400_000  # in dollars, as the prices were written
 
 
 def test_forward_loss_and_shapes():
