@@ -58,7 +58,7 @@ def test_estimate_train_diagnose_remedy_and_improve(app_server, page, tmp_path):
 
     page.get_by_role("link", name=re.compile("See it with its evaluation on the Runs page")).click()
     expect(page.get_by_text("Collapse onto one class").first).to_be_visible(timeout=30_000)
-    expect(page.get_by_text(re.compile(r"It answered “complaint” for \d+ % of the validation rows"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"It answered “complaint” for [\d.]+ % of the validation rows"))).to_be_visible()
     first = macro_f1(page)
     photograph(page, "coach_diagnosis")
     assert first < 0.5, f"the first run was meant to collapse onto “complaint”, but its macro-F1 is {first}"
