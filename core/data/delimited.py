@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 
 import pandas as pd
@@ -38,6 +39,20 @@ from core.workspace import Workspace
 
 NO_ROWS = "The file has a header but no rows of data. Add examples below the header."
 FORMATS = {"\t": "TSV", SPACES: "columns lined up with spaces"}
+
+
+# "7,4" in a file separated by semicolons: a decimal comma, as European spreadsheets write numbers.
+DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+DECIMAL_POINT = re.compile(r"-?\d*\.\d+")
+
+
+def decimal_comma(records: list[list[str]], delimiter: str) -> bool:
+    """Whether the numbers in these rows are written with a decimal comma ("7,4"), and none with a point."""
+    if delimiter == ",":
+        return False
+    cells = [cell.strip() for row in records for cell in row]
+    return any(DECIMAL_COMMA.fullmatch(cell) for cell in cells) and not any(DECIMAL_POINT.fullmatch(cell)
+                                                                             for cell in cells)
 
 
 def sniff_delimiter(text: str, extension: str) -> str:
@@ -67,12 +82,18 @@ def read_delimited(text: str, filename: str, extension: str, workspace: Workspac
     width = Counter(map(len, records)).most_common(1)[0][0]
     options = {"sep": SPACES_PATTERN if delimiter == SPACES else delimiter, "keep_default_na": False,
                "na_values": [""]}
+    comma = decimal_comma(records, delimiter)
+    if comma:
+        options["decimal"] = ","
     if not guess.has_header:
         options.update(header=None, column_names=column_names(width))
     path = stage_file(workspace, filename, text.encode("utf-8"))
     frame, checks = _every_line_a_row(path, workspace, options, lines - guess.has_header, text, width)
     if frame.shape[1] == 1:
         checks.append(_one_column(text, delimiter))
+    if comma:
+        checks.append(Check("info", "The numbers are written with a decimal comma (like “7,4”), so they were read "
+                                    "as 7.4 and so on."))
     return LoadedTable(frame, FORMATS.get(delimiter, "CSV"), checks, header=guess)
 
 

@@ -101,17 +101,24 @@ def guess_format(text: str) -> FormatGuess:
 
 def consistent_delimiter(lines: list[str], share: float = 0.9) -> tuple[str | None, int]:
     """(the separator that splits at least `share` of the lines into the same number (≥ 2) of fields, that
-    number), or (None, 0). Tabs first: a tab-separated text often holds commas too. Columns of numbers lined up
+    number), or (None, 0). The separator that splits the most lines alike wins, tabs first among equals (a
+    tab-separated text often holds commas too), semicolons before commas. Columns of numbers lined up
     with spaces win over a separator that splits the lines into fewer fields (auto-mpg.data has one tab, before
     the car's name)."""
     if len(lines) < 2:
         return None, 0
     lined_up = lined_up_fields(lines, share)
-    for delimiter in DELIMITERS:
+    candidates = []
+    for rank, delimiter in enumerate(DELIMITERS):
         widths = Counter(field_count(line, delimiter) for line in lines)
         fields, lines_of_that_width = widths.most_common(1)[0]
         if fields >= 2 and lines_of_that_width >= share * len(lines):
-            return (SPACES, lined_up) if lined_up > fields else (delimiter, fields)
+            # The most lines split alike wins (a header of names holds no decimal commas); then semicolons over
+            # commas, since a file split by semicolons on every line uses its commas inside numbers ("7,4").
+            candidates.append((-lines_of_that_width, delimiter != ";", rank, delimiter, fields))
+    if candidates:
+        *_, delimiter, fields = min(candidates)
+        return (SPACES, lined_up) if lined_up > fields else (delimiter, fields)
     return (SPACES, lined_up) if lined_up else (None, 0)
 
 

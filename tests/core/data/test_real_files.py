@@ -76,6 +76,19 @@ def test_a_uci_data_file_of_numbers_lined_up_with_spaces_is_read_column_by_colum
     assert read_upload("notes.txt", words.encode(), workspace).file_format == "TXT"
 
 
+def test_a_european_table_with_semicolons_and_decimal_commas_reads_its_numbers(workspace):
+    # "7,4;0,7;9,4;5": split at its commas it was four columns of nonsense ("4;0", "7;9"), and as text its numbers
+    # were categories.
+    rows = "".join(f"7,{i % 10};0,{i % 7 + 1};9,{i % 5};{5 + i % 3}\n" for i in range(50))
+    for header in ("fixed acidity;volatile acidity;alcohol;quality\n", ""):
+        table = read_upload("winequality-red.csv", (header + rows).encode(), workspace)
+        assert table.frame.shape == (50, 4)
+        assert table.frame.iloc[:, 0].tolist()[:3] == [7.0, 7.1, 7.2] and table.frame.iloc[:, 3].iloc[0] == 5
+        assert "decimal comma (like “7,4”)" in table.checks[-1].message
+    # A comma-separated file keeps its commas as separators, and points stay decimal points.
+    assert read_upload("plain.csv", b"a,b\n1.5,x\n2.5,y\n", workspace).frame["a"].tolist() == [1.5, 2.5]
+
+
 def test_renamed_to_tsv_it_reads_the_same_rows(workspace):
     raw = sms_collection(600)
     table = read_upload("SMSSpamCollection.tsv", raw, workspace)
