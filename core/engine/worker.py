@@ -264,8 +264,11 @@ def main(argv: list[str]) -> int:
     if not interactive:
         datasets.disable_progress_bars()  # bars redrawn many times a second only clutter a log file
     stop = StopSignal()
-    signal.signal(signal.SIGTERM, lambda *_: stop.request())
-    signal.signal(signal.SIGINT, lambda *_: stop.request())
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: stop.request())
+        # A stop only sets a flag; the system call it lands in (a multi-process group's gradient exchange, in C)
+        # is resumed rather than failed, so the group still reaches the step where it agrees to stop.
+        signal.siginterrupt(stop_signal, False)
     # In a torchrun group the app watches torchrun itself (it recorded its pid when launching it).
     own_process = {} if world_size() > 1 else {"pid": os.getpid(), "pid_created": psutil.Process().create_time()}
     if world_size() > 1:
