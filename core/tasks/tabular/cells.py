@@ -72,12 +72,6 @@ def as_numbers(values: pd.Series) -> pd.Series:
     return numbers.astype("float64").replace([np.inf, -np.inf], np.nan)
 
 
-def is_decorated(values: pd.Series) -> bool:
-    """Whether some cells are numbers only once a currency sign, a percent sign or thousands commas are taken off."""
-    plain = pd.to_numeric(values, errors="coerce")
-    return bool((plain.isna() & as_numbers(values).notna()).any())
-
-
 def number_text(value: float) -> str:
     """A number as the previews and notes show it: 28.0, 1,234, 0.0123."""
     value = float(value)

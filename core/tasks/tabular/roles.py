@@ -22,7 +22,6 @@ from core.tasks.tabular.cells import (
     TabularError,
     as_numbers,
     category_text,
-    is_decorated,
     is_whole,
     number_text,
 )
@@ -107,14 +106,13 @@ def _text_role(name: str, values: pd.Series) -> tuple[str, str]:
                        "to use as categories")
 
 
-def placeholder_marks(values: pd.Series) -> list[str] | None:
-    """For a column of numbers written as text (with "$1,200" or "45%" read as the numbers they show): the marks
-    for "not known" among them ("?", "-", "n/a"), most common first; None when the column is not numbers with at
-    most a few such marks."""
-    if pdtypes.is_numeric_dtype(values) or pdtypes.is_bool_dtype(values) or values.empty:
-        return None
-    marks = values[as_numbers(values).isna()].astype(str).str.strip()
-    if len(marks) > PLACEHOLDER_SHARE * len(values) or marks.nunique() > MAX_PLACEHOLDERS:
+def placeholder_marks(series: pd.Series, numbers: pd.Series) -> list[str] | None:
+    """For a column of numbers written as text (`numbers`: its cells read by `as_numbers`, so "$1,200" and "45%"
+    count): the marks for "not known" among them ("?", "-", "n/a"), most common first; None when the column is
+    not numbers with at most a few such marks."""
+    given = series.notna()
+    marks = series[numbers.isna() & given].astype(str).str.strip()
+    if not given.any() or len(marks) > PLACEHOLDER_SHARE * given.sum() or marks.nunique() > MAX_PLACEHOLDERS:
         return None
     if any(len(mark) > MAX_PLACEHOLDER_LENGTH or re.search(r"\d", mark) for mark in marks.unique()):
         return None  # "12 kg", "A3": units or codes, not a mark for a gap
@@ -123,20 +121,24 @@ def placeholder_marks(values: pd.Series) -> list[str] | None:
 
 def column_role(name: str, series: pd.Series) -> ColumnRole:
     """The role of one column, with the reason in plain words."""
-    marks = placeholder_marks(series.dropna())
-    if marks is not None:
-        numbers = as_numbers(series)
-        role = _role(name, numbers)
-        if role.role == ROLE_NUMERIC:  # as `prepare_frame` reads it: the marks become empty cells, filled later
-            notes = [role.reason]
-            if is_decorated(series.dropna()):
-                notes.append("written with currency or percent signs or thousands commas, read as plain numbers")
-            if marks:
-                shown = " and ".join(f"“{mark}”" for mark in marks)
-                marked = int(numbers.isna().sum() - series.isna().sum())
-                notes.append(f"{shown} read as empty ({counted(marked, 'cell')})")
-            return replace(role, reason="; ".join(notes))
-    return _role(name, series)
+    if pdtypes.is_numeric_dtype(series) or pdtypes.is_bool_dtype(series):
+        return _role(name, series)
+    numbers = as_numbers(series)
+    marks = placeholder_marks(series, numbers)
+    if marks is None:
+        return _role(name, series)
+    role = _role(name, numbers)
+    if role.role != ROLE_NUMERIC:  # a few whole numbers are categories, read as the text they are
+        return _role(name, series)
+    # As `prepare_frame` reads it: the marks become empty cells, filled later.
+    notes = [role.reason]
+    if (pd.to_numeric(series, errors="coerce").isna() & numbers.notna()).any():
+        notes.append("written with currency or percent signs or thousands commas, read as plain numbers")
+    if marks:
+        shown = " and ".join(f"“{mark}”" for mark in marks)
+        marked = int(numbers.isna().sum() - series.isna().sum())
+        notes.append(f"{shown} read as empty ({counted(marked, 'cell')})")
+    return replace(role, reason="; ".join(notes))
 
 
 def _role(name: str, series: pd.Series) -> ColumnRole:
@@ -178,8 +180,8 @@ def infer_task(target: pd.Series) -> TaskGuess:
     values = target.dropna()
     if values.empty:
         raise TabularError(f"The column '{target.name}' is empty, so it cannot be the thing to predict.")
-    if not pdtypes.is_numeric_dtype(values) and as_numbers(values).notna().all():
-        values = as_numbers(values)  # "$1,200", "45%": amounts written as a spreadsheet shows them
+    if not pdtypes.is_numeric_dtype(values) and (amounts := as_numbers(values)).notna().all():
+        values = amounts  # "$1,200", "45%": amounts written as a spreadsheet shows them
     if pdtypes.is_bool_dtype(values) or not pdtypes.is_numeric_dtype(values):
         return TaskGuess("classification", f"'{target.name}' holds words or labels ({_examples(values)}).")
     distinct = values.nunique()
